@@ -1,0 +1,205 @@
+//! Assembles the application: shared state, the router of every surface
+//! plus health and OpenAPI routes, the middleware stack, and [`serve`],
+//! which runs it on a listener until a shutdown signal. `main` and the
+//! tests build the server the same way.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::core::auth::{Authenticator, JwtSettings};
+use crate::core::error::DomainError;
+use crate::core::records::Records;
+use crate::http::extract::MAX_BODY_BYTES;
+use crate::http::log_failure;
+use crate::http::request_context::{current_path, current_request_id, request_context};
+use crate::store::SharedStore;
+use crate::surfaces;
+
+/// How long one request may take before the server answers 503 for it.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a request handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: SharedStore,
+    pub records: Records,
+    pub auth: Authenticator,
+    openapi_json: Arc<String>,
+}
+
+/// Settings of the HTTP application itself (not of the listener or store).
+#[derive(Clone)]
+pub struct AppSettings {
+    pub jwt: Option<JwtSettings>,
+    pub request_timeout: Duration,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            jwt: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Clientele",
+        description = "Customer records behind three vendors' APIs: Lance ICPs, ClientSuccess clients and Ocamba Hood profiles.",
+    ),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from `clientele keys create`, or a JWT when configured",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(healthz))
+        .routes(utoipa_axum::routes!(readyz))
+        .merge(surfaces::lance::router())
+}
+
+/// The OpenAPI document of every route, generated from the handlers' types.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Builds the application router over `store`.
+pub fn build(store: SharedStore, settings: AppSettings) -> Router {
+    let (router, api) = routes().split_for_parts();
+    let document = api
+        .to_pretty_json()
+        .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"));
+    let state = AppState {
+        records: Records::new(store.clone()),
+        auth: Authenticator::new(store.clone(), settings.jwt),
+        store,
+        openapi_json: Arc::new(document),
+    };
+    router
+        .route("/openapi.json", get(openapi_json))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; requests in
+/// flight are allowed to finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn error_for_current_path(error: DomainError) -> Response {
+    log_failure(&error);
+    let path = current_path().unwrap_or_default();
+    surfaces::error_response_for_path(&path, &error, &current_request_id())
+}
+
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| {
+            payload
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+        })
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    error_for_current_path(DomainError::Internal(format!("handler panicked: {detail}")))
+}
+
+async fn unknown_route() -> Response {
+    let mut response = Json(serde_json::json!({
+        "error": {"code": "NOT_FOUND", "message": "No route matches this path"}
+    }))
+    .into_response();
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+async fn method_not_allowed() -> Response {
+    let mut response = Json(serde_json::json!({
+        "error": {"code": "METHOD_NOT_ALLOWED", "message": "This path does not support this method"}
+    }))
+    .into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// Liveness: the process is up and answering.
+#[utoipa::path(get, path = "/healthz", tag = "Operations",
+    responses((status = 200, description = "The process is alive", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "Operations",
+    responses(
+        (status = 200, description = "The database is reachable", body = String),
+        (status = 503, description = "The database is not reachable", body = String),
+    ))]
+async fn readyz(State(app): State<AppState>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn openapi_json(State(app): State<AppState>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        app.openapi_json.as_str().to_owned(),
+    )
+        .into_response()
+}

@@ -1,0 +1,384 @@
+//! The command line: `serve`, `keys create|list|revoke`, `migrate` and
+//! `openapi`. Every flag can also be set by a `CLIENTELE_*` environment
+//! variable. `main` only calls [`run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jsonwebtoken::Algorithm;
+use tokio::net::TcpListener;
+
+use crate::app::{self, AppSettings};
+use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
+use crate::store::{self, SharedStore, redact_url};
+
+/// Clientele serves customer records (Lance ICPs, ClientSuccess clients,
+/// Ocamba Hood profiles) through each vendor's own API, on one core.
+#[derive(Debug, Parser)]
+#[command(name = "clientele", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server. On first start with an empty database it creates
+    /// the workspace `default` and prints an admin API key once.
+    Serve(ServeArgs),
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Create the database if needed and apply pending migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Print the OpenAPI 3.1 document of every route, as JSON.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Where the data lives: `sqlite://PATH` (created if missing).
+    #[arg(
+        long,
+        env = "CLIENTELE_DATABASE_URL",
+        default_value = "sqlite://clientele.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum JwtAlgorithm {
+    #[value(name = "HS256")]
+    Hs256,
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free port).
+    #[arg(long, env = "CLIENTELE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Log line format (logs go to standard error).
+    #[arg(long, env = "CLIENTELE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter in tracing's syntax, e.g. `info` or `clientele=debug`.
+    #[arg(long, env = "CLIENTELE_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Seconds a request may take before the server answers 503.
+    #[arg(long, env = "CLIENTELE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Accept JWTs signed with this algorithm (API keys keep working).
+    #[arg(
+        long,
+        env = "CLIENTELE_JWT_ALGORITHM",
+        value_enum,
+        requires = "jwt_key"
+    )]
+    pub jwt_algorithm: Option<JwtAlgorithm>,
+
+    /// HS256: the shared secret. RS256/ES256: path of the PEM public key.
+    #[arg(
+        long,
+        env = "CLIENTELE_JWT_KEY",
+        requires = "jwt_algorithm",
+        hide_env_values = true
+    )]
+    pub jwt_key: Option<String>,
+
+    /// JWT claim (dotted path) that names the workspace, e.g. Clerk's `org_id` or `o.id`.
+    #[arg(long, env = "CLIENTELE_JWT_WORKSPACE_CLAIM", default_value = "org_id")]
+    pub jwt_workspace_claim: String,
+
+    /// JWT claim (dotted path) that carries the caller's role.
+    #[arg(long, env = "CLIENTELE_JWT_ROLE_CLAIM", default_value = "org_role")]
+    pub jwt_role_claim: String,
+
+    /// Role claim values that make a caller an admin (comma-separated).
+    #[arg(
+        long,
+        env = "CLIENTELE_JWT_ADMIN_ROLES",
+        value_delimiter = ',',
+        default_value = "admin,org:admin"
+    )]
+    pub jwt_admin_roles: Vec<String>,
+
+    /// Required `iss` of JWTs, if set.
+    #[arg(long, env = "CLIENTELE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of JWTs, if set.
+    #[arg(long, env = "CLIENTELE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key and print its token once (only a hash is stored).
+    Create {
+        /// Workspace the key acts in (created if new).
+        #[arg(long)]
+        workspace: String,
+        /// User id the key acts as, e.g. `user_abc123`.
+        #[arg(long)]
+        user: String,
+        /// Give the key access to every record of the workspace.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List API keys (ids, owners and state; never tokens).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an API key by id; requests with it get 401 from then on.
+    Revoke {
+        /// The key's id, as `keys list` shows it (`key_…`).
+        id: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub async fn run() -> Result<(), String> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Keys { command } => keys(command).await,
+        Command::Migrate(database) => {
+            open_store(&database).await?;
+            println!(
+                "database {} is migrated",
+                redact_url(&database.database_url)
+            );
+            Ok(())
+        }
+        Command::Openapi => {
+            let json = app::openapi()
+                .to_pretty_json()
+                .map_err(|error| format!("cannot render the OpenAPI document: {error}"))?;
+            println!("{json}");
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(database: &DatabaseArgs) -> Result<SharedStore, String> {
+    store::connect(&database.database_url)
+        .await
+        .map_err(|error| {
+            format!(
+                "cannot open database {}: {error}",
+                redact_url(&database.database_url)
+            )
+        })
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|error| format!("invalid --log filter '{filter}': {error}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    result.map_err(|error| format!("cannot set up logging: {error}"))
+}
+
+fn jwt_settings(args: &ServeArgs) -> Result<Option<JwtSettings>, String> {
+    let (Some(algorithm), Some(key)) = (args.jwt_algorithm, &args.jwt_key) else {
+        return Ok(None);
+    };
+    let (algorithm, key_bytes) = match algorithm {
+        JwtAlgorithm::Hs256 => (Algorithm::HS256, key.as_bytes().to_vec()),
+        JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => {
+            let bytes = std::fs::read(PathBuf::from(key))
+                .map_err(|error| format!("cannot read --jwt-key file '{key}': {error}"))?;
+            let algorithm = if matches!(algorithm, JwtAlgorithm::Rs256) {
+                Algorithm::RS256
+            } else {
+                Algorithm::ES256
+            };
+            (algorithm, bytes)
+        }
+    };
+    Ok(Some(JwtSettings {
+        algorithm,
+        key: JwtSettings::decoding_key(algorithm, &key_bytes)?,
+        workspace_claim: args.jwt_workspace_claim.clone(),
+        role_claim: args.jwt_role_claim.clone(),
+        admin_roles: args.jwt_admin_roles.clone(),
+        issuer: args.jwt_issuer.clone(),
+        audience: args.jwt_audience.clone(),
+    }))
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    init_logging(args.log_format, &args.log)?;
+    let jwt = jwt_settings(&args)?;
+    let store = open_store(&args.database).await?;
+    bootstrap(&store).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    let settings = AppSettings {
+        jwt,
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+    };
+    let app = app::build(store, settings);
+    tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");
+    println!("clientele listening on http://{address}");
+    app::serve(listener, app, shutdown_signal())
+        .await
+        .map_err(|error| format!("server failed: {error}"))?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// On an empty database, creates the `default` workspace with an admin key
+/// and prints the key, so one command gives a working server.
+async fn bootstrap(store: &SharedStore) -> Result<(), String> {
+    let count = store
+        .workspace_count()
+        .await
+        .map_err(|error| format!("cannot read workspaces: {error}"))?;
+    if count > 0 {
+        return Ok(());
+    }
+    let issued = issue_api_key(store, &WorkspaceId::new("default"), "admin", Role::Admin)
+        .await
+        .map_err(|error| format!("cannot create the first API key: {error}"))?;
+    println!(
+        "New database: created workspace 'default' and an admin API key ({}, user 'admin').\n\
+         It is shown only this once; keep it safe:\n\n    {}\n",
+        issued.record.id, issued.token
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+async fn keys(command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Create {
+            workspace,
+            user,
+            admin,
+            database,
+        } => {
+            check_name("--workspace", &workspace)?;
+            check_name("--user", &user)?;
+            let store = open_store(&database).await?;
+            let role = if admin { Role::Admin } else { Role::Member };
+            let issued = issue_api_key(&store, &WorkspaceId::new(workspace), &user, role)
+                .await
+                .map_err(|error| format!("cannot create the key: {error}"))?;
+            eprintln!(
+                "Created key {} for user '{}' in workspace '{}' ({}). The token is shown only once:",
+                issued.record.id,
+                issued.record.user_id,
+                issued.record.workspace,
+                issued.record.role.as_str()
+            );
+            println!("{}", issued.token);
+            Ok(())
+        }
+        KeysCommand::List { database } => {
+            let store = open_store(&database).await?;
+            let keys = store
+                .list_api_keys()
+                .await
+                .map_err(|error| format!("cannot list keys: {error}"))?;
+            println!(
+                "{:<22} {:<20} {:<24} {:<7} {:<14} {:<25} STATE",
+                "ID", "WORKSPACE", "USER", "ROLE", "TOKEN", "CREATED"
+            );
+            for key in keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.to_rfc3339()),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<22} {:<20} {:<24} {:<7} {:<14} {:<25} {}",
+                    key.id,
+                    key.workspace,
+                    key.user_id,
+                    key.role.as_str(),
+                    format!("{}…", key.token_prefix),
+                    key.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    state
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { id, database } => {
+            let store = open_store(&database).await?;
+            let revoked = store
+                .revoke_api_key(&id)
+                .await
+                .map_err(|error| format!("cannot revoke the key: {error}"))?;
+            if revoked {
+                println!("revoked {id}");
+                Ok(())
+            } else {
+                Err(format!("no active key with id '{id}'"))
+            }
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! Field-by-field conversion of a JSON body into typed values, collecting
+//! every error with its path.
+//!
+//! serde stops at the first type error, so a derive cannot report all the
+//! invalid fields of a body at once. Surfaces therefore parse the body to a
+//! [`serde_json::Value`] first and then walk it with a [`Reader`], which
+//! records an error for each bad field and keeps going. Messages follow the
+//! style of the Lance seed ("Expected number, received string").
+
+use std::ops::RangeInclusive;
+
+use serde_json::{Map, Value};
+
+use super::error::{DomainError, FieldError, FieldPath};
+use super::patch::Patch;
+
+/// Bounds on free-form JSON (objects the core stores without interpreting):
+/// nesting depth, keys per object, elements per array and string length.
+#[derive(Debug, Clone, Copy)]
+pub struct FreeFormLimits {
+    pub max_depth: usize,
+    pub max_entries: usize,
+    pub max_string_chars: usize,
+}
+
+impl FreeFormLimits {
+    /// The bounds used unless a field says otherwise.
+    pub const DEFAULT: FreeFormLimits = FreeFormLimits {
+        max_depth: 16,
+        max_entries: 1_000,
+        max_string_chars: 10_000,
+    };
+}
+
+/// The JSON type of a value, in the words the error messages use.
+pub fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The fields of one JSON object and where that object sits in the body.
+#[derive(Clone, Copy)]
+pub struct Fields<'v, 'p> {
+    map: &'v Map<String, Value>,
+    path: &'p FieldPath,
+}
+
+impl<'v> Fields<'v, '_> {
+    /// The value of `key` if present (a present `null` is `Some(Null)`).
+    pub fn get(&self, key: &str) -> Option<&'v Value> {
+        self.map.get(key)
+    }
+
+    /// The path of `key` in this object.
+    pub fn path_of(&self, key: &str) -> FieldPath {
+        self.path.key(key)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Collects field errors while converting a body. Each method returns
+/// `None` after recording an error, so a caller can go on to the next field.
+#[derive(Debug, Default)]
+pub struct Reader {
+    errors: Vec<FieldError>,
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records an error at `path`.
+    pub fn error(&mut self, path: &FieldPath, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.clone(),
+            message: message.into(),
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// `Ok(value)` if no error was recorded, else every recorded error.
+    pub fn finish<T>(self, value: T) -> Result<T, DomainError> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(DomainError::Invalid(self.errors))
+        }
+    }
+
+    /// The errors recorded so far, for a caller that cannot go on. Only
+    /// called after a conversion failed, which always records an error.
+    pub fn into_error(self) -> DomainError {
+        debug_assert!(!self.errors.is_empty());
+        DomainError::Invalid(self.errors)
+    }
+
+    fn type_mismatch(&mut self, path: &FieldPath, expected: &str, value: &Value) {
+        self.error(
+            path,
+            format!("Expected {expected}, received {}", json_type_name(value)),
+        );
+    }
+
+    /// An object whose keys must all be in `allowed`; each other key is an
+    /// error at that key's path.
+    pub fn object<'v, 'p>(
+        &mut self,
+        value: &'v Value,
+        path: &'p FieldPath,
+        allowed: &[&str],
+    ) -> Option<Fields<'v, 'p>> {
+        let Value::Object(map) = value else {
+            self.type_mismatch(path, "object", value);
+            return None;
+        };
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                self.error(&path.key(key), format!("Unrecognized key: \"{key}\""));
+            }
+        }
+        Some(Fields { map, path })
+    }
+
+    /// A string whose length in characters lies in `chars`.
+    pub fn string(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        chars: RangeInclusive<usize>,
+    ) -> Option<String> {
+        let Value::String(text) = value else {
+            self.type_mismatch(path, "string", value);
+            return None;
+        };
+        let length = text.chars().count();
+        if length < *chars.start() {
+            if *chars.start() == 1 {
+                self.error(path, "String must not be empty");
+            } else {
+                self.error(
+                    path,
+                    format!(
+                        "String must contain at least {} character(s)",
+                        chars.start()
+                    ),
+                );
+            }
+            return None;
+        }
+        if length > *chars.end() {
+            self.error(
+                path,
+                format!("String must contain at most {} character(s)", chars.end()),
+            );
+            return None;
+        }
+        Some(text.clone())
+    }
+
+    /// One of a fixed set of strings.
+    pub fn one_of(&mut self, value: &Value, path: &FieldPath, allowed: &[&str]) -> Option<String> {
+        let Value::String(text) = value else {
+            self.type_mismatch(path, "string", value);
+            return None;
+        };
+        if allowed.contains(&text.as_str()) {
+            Some(text.clone())
+        } else {
+            let options = allowed
+                .iter()
+                .map(|option| format!("'{option}'"))
+                .collect::<Vec<_>>()
+                .join(" | ");
+            self.error(
+                path,
+                format!("Invalid enum value. Expected {options}, received '{text}'"),
+            );
+            None
+        }
+    }
+
+    /// An integer in `range`. `50.0` counts as an integer (JSON does not
+    /// distinguish); `50.5` and `"50"` do not.
+    pub fn integer(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        range: RangeInclusive<i64>,
+    ) -> Option<i64> {
+        let Value::Number(number) = value else {
+            self.type_mismatch(path, "number", value);
+            return None;
+        };
+        let integer = if let Some(integer) = number.as_i64() {
+            Some(integer)
+        } else if number.is_u64() {
+            None // above i64::MAX: out of any range we accept
+        } else {
+            match number.as_f64() {
+                Some(float) if float.fract() != 0.0 => {
+                    self.error(path, "Expected integer, received float");
+                    return None;
+                }
+                // Integral floats within i64 convert exactly enough for range checks.
+                Some(float) if float.abs() < 9.2e18 => Some(float as i64),
+                _ => None,
+            }
+        };
+        match integer {
+            Some(integer) if range.contains(&integer) => Some(integer),
+            _ => {
+                self.out_of_range(path, range.start(), range.end());
+                None
+            }
+        }
+    }
+
+    /// A finite number in `range`.
+    pub fn number(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        range: RangeInclusive<f64>,
+    ) -> Option<f64> {
+        let Value::Number(number) = value else {
+            self.type_mismatch(path, "number", value);
+            return None;
+        };
+        match number.as_f64() {
+            Some(float) if float.is_finite() && range.contains(&float) => Some(float),
+            _ => {
+                self.out_of_range(path, range.start(), range.end());
+                None
+            }
+        }
+    }
+
+    fn out_of_range<N: std::fmt::Display + PartialEq + Bounded>(
+        &mut self,
+        path: &FieldPath,
+        min: &N,
+        max: &N,
+    ) {
+        let message = if max.is_max() {
+            format!("Number must be greater than or equal to {min}")
+        } else if min.is_min() {
+            format!("Number must be less than or equal to {max}")
+        } else {
+            format!("Number must be between {min} and {max}")
+        };
+        self.error(path, message);
+    }
+
+    pub fn boolean(&mut self, value: &Value, path: &FieldPath) -> Option<bool> {
+        match value {
+            Value::Bool(flag) => Some(*flag),
+            other => {
+                self.type_mismatch(path, "boolean", other);
+                None
+            }
+        }
+    }
+
+    /// An array of `items` elements, each converted by `element`. Every
+    /// element is visited, so errors in several elements are all reported.
+    pub fn array<T>(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        items: RangeInclusive<usize>,
+        mut element: impl FnMut(&mut Self, &Value, &FieldPath) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let Value::Array(values) = value else {
+            self.type_mismatch(path, "array", value);
+            return None;
+        };
+        if values.len() < *items.start() {
+            self.error(
+                path,
+                format!("Array must contain at least {} element(s)", items.start()),
+            );
+            return None;
+        }
+        if values.len() > *items.end() {
+            self.error(
+                path,
+                format!("Array must contain at most {} element(s)", items.end()),
+            );
+            return None;
+        }
+        let errors_before = self.errors.len();
+        let converted: Vec<T> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| element(self, item, &path.index(index)))
+            .collect();
+        (self.errors.len() == errors_before).then_some(converted)
+    }
+
+    /// Any JSON object, stored as given, within `limits`.
+    pub fn free_object(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        limits: FreeFormLimits,
+    ) -> Option<Map<String, Value>> {
+        let Value::Object(map) = value else {
+            self.type_mismatch(path, "object", value);
+            return None;
+        };
+        let errors_before = self.errors.len();
+        self.check_free_form(value, path, limits, 1);
+        (self.errors.len() == errors_before).then(|| map.clone())
+    }
+
+    fn check_free_form(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        limits: FreeFormLimits,
+        depth: usize,
+    ) {
+        match value {
+            Value::Object(map) => {
+                if depth > limits.max_depth {
+                    self.error(
+                        path,
+                        format!("Nesting deeper than {} levels", limits.max_depth),
+                    );
+                } else if map.len() > limits.max_entries {
+                    self.error(
+                        path,
+                        format!("Object must contain at most {} key(s)", limits.max_entries),
+                    );
+                } else {
+                    for (key, nested) in map {
+                        self.check_free_form(nested, &path.key(key), limits, depth + 1);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                if depth > limits.max_depth {
+                    self.error(
+                        path,
+                        format!("Nesting deeper than {} levels", limits.max_depth),
+                    );
+                } else if items.len() > limits.max_entries {
+                    self.error(
+                        path,
+                        format!(
+                            "Array must contain at most {} element(s)",
+                            limits.max_entries
+                        ),
+                    );
+                } else {
+                    for (index, nested) in items.iter().enumerate() {
+                        self.check_free_form(nested, &path.index(index), limits, depth + 1);
+                    }
+                }
+            }
+            Value::String(text) if text.chars().count() > limits.max_string_chars => {
+                self.error(
+                    path,
+                    format!(
+                        "String must contain at most {} character(s)",
+                        limits.max_string_chars
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// A field that must be present and not null.
+    pub fn required<T>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        convert: impl FnOnce(&mut Self, &Value, &FieldPath) -> Option<T>,
+    ) -> Option<T> {
+        let path = fields.path_of(key);
+        match fields.get(key) {
+            None => {
+                self.error(&path, "Required");
+                None
+            }
+            Some(value) => convert(self, value, &path),
+        }
+    }
+
+    /// A field that may be absent (then `default` applies) but not null.
+    pub fn optional<T>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        convert: impl FnOnce(&mut Self, &Value, &FieldPath) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match fields.get(key) {
+            None => Some(None),
+            Some(value) => convert(self, value, &fields.path_of(key)).map(Some),
+        }
+    }
+
+    /// A field that may be absent or null (both meaning "no value").
+    pub fn nullable<T>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        convert: impl FnOnce(&mut Self, &Value, &FieldPath) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match fields.get(key) {
+            None | Some(Value::Null) => Some(None),
+            Some(value) => convert(self, value, &fields.path_of(key)).map(Some),
+        }
+    }
+
+    /// A field of a partial update. `null` is accepted only when `nullable`;
+    /// for other fields it is reported as the type mismatch it is. An
+    /// invalid value yields `Patch::Absent` with the error recorded.
+    pub fn patch<T>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        nullable: Nullable,
+        convert: impl FnOnce(&mut Self, &Value, &FieldPath) -> Option<T>,
+    ) -> Patch<T> {
+        match fields.get(key) {
+            None => Patch::Absent,
+            Some(Value::Null) if nullable == Nullable::Yes => Patch::Null,
+            Some(value) => match convert(self, value, &fields.path_of(key)) {
+                Some(converted) => Patch::Value(converted),
+                None => Patch::Absent,
+            },
+        }
+    }
+}
+
+/// Whether a patched field may be cleared with `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nullable {
+    Yes,
+    No,
+}
+
+/// Lets range messages say "greater than or equal to" when a range is
+/// open-ended.
+trait Bounded {
+    fn is_min(&self) -> bool;
+    fn is_max(&self) -> bool;
+}
+
+impl Bounded for i64 {
+    fn is_min(&self) -> bool {
+        *self == i64::MIN
+    }
+    fn is_max(&self) -> bool {
+        *self == i64::MAX
+    }
+}
+
+impl Bounded for f64 {
+    fn is_min(&self) -> bool {
+        *self == f64::MIN
+    }
+    fn is_max(&self) -> bool {
+        *self == f64::MAX
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn messages(result: Result<(), DomainError>) -> Vec<(String, String)> {
+        match result {
+            Err(DomainError::Invalid(errors)) => errors
+                .into_iter()
+                .map(|error| (error.path.to_string(), error.message))
+                .collect(),
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn collects_every_error_not_only_the_first() {
+        let body = json!({"name": 5, "count": "7", "tags": ["a", 3, "b", false], "extra": 1});
+        let root = FieldPath::root();
+        let mut reader = Reader::new();
+        let fields = reader
+            .object(&body, &root, &["name", "count", "tags"])
+            .expect("an object");
+        reader.required(&fields, "name", |r, v, p| r.string(v, p, 1..=10));
+        reader.required(&fields, "count", |r, v, p| r.integer(v, p, 0..=10));
+        reader.required(&fields, "tags", |r, v, p| {
+            r.array(v, p, 0..=10, |r, v, p| r.string(v, p, 0..=5))
+        });
+        reader.required(&fields, "missing", |r, v, p| r.boolean(v, p));
+        assert_eq!(
+            messages(reader.finish(())),
+            vec![
+                ("extra".into(), "Unrecognized key: \"extra\"".into()),
+                ("name".into(), "Expected string, received number".into()),
+                ("count".into(), "Expected number, received string".into()),
+                ("tags[1]".into(), "Expected string, received number".into()),
+                ("tags[3]".into(), "Expected string, received boolean".into()),
+                ("missing".into(), "Required".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn integers_reject_fractions_and_respect_ranges() {
+        let root = FieldPath::root();
+        let mut reader = Reader::new();
+        assert_eq!(reader.integer(&json!(50), &root, 1..=100), Some(50));
+        assert_eq!(reader.integer(&json!(50.0), &root, 1..=100), Some(50));
+        assert_eq!(reader.integer(&json!(50.5), &root, 1..=100), None);
+        assert_eq!(reader.integer(&json!(0), &root, 1..=100), None);
+        assert_eq!(reader.integer(&json!(u64::MAX), &root, 1..=100), None);
+        assert_eq!(reader.integer(&json!(1e300), &root, 1..=100), None);
+        assert_eq!(reader.integer(&json!(5), &root, 0..=i64::MAX), Some(5));
+        assert_eq!(
+            messages(reader.finish(())),
+            vec![
+                ("(body)".into(), "Expected integer, received float".into()),
+                ("(body)".into(), "Number must be between 1 and 100".into()),
+                ("(body)".into(), "Number must be between 1 and 100".into()),
+                ("(body)".into(), "Number must be between 1 and 100".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_count_characters_not_bytes() {
+        let root = FieldPath::root();
+        let mut reader = Reader::new();
+        assert_eq!(
+            reader.string(&json!("ééé"), &root, 0..=3),
+            Some("ééé".into())
+        );
+        assert_eq!(reader.string(&json!("éééé"), &root, 0..=3), None);
+        assert_eq!(reader.string(&json!(""), &root, 1..=3), None);
+        assert_eq!(
+            messages(reader.finish(())),
+            vec![
+                (
+                    "(body)".into(),
+                    "String must contain at most 3 character(s)".into()
+                ),
+                ("(body)".into(), "String must not be empty".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_null_and_value() {
+        let body = json!({"a": null, "b": "x", "c": null});
+        let root = FieldPath::root();
+        let mut reader = Reader::new();
+        let fields = reader
+            .object(&body, &root, &["a", "b", "c"])
+            .expect("object");
+        let string = |r: &mut Reader, v: &Value, p: &FieldPath| r.string(v, p, 0..=10);
+        assert_eq!(
+            reader.patch(&fields, "a", Nullable::Yes, string),
+            Patch::Null
+        );
+        assert_eq!(
+            reader.patch(&fields, "b", Nullable::Yes, string),
+            Patch::Value("x".to_owned())
+        );
+        assert_eq!(
+            reader.patch(&fields, "z", Nullable::Yes, string),
+            Patch::Absent
+        );
+        assert_eq!(
+            reader.patch(&fields, "c", Nullable::No, string),
+            Patch::Absent
+        );
+        assert_eq!(
+            messages(reader.finish(())),
+            vec![("c".into(), "Expected string, received null".into())]
+        );
+    }
+
+    #[test]
+    fn free_objects_are_bounded() {
+        let root = FieldPath::root();
+        let limits = FreeFormLimits {
+            max_depth: 2,
+            max_entries: 2,
+            max_string_chars: 3,
+        };
+        let mut reader = Reader::new();
+        assert!(
+            reader
+                .free_object(&json!({"a": {"b": 1}}), &root, limits)
+                .is_some()
+        );
+        assert!(
+            reader
+                .free_object(&json!({"a": {"b": {"c": 1}}}), &root, limits)
+                .is_none()
+        );
+        assert!(
+            reader
+                .free_object(&json!({"a": [1, 2, 3]}), &root, limits)
+                .is_none()
+        );
+        assert!(
+            reader
+                .free_object(&json!({"a": "long"}), &root, limits)
+                .is_none()
+        );
+        assert!(reader.free_object(&json!([1]), &root, limits).is_none());
+        assert_eq!(
+            messages(reader.finish(())),
+            vec![
+                ("a.b".into(), "Nesting deeper than 2 levels".into()),
+                ("a".into(), "Array must contain at most 2 element(s)".into()),
+                (
+                    "a".into(),
+                    "String must contain at most 3 character(s)".into()
+                ),
+                ("(body)".into(), "Expected object, received array".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn enum_values_list_the_allowed_options() {
+        let root = FieldPath::root();
+        let mut reader = Reader::new();
+        assert_eq!(
+            reader.one_of(&json!("b"), &root, &["a", "b"]),
+            Some("b".into())
+        );
+        assert_eq!(reader.one_of(&json!("c"), &root, &["a", "b"]), None);
+        assert_eq!(
+            messages(reader.finish(())),
+            vec![(
+                "(body)".into(),
+                "Invalid enum value. Expected 'a' | 'b', received 'c'".into()
+            )]
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The domain core: record types, the patch model, input conversion with
+//! field paths, validation rules, authentication and authorization. It
+//! knows nothing of HTTP (no axum) and nothing of SQL; it reaches storage
+//! only through the [`crate::store::Store`] trait.
+
+pub mod auth;
+pub mod error;
+pub mod icp;
+pub mod input;
+pub mod patch;
+pub mod records;

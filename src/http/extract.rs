@@ -1,0 +1,163 @@
+//! Extractors whose rejections speak the surface's envelope: the caller's
+//! identity, a JSON body within the size limit, a record id from the path,
+//! and the `If-Match` precondition.
+
+use std::marker::PhantomData;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
+use axum::http::request::Parts;
+use serde_json::Value;
+
+use super::{Failure, Surface};
+use crate::app::AppState;
+use crate::core::auth::Principal;
+use crate::core::error::DomainError;
+use crate::core::records::Precondition;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The authenticated caller of a request on surface `S`.
+pub struct Caller<S: Surface>(pub Principal, pub PhantomData<S>);
+
+impl<S: Surface> FromRequestParts<AppState> for Caller<S> {
+    type Rejection = Failure<S>;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = match parts.headers.get(AUTHORIZATION) {
+            None => return Err(unauthenticated("Missing Authorization header")),
+            Some(value) => value
+                .to_str()
+                .map_err(|_| unauthenticated("Authorization header is not valid text"))?,
+        };
+        let token = bearer_token(header, S::ACCEPTS_BARE_TOKEN)
+            .ok_or_else(|| unauthenticated("Authorization header must be 'Bearer <token>'"))?;
+        let principal = state.auth.authenticate(token).await?;
+        Ok(Caller(principal, PhantomData))
+    }
+}
+
+fn unauthenticated<S: Surface>(message: &str) -> Failure<S> {
+    DomainError::Unauthenticated(message.to_owned()).into()
+}
+
+/// The token of an `Authorization` header: after a case-insensitive
+/// `Bearer `, or the whole value when bare tokens are allowed.
+fn bearer_token(header: &str, accept_bare: bool) -> Option<&str> {
+    let header = header.trim();
+    match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Some(token.trim()).filter(|token| !token.is_empty())
+        }
+        Some(_) => None,
+        None if accept_bare && !header.is_empty() => Some(header),
+        None => None,
+    }
+}
+
+/// A request body parsed as JSON, within [`MAX_BODY_BYTES`].
+pub struct JsonBody<S: Surface>(pub Value, pub PhantomData<S>);
+
+impl<S: Surface> FromRequest<AppState> for JsonBody<S> {
+    type Rejection = Failure<S>;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
+            let accepted = content_type
+                .to_str()
+                .ok()
+                .and_then(|text| text.split(';').next())
+                .map(|media| media.trim().to_ascii_lowercase())
+                .is_some_and(|media| {
+                    media == "application/json" || media == "application/merge-patch+json"
+                });
+            if !accepted {
+                return Err(DomainError::UnsupportedMediaType(
+                    "Content-Type must be application/json or application/merge-patch+json"
+                        .to_owned(),
+                )
+                .into());
+            }
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    DomainError::PayloadTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    }
+                } else {
+                    DomainError::MalformedBody(rejection.body_text())
+                }
+            })?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|error| DomainError::MalformedBody(error.to_string()))?;
+        Ok(JsonBody(value, PhantomData))
+    }
+}
+
+/// The record id segment of the path, as sent.
+pub struct PathId<S: Surface>(pub String, pub PhantomData<S>);
+
+impl<S: Surface> FromRequestParts<AppState> for PathId<S> {
+    type Rejection = Failure<S>;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // An id that does not percent-decode to UTF-8 names no record; keep
+        // it as sent so the surface answers "not found" for it.
+        let id = match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(id)) => id,
+            Err(_) => parts
+                .uri
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        Ok(PathId(id, PhantomData))
+    }
+}
+
+/// The `If-Match` precondition of a write.
+pub struct IfMatch(pub Precondition);
+
+impl FromRequestParts<AppState> for IfMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(IfMatch(
+            parts
+                .headers
+                .get(IF_MATCH)
+                .map(|value| {
+                    Precondition::from_if_match(&String::from_utf8_lossy(value.as_bytes()))
+                })
+                .unwrap_or_default(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        assert_eq!(bearer_token("Bearer abc", false), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc ", false), Some("abc"));
+        assert_eq!(bearer_token("Basic abc", false), None);
+        assert_eq!(bearer_token("abc", false), None);
+        assert_eq!(bearer_token("abc", true), Some("abc"));
+        assert_eq!(bearer_token("Bearer ", false), None);
+    }
+}

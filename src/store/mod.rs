@@ -1,0 +1,213 @@
+//! Storage: one trait, [`Store`], with a SQLite implementation (and room for
+//! others). The store keeps records as JSON documents keyed by workspace,
+//! kind and id, with a version and timestamps; it never sees a wire format
+//! and knows nothing of HTTP. Every query takes a [`WorkspaceId`], so
+//! forgetting tenancy does not compile.
+//!
+//! Writes go through a [`WriteTx`]: the core reads the current record under
+//! the transaction's write lock, decides, writes, and commits. Dropping a
+//! transaction without committing rolls it back, so an error anywhere in
+//! between leaves nothing half-written.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub use crate::core::auth::WorkspaceId;
+
+/// A failure of the storage backend itself (not of the caller's request).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached, or is too busy; retrying may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A write conflicted with a uniqueness rule (e.g. an id already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else: a bug, corrupt data, a failed migration.
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// One stored record: a JSON document plus the metadata the store manages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub kind: String,
+    pub id: String,
+    /// Starts at 1 and grows by one with every update.
+    pub version: i64,
+    pub body: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whether an API key may act on every record of its workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredRole {
+    Member,
+    Admin,
+}
+
+impl StoredRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredRole::Member => "member",
+            StoredRole::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "member" => Some(StoredRole::Member),
+            "admin" => Some(StoredRole::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// An API key as stored: only the SHA-256 of the token, never the token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub workspace: WorkspaceId,
+    pub user_id: String,
+    pub role: StoredRole,
+    pub token_hash: String,
+    /// The first characters of the token, to recognise it in a listing.
+    pub token_prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The storage backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the backend answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// One record, or `None` if the workspace has no record of that kind and id.
+    async fn get(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Every record of a kind in a workspace, oldest first.
+    async fn list(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Starts a write transaction holding the write lock for what it reads.
+    async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError>;
+
+    /// Creates the workspace if it does not exist; true if it was created.
+    async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError>;
+
+    /// How many workspaces exist (zero on a new database).
+    async fn workspace_count(&self) -> Result<i64, StoreError>;
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// The key whose token hashes to `token_hash`, revoked or not.
+    async fn find_api_key(&self, token_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Marks a key revoked; false if no such key or already revoked.
+    async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// A write transaction. Reads made through it see the latest committed data
+/// and hold the lock that stops concurrent writers from changing it until
+/// commit; dropping it without [`WriteTx::commit`] rolls back.
+#[async_trait]
+pub trait WriteTx: Send {
+    async fn get_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Inserts a new record; `Conflict` if the id is taken.
+    async fn insert(
+        &mut self,
+        workspace: &WorkspaceId,
+        record: &StoredRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces a record whose stored version is `record.version - 1`.
+    /// Fails if it is not: the caller read it under this transaction, so a
+    /// mismatch is a bug, never a lost update.
+    async fn update(
+        &mut self,
+        workspace: &WorkspaceId,
+        record: &StoredRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Removes a record; false if there was none.
+    async fn delete(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Makes every write of this transaction durable before returning.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// The store shared by every request.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the backend that `database_url` names and applies its migrations.
+pub async fn connect(database_url: &str) -> Result<SharedStore, StoreError> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(database_url).await?))
+    } else {
+        Err(StoreError::Other(format!(
+            "unsupported database URL '{}': expected sqlite://PATH",
+            redact_url(database_url)
+        )))
+    }
+}
+
+/// A database URL with any password replaced, safe to log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://user:secret@host/db"),
+            "postgres://user:***@host/db"
+        );
+        assert_eq!(redact_url("sqlite://clientele.db"), "sqlite://clientele.db");
+    }
+}

@@ -1,0 +1,346 @@
+//! The SQLite implementation of [`Store`]: the embedded default.
+//!
+//! Durability: the database runs in WAL mode with `synchronous = FULL`, so
+//! every commit fsyncs the write-ahead log before `COMMIT` returns; a write
+//! the server acknowledged survives `kill -9` and power loss alike.
+//!
+//! Concurrency: one connection is reserved for writes and every write
+//! transaction starts with `BEGIN IMMEDIATE`, taking SQLite's write lock
+//! before it reads. Read-modify-write sequences are therefore serialised
+//! and no update is lost; readers use a separate pool and, thanks to WAL,
+//! never wait for the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{ApiKeyRecord, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a connection waits for SQLite's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_CONNECTIONS: u32 = 8;
+
+/// A SQLite database file, with one writer connection and a pool of readers.
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and migrates it.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Other(format!("invalid SQLite URL: {error}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(from_sqlx)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(Self { writer, readers })
+    }
+}
+
+fn from_sqlx(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        // SQLITE_BUSY / SQLITE_LOCKED: the lock was held past the busy timeout.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
+            StoreError::Unavailable(db.message().to_owned())
+        }
+        _ => StoreError::Other(error.to_string()),
+    }
+}
+
+fn millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+fn from_millis(value: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(value)
+        .single()
+        .ok_or_else(|| StoreError::Other(format!("stored timestamp {value} out of range")))
+}
+
+fn record_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
+    let body: String = row.try_get("body").map_err(from_sqlx)?;
+    Ok(StoredRecord {
+        kind: row.try_get("kind").map_err(from_sqlx)?,
+        id: row.try_get("id").map_err(from_sqlx)?,
+        version: row.try_get("version").map_err(from_sqlx)?,
+        body: serde_json::from_str(&body)
+            .map_err(|error| StoreError::Other(format!("stored body is not JSON: {error}")))?,
+        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+        updated_at: from_millis(row.try_get("updated_at").map_err(from_sqlx)?)?,
+    })
+}
+
+fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+    let role: String = row.try_get("role").map_err(from_sqlx)?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(from_sqlx)?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id").map_err(from_sqlx)?,
+        workspace: WorkspaceId::new(
+            row.try_get::<String, _>("workspace_id")
+                .map_err(from_sqlx)?,
+        ),
+        user_id: row.try_get("user_id").map_err(from_sqlx)?,
+        role: StoredRole::parse(&role)
+            .ok_or_else(|| StoreError::Other(format!("unknown stored role '{role}'")))?,
+        token_hash: row.try_get("token_hash").map_err(from_sqlx)?,
+        token_prefix: row.try_get("token_prefix").map_err(from_sqlx)?,
+        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+        revoked_at: revoked_at.map(from_millis).transpose()?,
+    })
+}
+
+const SELECT_RECORD: &str = "SELECT kind, id, version, body, created_at, updated_at FROM records \
+     WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map(|_| ())
+            .map_err(from_sqlx)
+    }
+
+    async fn get(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_RECORD)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn list(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, id, version, body, created_at, updated_at FROM records \
+             WHERE workspace_id = ?1 AND kind = ?2 ORDER BY created_at, id",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
+        let transaction = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(from_sqlx)?;
+        Ok(Box::new(SqliteWriteTx { transaction }))
+    }
+
+    async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO workspaces (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(workspace.as_str())
+        .bind(millis(Utc::now()))
+        .execute(&self.writer)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn workspace_count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM workspaces")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys \
+             (id, workspace_id, user_id, role, token_hash, token_prefix, created_at, revoked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&key.id)
+        .bind(key.workspace.as_str())
+        .bind(&key.user_id)
+        .bind(key.role.as_str())
+        .bind(&key.token_hash)
+        .bind(&key.token_prefix)
+        .bind(millis(key.created_at))
+        .bind(key.revoked_at.map(millis))
+        .execute(&self.writer)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn find_api_key(&self, token_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE token_hash = ?1")
+            .bind(token_hash)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(millis(Utc::now()))
+                .execute(&self.writer)
+                .await
+                .map_err(from_sqlx)?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+/// A `BEGIN IMMEDIATE` transaction on the writer connection.
+struct SqliteWriteTx {
+    transaction: Transaction<'static, Sqlite>,
+}
+
+#[async_trait]
+impl WriteTx for SqliteWriteTx {
+    async fn get_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_RECORD)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn insert(
+        &mut self,
+        workspace: &WorkspaceId,
+        record: &StoredRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO records (workspace_id, kind, id, version, body, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(workspace.as_str())
+        .bind(&record.kind)
+        .bind(&record.id)
+        .bind(record.version)
+        .bind(record.body.to_string())
+        .bind(millis(record.created_at))
+        .bind(millis(record.updated_at))
+        .execute(&mut *self.transaction)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn update(
+        &mut self,
+        workspace: &WorkspaceId,
+        record: &StoredRecord,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE records SET version = ?4, body = ?5, updated_at = ?6 \
+             WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?4 - 1",
+        )
+        .bind(workspace.as_str())
+        .bind(&record.kind)
+        .bind(&record.id)
+        .bind(record.version)
+        .bind(record.body.to_string())
+        .bind(millis(record.updated_at))
+        .execute(&mut *self.transaction)
+        .await
+        .map_err(from_sqlx)?;
+        if result.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Other(format!(
+                "update of {} {} expected version {}",
+                record.kind,
+                record.id,
+                record.version - 1
+            )))
+        }
+    }
+
+    async fn delete(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("DELETE FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3")
+                .bind(workspace.as_str())
+                .bind(kind)
+                .bind(id)
+                .execute(&mut *self.transaction)
+                .await
+                .map_err(from_sqlx)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.transaction.commit().await.map_err(from_sqlx)
+    }
+}

@@ -1,0 +1,350 @@
+//! The Lance ICP contract at `/api/v1/entities/icps`: list, create, get,
+//! PATCH and delete, with Lance's error envelope
+//! `{"error":{"code","message","details"}}`.
+
+pub mod wire;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::{ETAG, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::core::error::{DomainError, FieldPath, RecordKind};
+use crate::core::icp::Icp;
+use crate::core::records::Record;
+use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
+use crate::http::{Failure, Surface};
+use wire::{CreateIcpRequest, IcpView, UpdateIcpRequest};
+
+/// Marker for the Lance surface.
+pub struct Lance;
+
+type LanceResult = Result<Response, Failure<Lance>>;
+
+/// Lance's error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// The body of Lance's error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, `INTERNAL_ERROR`, …
+    pub code: &'static str,
+    pub message: String,
+    /// Every invalid field, for `BAD_REQUEST`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<ErrorDetail>>,
+    /// The request id, on internal errors.
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// One invalid field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Keys and indexes from the body's root, e.g. `["customFilterCriteria", 0, "value"]`.
+    #[schema(value_type = Vec<serde_json::Value>)]
+    pub path: FieldPath,
+    pub message: String,
+}
+
+fn kind_name(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Icp => "ICP",
+    }
+}
+
+impl Surface for Lance {
+    fn error_response(error: &DomainError, request_id: &str) -> Response {
+        let (status, code, message, details) = match error {
+            DomainError::Invalid(errors) => (
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "Invalid request body".to_owned(),
+                Some(
+                    errors
+                        .iter()
+                        .map(|error| ErrorDetail {
+                            path: error.path.clone(),
+                            message: error.message.clone(),
+                        })
+                        .collect(),
+                ),
+            ),
+            DomainError::MalformedBody(detail) => (
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "Invalid request body".to_owned(),
+                Some(vec![ErrorDetail {
+                    path: FieldPath::root(),
+                    message: format!("Malformed JSON: {detail}"),
+                }]),
+            ),
+            DomainError::UnsupportedMediaType(detail) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                detail.clone(),
+                None,
+            ),
+            DomainError::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("Request body must not exceed {limit} bytes"),
+                None,
+            ),
+            DomainError::Unauthenticated(detail) => (
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                detail.clone(),
+                None,
+            ),
+            DomainError::Forbidden { kind } => (
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("You do not have access to this {}", kind_name(*kind)),
+                None,
+            ),
+            DomainError::NotFound { kind, id } => (
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("{} not found: {id}", kind_name(*kind)),
+                None,
+            ),
+            DomainError::PreconditionFailed { current_etag } => (
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION_FAILED",
+                format!(
+                    "The record has changed since you read it (If-Match does not match the current ETag {current_etag}); GET it again and retry"
+                ),
+                None,
+            ),
+            DomainError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "The service is temporarily unavailable; retry shortly".to_owned(),
+                None,
+            ),
+            DomainError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                format!("An unexpected server error occurred (request id {request_id})"),
+                None,
+            ),
+        };
+        let include_request_id = status == StatusCode::INTERNAL_SERVER_ERROR;
+        let body = ErrorEnvelope {
+            error: ErrorBody {
+                code,
+                message,
+                details,
+                request_id: include_request_id.then(|| request_id.to_owned()),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match error {
+            DomainError::Unauthenticated(_) => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            DomainError::PreconditionFailed { current_etag } => {
+                if let Ok(value) = HeaderValue::from_str(current_etag) {
+                    headers.insert(ETAG, value);
+                }
+            }
+            DomainError::Unavailable(_) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// The routes of this surface, with their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_icps, create_icp))
+        .routes(routes!(get_icp, update_icp, delete_icp))
+}
+
+fn with_etag(status: StatusCode, record: &Record<Icp>) -> Response {
+    let mut response = (status, Json(IcpView::from(record))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&record.etag()) {
+        response.headers_mut().insert(ETAG, value);
+    }
+    response
+}
+
+/// ICP ids are UUIDs; anything else names no ICP.
+fn icp_id(id: &str) -> Result<String, DomainError> {
+    uuid::Uuid::parse_str(id)
+        .map(|uuid| uuid.hyphenated().to_string())
+        .map_err(|_| DomainError::NotFound {
+            kind: RecordKind::Icp,
+            id: id.to_owned(),
+        })
+}
+
+/// List the ICPs the caller can access (all of the workspace for admins).
+#[utoipa::path(
+    get,
+    path = "/api/v1/entities/icps",
+    tag = "Lance ICPs",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ICPs the caller can access", body = Vec<IcpView>),
+        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
+        (status = 500, description = "Internal error", body = ErrorEnvelope),
+        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+    )
+)]
+async fn list_icps(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+) -> LanceResult {
+    let records = app.records.list::<Icp>(&principal).await?;
+    let views: Vec<IcpView> = records.iter().map(IcpView::from).collect();
+    Ok(Json(views).into_response())
+}
+
+/// Create an ICP; the caller is always added to `userIds`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/entities/icps",
+    tag = "Lance ICPs",
+    security(("bearer" = [])),
+    request_body(content = CreateIcpRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new ICP", body = IcpView,
+            headers(("ETag" = String, description = "Version of the ICP"))),
+        (status = 400, description = "Invalid body; every invalid field is listed", body = ErrorEnvelope),
+        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
+        (status = 413, description = "Body over 1 MiB", body = ErrorEnvelope),
+        (status = 415, description = "Body is not JSON", body = ErrorEnvelope),
+        (status = 500, description = "Internal error", body = ErrorEnvelope),
+        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+    )
+)]
+async fn create_icp(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    JsonBody(body, ..): JsonBody<Lance>,
+) -> LanceResult {
+    let new_icp = wire::read_new_icp(&body)?;
+    let icp = Icp::create(new_icp, &principal);
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let record = app.records.create(&principal, id, icp).await?;
+    Ok(with_etag(StatusCode::CREATED, &record))
+}
+
+/// Get one ICP.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entities/icps/{id}",
+    tag = "Lance ICPs",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "UUID of the ICP")),
+    responses(
+        (status = 200, description = "The ICP", body = IcpView,
+            headers(("ETag" = String, description = "Version of the ICP"))),
+        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
+        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such ICP in the caller's workspace", body = ErrorEnvelope),
+        (status = 500, description = "Internal error", body = ErrorEnvelope),
+        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+    )
+)]
+async fn get_icp(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    PathId(id, ..): PathId<Lance>,
+) -> LanceResult {
+    let id = icp_id(&id)?;
+    let record = app.records.get::<Icp>(&principal, &id).await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+/// Update an ICP partially: only the fields in the body change.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/entities/icps/{id}",
+    tag = "Lance ICPs",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "UUID of the ICP"),
+        ("If-Match" = Option<String>, Header, description = "Apply only if the ICP's ETag is still this one"),
+    ),
+    request_body(content = UpdateIcpRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The whole updated ICP", body = IcpView,
+            headers(("ETag" = String, description = "New version of the ICP"))),
+        (status = 400, description = "Invalid body; every invalid field is listed", body = ErrorEnvelope),
+        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
+        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such ICP in the caller's workspace", body = ErrorEnvelope),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorEnvelope),
+        (status = 413, description = "Body over 1 MiB", body = ErrorEnvelope),
+        (status = 415, description = "Body is not JSON", body = ErrorEnvelope),
+        (status = 500, description = "Internal error", body = ErrorEnvelope),
+        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+    )
+)]
+async fn update_icp(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    PathId(id, ..): PathId<Lance>,
+    IfMatch(precondition): IfMatch,
+    JsonBody(body, ..): JsonBody<Lance>,
+) -> LanceResult {
+    let patch = wire::read_icp_patch(&body)?;
+    let id = icp_id(&id)?;
+    let record = app
+        .records
+        .update::<Icp>(&principal, &id, &precondition, |icp| {
+            patch.apply(icp);
+            Ok(())
+        })
+        .await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+/// Delete an ICP.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/entities/icps/{id}",
+    tag = "Lance ICPs",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "UUID of the ICP"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the ICP's ETag is still this one"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
+        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = ErrorEnvelope),
+        (status = 404, description = "No such ICP in the caller's workspace", body = ErrorEnvelope),
+        (status = 412, description = "If-Match does not match the current ETag", body = ErrorEnvelope),
+        (status = 500, description = "Internal error", body = ErrorEnvelope),
+        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+    )
+)]
+async fn delete_icp(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    PathId(id, ..): PathId<Lance>,
+    IfMatch(precondition): IfMatch,
+) -> LanceResult {
+    let id = icp_id(&id)?;
+    app.records
+        .delete::<Icp>(&principal, &id, &precondition)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
