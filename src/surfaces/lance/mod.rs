@@ -29,19 +29,19 @@ type LanceResult = Result<Response, Failure<Lance>>;
 
 /// Lance's error envelope.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorEnvelope {
-    pub error: ErrorBody,
+pub struct LanceError {
+    pub error: LanceErrorBody,
 }
 
 /// The body of Lance's error envelope.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub struct LanceErrorBody {
     /// `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, `INTERNAL_ERROR`, …
     pub code: &'static str,
     pub message: String,
     /// Every invalid field, for `BAD_REQUEST`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Vec<ErrorDetail>>,
+    pub details: Option<Vec<LanceErrorDetail>>,
     /// The request id, on internal errors.
     #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -49,7 +49,7 @@ pub struct ErrorBody {
 
 /// One invalid field.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
+pub struct LanceErrorDetail {
     /// Keys and indexes from the body's root, e.g. `["customFilterCriteria", 0, "value"]`.
     #[schema(value_type = Vec<serde_json::Value>)]
     pub path: FieldPath,
@@ -72,7 +72,7 @@ impl Surface for Lance {
                 Some(
                     errors
                         .iter()
-                        .map(|error| ErrorDetail {
+                        .map(|error| LanceErrorDetail {
                             path: error.path.clone(),
                             message: error.message.clone(),
                         })
@@ -83,7 +83,7 @@ impl Surface for Lance {
                 StatusCode::BAD_REQUEST,
                 "BAD_REQUEST",
                 "Invalid request body".to_owned(),
-                Some(vec![ErrorDetail {
+                Some(vec![LanceErrorDetail {
                     path: FieldPath::root(),
                     message: format!("Malformed JSON: {detail}"),
                 }]),
@@ -140,8 +140,8 @@ impl Surface for Lance {
             ),
         };
         let include_request_id = status == StatusCode::INTERNAL_SERVER_ERROR;
-        let body = ErrorEnvelope {
-            error: ErrorBody {
+        let body = LanceError {
+            error: LanceErrorBody {
                 code,
                 message,
                 details,
@@ -201,9 +201,9 @@ fn icp_id(id: &str) -> Result<String, DomainError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ICPs the caller can access", body = Vec<IcpView>),
-        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
-        (status = 500, description = "Internal error", body = ErrorEnvelope),
-        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+        (status = 401, description = "Not authenticated", body = LanceError),
+        (status = 500, description = "Internal error", body = LanceError),
+        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn list_icps(
@@ -225,12 +225,12 @@ async fn list_icps(
     responses(
         (status = 201, description = "The new ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
-        (status = 400, description = "Invalid body; every invalid field is listed", body = ErrorEnvelope),
-        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
-        (status = 413, description = "Body over 1 MiB", body = ErrorEnvelope),
-        (status = 415, description = "Body is not JSON", body = ErrorEnvelope),
-        (status = 500, description = "Internal error", body = ErrorEnvelope),
-        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+        (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError),
+        (status = 401, description = "Not authenticated", body = LanceError),
+        (status = 413, description = "Body over 1 MiB", body = LanceError),
+        (status = 415, description = "Body is not JSON", body = LanceError),
+        (status = 500, description = "Internal error", body = LanceError),
+        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn create_icp(
@@ -255,11 +255,11 @@ async fn create_icp(
     responses(
         (status = 200, description = "The ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
-        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
-        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = ErrorEnvelope),
-        (status = 404, description = "No such ICP in the caller's workspace", body = ErrorEnvelope),
-        (status = 500, description = "Internal error", body = ErrorEnvelope),
-        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+        (status = 401, description = "Not authenticated", body = LanceError),
+        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
+        (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
+        (status = 500, description = "Internal error", body = LanceError),
+        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn get_icp(
@@ -286,15 +286,15 @@ async fn get_icp(
     responses(
         (status = 200, description = "The whole updated ICP", body = IcpView,
             headers(("ETag" = String, description = "New version of the ICP"))),
-        (status = 400, description = "Invalid body; every invalid field is listed", body = ErrorEnvelope),
-        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
-        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = ErrorEnvelope),
-        (status = 404, description = "No such ICP in the caller's workspace", body = ErrorEnvelope),
-        (status = 412, description = "If-Match does not match the current ETag", body = ErrorEnvelope),
-        (status = 413, description = "Body over 1 MiB", body = ErrorEnvelope),
-        (status = 415, description = "Body is not JSON", body = ErrorEnvelope),
-        (status = 500, description = "Internal error", body = ErrorEnvelope),
-        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+        (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError),
+        (status = 401, description = "Not authenticated", body = LanceError),
+        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
+        (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
+        (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
+        (status = 413, description = "Body over 1 MiB", body = LanceError),
+        (status = 415, description = "Body is not JSON", body = LanceError),
+        (status = 500, description = "Internal error", body = LanceError),
+        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn update_icp(
@@ -328,12 +328,12 @@ async fn update_icp(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not authenticated", body = ErrorEnvelope),
-        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = ErrorEnvelope),
-        (status = 404, description = "No such ICP in the caller's workspace", body = ErrorEnvelope),
-        (status = 412, description = "If-Match does not match the current ETag", body = ErrorEnvelope),
-        (status = 500, description = "Internal error", body = ErrorEnvelope),
-        (status = 503, description = "Storage unavailable", body = ErrorEnvelope),
+        (status = 401, description = "Not authenticated", body = LanceError),
+        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
+        (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
+        (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
+        (status = 500, description = "Internal error", body = LanceError),
+        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn delete_icp(

@@ -1,0 +1,291 @@
+//! Authentication, workspace isolation, authorization and the transport
+//! rules every surface shares: tokens, JWTs, request ids, body limits,
+//! health checks.
+
+use clientele::app::AppSettings;
+use clientele::core::auth::JwtSettings;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{
+    ICPS, TestApp, create_icp, icp_path, minimal_icp, seed_icp_create, seed_icp_patch,
+};
+
+fn unauthorized(message: &str) -> Value {
+    json!({"error": {"code": "UNAUTHORIZED", "message": message}})
+}
+
+#[tokio::test]
+async fn missing_garbage_and_revoked_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    let token = app.member("acme", "user_abc123").await;
+    let id = create_icp(&app, &token, &seed_icp_create()).await;
+    let path = icp_path(&id);
+
+    let missing = app
+        .send(Method::PATCH, &path, None, Some(&seed_icp_patch()))
+        .await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.body, unauthorized("Missing Authorization header"));
+    assert_eq!(
+        missing.header("www-authenticate").as_deref(),
+        Some("Bearer")
+    );
+
+    let garbage = app
+        .patch(&path, "clt_not-a-real-key", &seed_icp_patch())
+        .await;
+    assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(garbage.body, unauthorized("Invalid API key"));
+
+    let wrong_scheme = app
+        .send_with(
+            Method::GET,
+            &path,
+            None,
+            None,
+            &[("authorization", &format!("Basic {token}"))],
+        )
+        .await;
+    assert_eq!(wrong_scheme.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong_scheme.body,
+        unauthorized("Authorization header must be 'Bearer <token>'")
+    );
+
+    // Lance wants the Bearer scheme; a bare token is refused there.
+    let bare = app
+        .send_with(Method::GET, &path, None, None, &[("authorization", &token)])
+        .await;
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED);
+
+    let key_id = app
+        .store
+        .list_api_keys()
+        .await
+        .expect("list keys")
+        .into_iter()
+        .find(|key| key.user_id == "user_abc123")
+        .expect("the key")
+        .id;
+    assert!(app.store.revoke_api_key(&key_id).await.expect("revoke"));
+    let revoked = app.get(&path, &token).await;
+    assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(revoked.body, unauthorized("API key has been revoked"));
+}
+
+#[tokio::test]
+async fn a_record_of_another_workspace_is_not_found_even_for_its_admin() {
+    let app = TestApp::spawn().await;
+    let owner = app.member("acme", "user_abc123").await;
+    let id = create_icp(&app, &owner, &seed_icp_create()).await;
+    // Same user id, different workspace: still nothing to see.
+    let outsider = app.member("globex", "user_abc123").await;
+    let outsider_admin = app.admin("globex", "boss").await;
+    for token in [&outsider, &outsider_admin] {
+        for reply in [
+            app.get(&icp_path(&id), token).await,
+            app.patch(&icp_path(&id), token, &seed_icp_patch()).await,
+            app.delete(&icp_path(&id), token).await,
+        ] {
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+            assert_eq!(
+                reply.body,
+                json!({"error": {"code": "NOT_FOUND", "message": format!("ICP not found: {id}")}})
+            );
+        }
+        let list = app.get(ICPS, token).await;
+        assert_eq!(list.status, StatusCode::OK);
+        assert_eq!(list.body, json!([]));
+    }
+    // And the record is untouched.
+    let fetched = app.get(&icp_path(&id), &owner).await;
+    assert_eq!(fetched.body["name"], "Enterprise Tech Leaders");
+    assert_eq!(fetched.header("etag").as_deref(), Some("\"1\""));
+}
+
+#[tokio::test]
+async fn an_admin_may_patch_an_icp_that_does_not_list_them() {
+    let app = TestApp::spawn().await;
+    let owner = app.member("acme", "user_abc123").await;
+    let admin = app.admin("acme", "boss").await;
+    let stranger = app.member("acme", "user_zzz999").await;
+    let id = create_icp(&app, &owner, &seed_icp_create()).await;
+
+    let forbidden = app
+        .patch(&icp_path(&id), &stranger, &seed_icp_patch())
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+
+    let allowed = app.patch(&icp_path(&id), &admin, &seed_icp_patch()).await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text);
+    assert_eq!(allowed.body["name"], "Updated ICP Name");
+    assert_eq!(
+        allowed.body["userIds"],
+        json!(["user_abc123", "user_def456"])
+    );
+}
+
+const JWT_SECRET: &[u8] = b"test-secret-that-is-long-enough-for-hs256";
+
+fn jwt_app_settings() -> AppSettings {
+    AppSettings {
+        jwt: Some(JwtSettings {
+            algorithm: Algorithm::HS256,
+            key: JwtSettings::decoding_key(Algorithm::HS256, JWT_SECRET).expect("key"),
+            workspace_claim: "o.id".into(),
+            role_claim: "o.rol".into(),
+            admin_roles: vec!["admin".into()],
+            issuer: Some("https://issuer.example".into()),
+            audience: None,
+        }),
+        ..AppSettings::default()
+    }
+}
+
+fn sign(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .expect("sign")
+}
+
+fn in_an_hour() -> i64 {
+    chrono::Utc::now().timestamp() + 3600
+}
+
+#[tokio::test]
+async fn jwts_name_the_user_workspace_and_role() {
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let iss = "https://issuer.example";
+    let member = sign(
+        json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme", "rol": "member"}}),
+    );
+    let admin = sign(
+        json!({"sub": "boss", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme", "rol": "admin"}}),
+    );
+    let stranger =
+        sign(json!({"sub": "user_zzz999", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme"}}));
+    let elsewhere =
+        sign(json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour(), "o": {"id": "globex"}}));
+
+    let id = create_icp(&app, &member, &seed_icp_create()).await;
+    assert_eq!(
+        app.get(&icp_path(&id), &member).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.get(&icp_path(&id), &admin).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&icp_path(&id), &stranger).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get(&icp_path(&id), &elsewhere).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // API keys keep working beside JWTs.
+    let key = app.member("acme", "user_abc123").await;
+    assert_eq!(app.get(&icp_path(&id), &key).await.status, StatusCode::OK);
+
+    let expired =
+        sign(json!({"sub": "user_abc123", "iss": iss, "exp": 1_000, "o": {"id": "acme"}}));
+    let wrong_issuer = sign(
+        json!({"sub": "user_abc123", "iss": "https://evil.example", "exp": in_an_hour(), "o": {"id": "acme"}}),
+    );
+    let no_workspace = sign(json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour()}));
+    let other_secret = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme"}}),
+        &EncodingKey::from_secret(b"another-secret-entirely-0123456789"),
+    )
+    .expect("sign");
+    for token in [&expired, &wrong_issuer, &no_workspace, &other_secret] {
+        let reply = app.get(&icp_path(&id), token).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+        assert_eq!(reply.body["error"]["code"], "UNAUTHORIZED");
+    }
+    let reply = app.get(&icp_path(&id), &no_workspace).await;
+    assert_eq!(
+        reply.body,
+        unauthorized("Token has no valid 'o.id' claim naming a workspace")
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let app = TestApp::spawn().await;
+    let token = app.member("acme", "user_abc123").await;
+    let echoed = app
+        .send_with(
+            Method::GET,
+            ICPS,
+            Some(&token),
+            None,
+            &[("x-request-id", "trace-42")],
+        )
+        .await;
+    assert_eq!(echoed.header("x-request-id").as_deref(), Some("trace-42"));
+    let generated = app.get(ICPS, &token).await;
+    let id = generated
+        .header("x-request-id")
+        .expect("a generated request id");
+    assert!(!id.is_empty() && id != "trace-42");
+    // An id that could forge log lines is replaced, not echoed.
+    let hostile = app
+        .send_with(
+            Method::GET,
+            ICPS,
+            Some(&token),
+            None,
+            &[("x-request-id", &"a".repeat(500))],
+        )
+        .await;
+    assert_ne!(hostile.header("x-request-id"), Some("a".repeat(500)));
+}
+
+#[tokio::test]
+async fn a_two_mebibyte_body_is_413() {
+    let app = TestApp::spawn().await;
+    let token = app.member("acme", "user_abc123").await;
+    let id = create_icp(&app, &token, &minimal_icp("Big")).await;
+    let body = json!({"description": "x".repeat(2 * 1024 * 1024)});
+    for reply in [
+        app.patch(&icp_path(&id), &token, &body).await,
+        app.post(ICPS, &token, &body).await,
+    ] {
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            reply.body,
+            json!({"error": {"code": "PAYLOAD_TOO_LARGE", "message": "Request body must not exceed 1048576 bytes"}})
+        );
+    }
+    let fetched = app.get(&icp_path(&id), &token).await;
+    assert_eq!(fetched.body["description"], Value::Null);
+}
+
+#[tokio::test]
+async fn health_readiness_and_unknown_routes() {
+    let app = TestApp::spawn().await;
+    let health = app.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (health.status, health.text.as_str()),
+        (StatusCode::OK, "ok")
+    );
+    let ready = app.send(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        (ready.status, ready.text.as_str()),
+        (StatusCode::OK, "ready")
+    );
+    let unknown = app.send(Method::GET, "/nope", None, None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.body,
+        json!({"error": {"code": "NOT_FOUND", "message": "No route matches this path"}})
+    );
+    let wrong_method = app.send(Method::PUT, ICPS, None, None).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+}

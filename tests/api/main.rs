@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real server on a random port with a
+//! fresh database and speaks HTTP to it. One binary, one module per theme.
+
+mod auth;
+mod cli;
+mod concurrency;
+mod durability;
+mod icps;
+mod openapi;
+mod support;

@@ -1,0 +1,83 @@
+//! The OpenAPI document: generated from the code, served at
+//! `/openapi.json`, printed by `clientele openapi`, and complete.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::{TestApp, run_cli};
+
+fn operation<'a>(document: &'a Value, path: &str, method: &str) -> &'a Value {
+    let operation = &document["paths"][path][method];
+    assert!(operation.is_object(), "{method} {path} is documented");
+    operation
+}
+
+#[tokio::test]
+async fn every_route_is_documented_with_its_schemas_and_security() {
+    let app = TestApp::spawn().await;
+    let reply = app.send(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let document = reply.body;
+    assert!(
+        document["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1")
+    );
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    let collection = "/api/v1/entities/icps";
+    let item = "/api/v1/entities/icps/{id}";
+    for (path, method, statuses) in [
+        (collection, "get", &["200", "401"][..]),
+        (collection, "post", &["201", "400", "401", "413", "415"][..]),
+        (item, "get", &["200", "401", "403", "404"][..]),
+        (
+            item,
+            "patch",
+            &["200", "400", "401", "403", "404", "412", "413", "415"][..],
+        ),
+        (item, "delete", &["204", "401", "403", "404"][..]),
+    ] {
+        let operation = operation(&document, path, method);
+        for status in statuses {
+            assert!(
+                operation["responses"][status].is_object(),
+                "{method} {path} documents {status}"
+            );
+        }
+        assert!(
+            operation["security"].is_array(),
+            "{method} {path} names its security"
+        );
+    }
+    let patch = operation(&document, item, "patch");
+    assert!(patch["requestBody"]["content"]["application/json"]["schema"].is_object());
+    for schema in [
+        "IcpView",
+        "UpdateIcpRequest",
+        "CreateIcpRequest",
+        "LanceError",
+    ] {
+        assert!(
+            document["components"]["schemas"][schema].is_object(),
+            "schema {schema} is in components; have {:?}",
+            document["components"]["schemas"]
+                .as_object()
+                .map(|map| map.keys().collect::<Vec<_>>())
+        );
+    }
+    operation(&document, "/healthz", "get");
+    operation(&document, "/readyz", "get");
+
+    // The CLI prints the same document.
+    let printed: Value = serde_json::from_str(&run_cli(&["openapi"])).expect("JSON");
+    assert_eq!(printed, document);
+}

@@ -1,0 +1,282 @@
+//! Test harness: `TestApp::spawn()` runs the server in-process on
+//! 127.0.0.1:0 over a fresh SQLite file in a temporary directory, and
+//! offers typed helpers for keys and requests.
+
+use std::time::Duration;
+
+use clientele::app::{self, AppSettings};
+use clientele::core::auth::{Role, WorkspaceId, issue_api_key};
+use clientele::store::{self, SharedStore};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub store: SharedStore,
+    _directory: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// What a request returned: status, headers and the body parsed as JSON
+/// (`Value::Null` when empty or not JSON; `text` keeps it raw).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(AppSettings::default()).await
+    }
+
+    pub async fn spawn_with(settings: AppSettings) -> TestApp {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let database_url = format!(
+            "sqlite://{}",
+            directory.path().join("clientele.db").display()
+        );
+        let store = store::connect(&database_url).await.expect("open the store");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("local address");
+        let router = app::build(store.clone(), settings);
+        let (shutdown, stop) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = app::serve(listener, router, async {
+                let _ = stop.await;
+            })
+            .await;
+        });
+        TestApp {
+            base_url: format!("http://{address}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("HTTP client"),
+            store,
+            _directory: directory,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// A new API key's token.
+    pub async fn key(&self, workspace: &str, user: &str, role: Role) -> String {
+        issue_api_key(&self.store, &WorkspaceId::new(workspace), user, role)
+            .await
+            .expect("issue a key")
+            .token
+    }
+
+    pub async fn member(&self, workspace: &str, user: &str) -> String {
+        self.key(workspace, user, Role::Member).await
+    }
+
+    pub async fn admin(&self, workspace: &str, user: &str) -> String {
+        self.key(workspace, user, Role::Admin).await
+    }
+
+    /// Sends `body` (if any) as JSON with `Authorization: Bearer token`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        self.send_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            let overrides_type = headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+            if !overrides_type {
+                request = request.header("content-type", "application/json");
+            }
+            request = request.body(body.to_string());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("response body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::DELETE, path, Some(token), None).await
+    }
+}
+
+/// The request example of the Lance seed (`001_…`).
+pub fn seed_icp_patch() -> Value {
+    serde_json::json!({
+        "name": "Updated ICP Name",
+        "leadsPerList": 50,
+        "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]
+    })
+}
+
+/// An ICP as the seed's 200 example shows it before the PATCH was applied.
+pub fn seed_icp_create() -> Value {
+    serde_json::json!({
+        "name": "Enterprise Tech Leaders",
+        "description": "C-level and VP-level technology leaders at enterprise companies",
+        "userIds": ["user_abc123", "user_def456"],
+        "leadsPerList": 10,
+        "activeUntil": "2024-12-31T23:59:59.000Z",
+        "leadProviderCriteria": [{
+            "provider": "baseProvider",
+            "type": "person",
+            "filters": {
+                "job_titles": ["CTO", "VP Engineering"],
+                "company_size": ["501-1000", "1001-5000"]
+            }
+        }]
+    })
+}
+
+/// A minimal valid ICP.
+pub fn minimal_icp(name: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "leadProviderCriteria": [{"provider": "baseProvider", "filters": {}}]
+    })
+}
+
+pub const ICPS: &str = "/api/v1/entities/icps";
+
+pub fn icp_path(id: &str) -> String {
+    format!("{ICPS}/{id}")
+}
+
+/// Creates `body` as an ICP with `token` and returns its id.
+pub async fn create_icp(app: &TestApp, token: &str, body: &Value) -> String {
+    let reply = app.post(ICPS, token, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    reply.body["id"].as_str().expect("an id").to_owned()
+}
+
+/// A `clientele serve` child process over a given database, for the tests
+/// that must kill the server for real.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base_url: String,
+}
+
+/// Runs the `clientele` binary with `args` and returns its standard output,
+/// failing the test if it exits unsuccessfully.
+pub fn run_cli(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
+        .args(args)
+        .env_remove("CLIENTELE_DATABASE_URL")
+        .output()
+        .expect("run clientele");
+    assert!(
+        output.status.success(),
+        "clientele {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+impl ServerProcess {
+    /// Starts `clientele serve` on a free port and waits for its
+    /// "listening" line.
+    pub fn start(database_url: &str) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .env("CLIENTELE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn clientele serve");
+        let stdout = child.stdout.take().expect("child stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let base_url = loop {
+            let line = lines
+                .next()
+                .expect("server printed its listening line")
+                .expect("read server output");
+            if let Some(url) = line.strip_prefix("clientele listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        ServerProcess { child, base_url }
+    }
+
+    /// SIGKILL: no shutdown hooks, no flush; only what is on disk survives.
+    pub fn kill_hard(mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
