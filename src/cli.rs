@@ -203,7 +203,8 @@ fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
         .map_err(|error| format!("invalid --log filter '{filter}': {error}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let result = match format {
         LogFormat::Json => builder
             .json()
