@@ -91,6 +91,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(healthz))
         .routes(utoipa_axum::routes!(readyz))
         .merge(surfaces::lance::router())
+        .merge(surfaces::clientsuccess::router())
+        .merge(surfaces::hood::router())
 }
 
 /// The OpenAPI document of every route, generated from the handlers' types.

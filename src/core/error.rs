@@ -90,6 +90,14 @@ pub struct FieldError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordKind {
     Icp,
+    /// A ClientSuccess client.
+    Client,
+    /// An Ocamba Hood profile.
+    HoodProfile,
+    /// An Ocamba Hood profile list.
+    HoodProfileList,
+    /// An unsubscribed Hood email or phone number, refused on new profiles.
+    HoodSuppression,
 }
 
 impl RecordKind {
@@ -97,6 +105,10 @@ impl RecordKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Icp => "icp",
+            RecordKind::Client => "client",
+            RecordKind::HoodProfile => "hood_profile",
+            RecordKind::HoodProfileList => "hood_profile_list",
+            RecordKind::HoodSuppression => "hood_suppression",
         }
     }
 }
@@ -123,6 +135,9 @@ pub enum DomainError {
     NotFound { kind: RecordKind, id: String },
     /// `If-Match` named a version that is no longer current.
     PreconditionFailed { current_etag: String },
+    /// The workspace sent more requests than the surface's rate limit
+    /// allows; retrying after `retry_after_secs` may work.
+    RateLimited { retry_after_secs: u64 },
     /// The storage backend is unreachable or overloaded; retrying may work.
     Unavailable(String),
     /// A bug or an unexpected backend failure. The text is for the log only.
@@ -155,6 +170,9 @@ impl fmt::Display for DomainError {
                 write!(f, "request body exceeds {limit} bytes")
             }
             DomainError::Unauthenticated(detail) => write!(f, "unauthenticated: {detail}"),
+            DomainError::RateLimited { retry_after_secs } => {
+                write!(f, "rate limited; retry after {retry_after_secs} s")
+            }
             DomainError::Forbidden { kind } => write!(f, "forbidden {}", kind.as_str()),
             DomainError::NotFound { kind, id } => write!(f, "{} not found: {id}", kind.as_str()),
             DomainError::PreconditionFailed { current_etag } => {

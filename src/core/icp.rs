@@ -232,6 +232,7 @@ impl Icp {
     }
 }
 
+#[async_trait::async_trait]
 impl Document for Icp {
     const KIND: RecordKind = RecordKind::Icp;
 

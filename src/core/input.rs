@@ -388,6 +388,23 @@ impl Reader {
         }
     }
 
+    /// A partial update must name at least one of `updatable`; otherwise
+    /// one error at the object's own path lists them. Returns whether the
+    /// rule held.
+    pub fn at_least_one_of(&mut self, fields: &Fields<'_, '_>, updatable: &[&str]) -> bool {
+        if updatable.iter().any(|key| fields.contains(key)) {
+            return true;
+        }
+        self.error(
+            fields.path,
+            format!(
+                "At least one of the updatable fields must be sent: {}",
+                updatable.join(", ")
+            ),
+        );
+        false
+    }
+
     /// A field that must be present and not null.
     pub fn required<T>(
         &mut self,
@@ -661,5 +678,27 @@ mod tests {
                 "Invalid enum value. Expected 'a' | 'b', received 'c'".into()
             )]
         );
+    }
+
+    #[test]
+    fn a_patch_must_name_an_updatable_field() {
+        let mut reader = Reader::new();
+        let root = FieldPath::root();
+        let body = serde_json::json!({"id": "1"});
+        let fields = reader
+            .object(&body, &root, &["id", "a", "b"])
+            .expect("object");
+        assert!(!reader.at_least_one_of(&fields, &["a", "b"]));
+        assert_eq!(
+            reader.finish(()),
+            Err(DomainError::invalid(
+                FieldPath::root(),
+                "At least one of the updatable fields must be sent: a, b"
+            ))
+        );
+        let mut reader = Reader::new();
+        let body = serde_json::json!({"b": null});
+        let fields = reader.object(&body, &root, &["a", "b"]).expect("object");
+        assert!(reader.at_least_one_of(&fields, &["a", "b"]));
     }
 }

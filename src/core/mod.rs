@@ -4,7 +4,9 @@
 //! only through the [`crate::store::Store`] trait.
 
 pub mod auth;
+pub mod client;
 pub mod error;
+pub mod hood;
 pub mod icp;
 pub mod input;
 pub mod patch;

@@ -5,23 +5,68 @@
 //! reads, updates and deletes it through the store. Updates take a closure
 //! that changes the current value: it runs inside the store's write
 //! transaction, so two updates of different fields never lose each other.
+//! Rules that involve other records (a parent that must exist, a list id
+//! that must name a list) run in the same transaction through
+//! [`Document::check_relations`]; flows that write several records at once
+//! use a [`WriteSession`] directly.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::auth::{Principal, store_failure};
+use super::auth::{Principal, WorkspaceId, store_failure};
 use super::error::{DomainError, RecordKind};
-use crate::store::{SharedStore, StoredRecord};
+use crate::store::{SharedStore, StoredRecord, WriteTx};
+
+/// How a new record's id is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdScheme {
+    /// A random UUID is the id.
+    Uuid,
+    /// The next number of the kind's counter, as a decimal string, is the id.
+    Sequence { start: i64 },
+    /// A random UUID is the id, and the record also gets the next number of
+    /// the kind's counter (for surfaces that show both).
+    UuidAndSequence { start: i64 },
+}
+
+/// The ids given to a record being created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIds {
+    pub key: String,
+    pub number: Option<i64>,
+}
 
 /// A record type the core can store.
-pub trait Document: Serialize + DeserializeOwned + Send + 'static {
+#[async_trait]
+pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KIND: RecordKind;
+    const ID_SCHEME: IdScheme = IdScheme::Uuid;
 
     /// Whether `principal` (already known to be of the record's workspace)
     /// may read and change this record.
     fn accessible_by(&self, _principal: &Principal) -> bool {
         true
+    }
+
+    /// A second key, unique per workspace and kind, by which the record can
+    /// also be found (see [`WriteSession::get_by_lookup`]).
+    fn lookup_key(&self) -> Option<String> {
+        None
+    }
+
+    /// Rules that involve other records, checked inside the write
+    /// transaction before the record is stored. `previous` is the value
+    /// before an update (`None` on create), so a rule can check only what
+    /// changed.
+    async fn check_relations(
+        &self,
+        _id: &str,
+        _previous: Option<&Self>,
+        _session: &mut WriteSession,
+    ) -> Result<(), DomainError> {
+        Ok(())
     }
 }
 
@@ -76,7 +121,7 @@ impl Precondition {
         )
     }
 
-    fn check(&self, current_version: i64) -> Result<(), DomainError> {
+    pub fn check(&self, current_version: i64) -> Result<(), DomainError> {
         let current = etag_of(current_version);
         match self {
             Precondition::None | Precondition::Exists => Ok(()),
@@ -109,11 +154,166 @@ fn encode<T: Document>(record: &Record<T>) -> Result<StoredRecord, DomainError> 
         kind: T::KIND.as_str().to_owned(),
         id: record.id.clone(),
         version: record.version,
+        lookup: record.data.lookup_key(),
         body: serde_json::to_value(&record.data)
             .map_err(|error| DomainError::Internal(format!("encoding a record: {error}")))?,
         created_at: record.created_at,
         updated_at: record.updated_at,
     })
+}
+
+fn decode_optional<T: Document>(
+    stored: Option<StoredRecord>,
+) -> Result<Option<Record<T>>, DomainError> {
+    stored.map(decode::<T>).transpose()
+}
+
+/// One write transaction in one workspace, typed by record kind. Reads see
+/// the latest committed data and hold the write lock; dropping the session
+/// without [`WriteSession::commit`] rolls everything back.
+pub struct WriteSession {
+    transaction: Box<dyn WriteTx>,
+    workspace: WorkspaceId,
+}
+
+impl WriteSession {
+    pub fn workspace(&self) -> &WorkspaceId {
+        &self.workspace
+    }
+
+    pub async fn get<T: Document>(&mut self, id: &str) -> Result<Option<Record<T>>, DomainError> {
+        let stored = self
+            .transaction
+            .get_for_update(&self.workspace, T::KIND.as_str(), id)
+            .await
+            .map_err(store_failure)?;
+        decode_optional(stored)
+    }
+
+    /// The record whose [`Document::lookup_key`] is `key`.
+    pub async fn get_by_lookup<T: Document>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<Record<T>>, DomainError> {
+        let stored = self
+            .transaction
+            .get_by_lookup_for_update(&self.workspace, T::KIND.as_str(), key)
+            .await
+            .map_err(store_failure)?;
+        decode_optional(stored)
+    }
+
+    /// Stores a new record (version 1) with ids made by `T::ID_SCHEME`,
+    /// after its relation checks.
+    pub async fn insert<T: Document>(
+        &mut self,
+        build: impl FnOnce(&NewIds) -> T + Send,
+    ) -> Result<Record<T>, DomainError> {
+        let ids = self.new_ids::<T>().await?;
+        let now = Utc::now();
+        let record = Record {
+            id: ids.key.clone(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            data: build(&ids),
+        };
+        record.data.check_relations(&record.id, None, self).await?;
+        self.insert_record(&record).await?;
+        Ok(record)
+    }
+
+    /// Stores a new record under an id the caller chose (e.g. a natural key).
+    pub async fn insert_with_id<T: Document>(
+        &mut self,
+        id: String,
+        data: T,
+    ) -> Result<Record<T>, DomainError> {
+        let now = Utc::now();
+        let record = Record {
+            id,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            data,
+        };
+        self.insert_record(&record).await?;
+        Ok(record)
+    }
+
+    async fn insert_record<T: Document>(&mut self, record: &Record<T>) -> Result<(), DomainError> {
+        let stored = encode(record)?;
+        self.transaction
+            .insert(&self.workspace, &stored)
+            .await
+            .map_err(store_failure)
+    }
+
+    async fn new_ids<T: Document>(&mut self) -> Result<NewIds, DomainError> {
+        let uuid = || uuid::Uuid::new_v4().hyphenated().to_string();
+        Ok(match T::ID_SCHEME {
+            IdScheme::Uuid => NewIds {
+                key: uuid(),
+                number: None,
+            },
+            IdScheme::Sequence { start } => {
+                let number = self.next_number::<T>(start).await?;
+                NewIds {
+                    key: number.to_string(),
+                    number: Some(number),
+                }
+            }
+            IdScheme::UuidAndSequence { start } => NewIds {
+                key: uuid(),
+                number: Some(self.next_number::<T>(start).await?),
+            },
+        })
+    }
+
+    async fn next_number<T: Document>(&mut self, start: i64) -> Result<i64, DomainError> {
+        self.transaction
+            .next_sequence(T::KIND.as_str(), start)
+            .await
+            .map_err(store_failure)
+    }
+
+    /// Applies `change` to a record read in this session, checks its
+    /// relations, bumps the version and writes it.
+    pub async fn update<T: Document>(
+        &mut self,
+        mut record: Record<T>,
+        change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send,
+    ) -> Result<Record<T>, DomainError>
+    where
+        T: Clone,
+    {
+        let previous = record.data.clone();
+        change(&mut record.data)?;
+        record
+            .data
+            .check_relations(&record.id, Some(&previous), self)
+            .await?;
+        record.version += 1;
+        record.updated_at = Utc::now().max(record.updated_at);
+        let stored = encode(&record)?;
+        self.transaction
+            .update(&self.workspace, &stored)
+            .await
+            .map_err(store_failure)?;
+        Ok(record)
+    }
+
+    pub async fn delete<T: Document>(&mut self, id: &str) -> Result<bool, DomainError> {
+        self.transaction
+            .delete(&self.workspace, T::KIND.as_str(), id)
+            .await
+            .map_err(store_failure)
+    }
+
+    /// Makes every write of the session durable.
+    pub async fn commit(self) -> Result<(), DomainError> {
+        self.transaction.commit().await.map_err(store_failure)
+    }
 }
 
 /// The record operations, over one store.
@@ -125,6 +325,14 @@ pub struct Records {
 impl Records {
     pub fn new(store: SharedStore) -> Self {
         Self { store }
+    }
+
+    /// Starts a write transaction in the caller's workspace.
+    pub async fn begin(&self, principal: &Principal) -> Result<WriteSession, DomainError> {
+        Ok(WriteSession {
+            transaction: self.store.begin().await.map_err(store_failure)?,
+            workspace: principal.workspace.clone(),
+        })
     }
 
     /// The records of the caller's workspace that the caller may see.
@@ -147,28 +355,16 @@ impl Records {
         Ok(visible)
     }
 
-    /// Stores a new record under `id` in the caller's workspace.
+    /// Stores a new record in the caller's workspace; `build` receives the
+    /// ids the record's [`IdScheme`] produced.
     pub async fn create<T: Document>(
         &self,
         principal: &Principal,
-        id: String,
-        data: T,
+        build: impl FnOnce(&NewIds) -> T + Send,
     ) -> Result<Record<T>, DomainError> {
-        let now = Utc::now();
-        let record = Record {
-            id,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            data,
-        };
-        let stored = encode(&record)?;
-        let mut transaction = self.store.begin().await.map_err(store_failure)?;
-        transaction
-            .insert(&principal.workspace, &stored)
-            .await
-            .map_err(store_failure)?;
-        transaction.commit().await.map_err(store_failure)?;
+        let mut session = self.begin(principal).await?;
+        let record = session.insert(build).await?;
+        session.commit().await?;
         Ok(record)
     }
 
@@ -188,33 +384,41 @@ impl Records {
         Ok(record)
     }
 
+    /// One record the caller may see, found by its lookup key.
+    pub async fn get_by_lookup<T: Document>(
+        &self,
+        principal: &Principal,
+        key: &str,
+    ) -> Result<Record<T>, DomainError> {
+        let stored = self
+            .store
+            .get_by_lookup(&principal.workspace, T::KIND.as_str(), key)
+            .await
+            .map_err(store_failure)?;
+        let record = decode::<T>(stored.ok_or_else(|| not_found::<T>(key))?)?;
+        authorize(principal, &record)?;
+        Ok(record)
+    }
+
     /// Applies `change` to the current value under the write lock, checks
-    /// the precondition, bumps the version and commits. If `change` fails,
-    /// nothing is written.
-    pub async fn update<T: Document>(
+    /// the precondition and relations, bumps the version and commits. If
+    /// anything fails, nothing is written.
+    pub async fn update<T: Document + Clone>(
         &self,
         principal: &Principal,
         id: &str,
         precondition: &Precondition,
         change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send,
     ) -> Result<Record<T>, DomainError> {
-        let mut transaction = self.store.begin().await.map_err(store_failure)?;
-        let stored = transaction
-            .get_for_update(&principal.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
-        let mut record = decode::<T>(stored.ok_or_else(|| not_found::<T>(id))?)?;
+        let mut session = self.begin(principal).await?;
+        let record = session
+            .get::<T>(id)
+            .await?
+            .ok_or_else(|| not_found::<T>(id))?;
         authorize(principal, &record)?;
         precondition.check(record.version)?;
-        change(&mut record.data)?;
-        record.version += 1;
-        record.updated_at = Utc::now().max(record.updated_at);
-        let stored = encode(&record)?;
-        transaction
-            .update(&principal.workspace, &stored)
-            .await
-            .map_err(store_failure)?;
-        transaction.commit().await.map_err(store_failure)?;
+        let record = session.update(record, change).await?;
+        session.commit().await?;
         Ok(record)
     }
 
@@ -225,23 +429,20 @@ impl Records {
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), DomainError> {
-        let mut transaction = self.store.begin().await.map_err(store_failure)?;
-        let stored = transaction
-            .get_for_update(&principal.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
-        let record = decode::<T>(stored.ok_or_else(|| not_found::<T>(id))?)?;
+        let mut session = self.begin(principal).await?;
+        let record = session
+            .get::<T>(id)
+            .await?
+            .ok_or_else(|| not_found::<T>(id))?;
         authorize(principal, &record)?;
         precondition.check(record.version)?;
-        transaction
-            .delete(&principal.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
-        transaction.commit().await.map_err(store_failure)
+        session.delete::<T>(id).await?;
+        session.commit().await
     }
 }
 
-fn not_found<T: Document>(id: &str) -> DomainError {
+/// The error for a record that is absent from the caller's workspace.
+pub fn not_found<T: Document>(id: &str) -> DomainError {
     DomainError::NotFound {
         kind: T::KIND,
         id: id.to_owned(),
@@ -252,7 +453,11 @@ fn may_access<T: Document>(principal: &Principal, record: &Record<T>) -> bool {
     principal.is_admin() || record.data.accessible_by(principal)
 }
 
-fn authorize<T: Document>(principal: &Principal, record: &Record<T>) -> Result<(), DomainError> {
+/// Forbidden unless the caller may access the record.
+pub fn authorize<T: Document>(
+    principal: &Principal,
+    record: &Record<T>,
+) -> Result<(), DomainError> {
     if may_access(principal, record) {
         Ok(())
     } else {

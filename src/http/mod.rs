@@ -16,6 +16,9 @@ pub use request_context::current_request_id;
 
 /// One vendor contract's way of answering errors.
 pub trait Surface: Send + Sync + 'static {
+    /// The surface's name in configuration (rate limits) and logs.
+    const NAME: &'static str;
+
     /// Whether a token sent without the `Bearer ` prefix is accepted.
     const ACCEPTS_BARE_TOKEN: bool = false;
 

@@ -40,6 +40,9 @@ pub struct StoredRecord {
     pub id: String,
     /// Starts at 1 and grows by one with every update.
     pub version: i64,
+    /// An optional second key, unique per workspace and kind (e.g. a
+    /// ClientSuccess client's numeric id beside its UUID).
+    pub lookup: Option<String>,
     pub body: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -97,6 +100,14 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<StoredRecord>, StoreError>;
 
+    /// The record whose second key is `lookup`.
+    async fn get_by_lookup(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        lookup: &str,
+    ) -> Result<Option<StoredRecord>, StoreError>;
+
     /// Every record of a kind in a workspace, oldest first.
     async fn list(
         &self,
@@ -136,7 +147,20 @@ pub trait WriteTx: Send {
         id: &str,
     ) -> Result<Option<StoredRecord>, StoreError>;
 
-    /// Inserts a new record; `Conflict` if the id is taken.
+    /// Like [`Store::get_by_lookup`], inside this transaction.
+    async fn get_by_lookup_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        lookup: &str,
+    ) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// The next value of the named counter: `start` the first time, then
+    /// one more each time. Committed with the transaction, so an id is
+    /// never handed out twice.
+    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError>;
+
+    /// Inserts a new record; `Conflict` if the id or lookup key is taken.
     async fn insert(
         &mut self,
         workspace: &WorkspaceId,

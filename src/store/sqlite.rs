@@ -99,6 +99,7 @@ fn record_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
         kind: row.try_get("kind").map_err(from_sqlx)?,
         id: row.try_get("id").map_err(from_sqlx)?,
         version: row.try_get("version").map_err(from_sqlx)?,
+        lookup: row.try_get("lookup").map_err(from_sqlx)?,
         body: serde_json::from_str(&body)
             .map_err(|error| StoreError::Other(format!("stored body is not JSON: {error}")))?,
         created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
@@ -125,8 +126,10 @@ fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
-const SELECT_RECORD: &str = "SELECT kind, id, version, body, created_at, updated_at FROM records \
-     WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3";
+const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3";
+const SELECT_BY_LOOKUP: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = ?1 AND kind = ?2 AND lookup = ?3";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -154,13 +157,29 @@ impl Store for SqliteStore {
         row.as_ref().map(record_from_row).transpose()
     }
 
+    async fn get_by_lookup(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        lookup: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_BY_LOOKUP)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(lookup)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
     async fn list(
         &self,
         workspace: &WorkspaceId,
         kind: &str,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kind, id, version, body, created_at, updated_at FROM records \
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
              WHERE workspace_id = ?1 AND kind = ?2 ORDER BY created_at, id",
         )
         .bind(workspace.as_str())
@@ -271,19 +290,49 @@ impl WriteTx for SqliteWriteTx {
         row.as_ref().map(record_from_row).transpose()
     }
 
+    async fn get_by_lookup_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        lookup: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_BY_LOOKUP)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(lookup)
+            .fetch_optional(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO sequences (name, value) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+        )
+        .bind(name)
+        .bind(start)
+        .fetch_one(&mut *self.transaction)
+        .await
+        .map_err(from_sqlx)
+    }
+
     async fn insert(
         &mut self,
         workspace: &WorkspaceId,
         record: &StoredRecord,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO records (workspace_id, kind, id, version, body, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO records \
+             (workspace_id, kind, id, version, lookup, body, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(workspace.as_str())
         .bind(&record.kind)
         .bind(&record.id)
         .bind(record.version)
+        .bind(&record.lookup)
         .bind(record.body.to_string())
         .bind(millis(record.created_at))
         .bind(millis(record.updated_at))
@@ -299,7 +348,7 @@ impl WriteTx for SqliteWriteTx {
         record: &StoredRecord,
     ) -> Result<(), StoreError> {
         let result = sqlx::query(
-            "UPDATE records SET version = ?4, body = ?5, updated_at = ?6 \
+            "UPDATE records SET version = ?4, body = ?5, updated_at = ?6, lookup = ?7 \
              WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?4 - 1",
         )
         .bind(workspace.as_str())
@@ -308,6 +357,7 @@ impl WriteTx for SqliteWriteTx {
         .bind(record.version)
         .bind(record.body.to_string())
         .bind(millis(record.updated_at))
+        .bind(&record.lookup)
         .execute(&mut *self.transaction)
         .await
         .map_err(from_sqlx)?;

@@ -2,9 +2,11 @@
 //! fresh database and speaks HTTP to it. One binary, one module per theme.
 
 mod auth;
+mod clients;
 mod cli;
 mod concurrency;
 mod durability;
+mod hood;
 mod icps;
 mod openapi;
 mod support;

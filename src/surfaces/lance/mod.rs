@@ -59,10 +59,16 @@ pub struct LanceErrorDetail {
 fn kind_name(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Icp => "ICP",
+        RecordKind::Client => "client",
+        RecordKind::HoodProfile => "profile",
+        RecordKind::HoodProfileList => "profile list",
+        RecordKind::HoodSuppression => "suppression",
     }
 }
 
 impl Surface for Lance {
+    const NAME: &'static str = "lance";
+
     fn error_response(error: &DomainError, request_id: &str) -> Response {
         let (status, code, message, details) = match error {
             DomainError::Invalid(errors) => (
@@ -126,6 +132,12 @@ impl Surface for Lance {
                 ),
                 None,
             ),
+            DomainError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                format!("Rate limit exceeded; retry in {retry_after_secs} s"),
+                None,
+            ),
             DomainError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
@@ -161,6 +173,9 @@ impl Surface for Lance {
             }
             DomainError::Unavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            DomainError::RateLimited { retry_after_secs } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
         }
@@ -240,8 +255,7 @@ async fn create_icp(
 ) -> LanceResult {
     let new_icp = wire::read_new_icp(&body)?;
     let icp = Icp::create(new_icp, &principal);
-    let id = uuid::Uuid::new_v4().hyphenated().to_string();
-    let record = app.records.create(&principal, id, icp).await?;
+    let record = app.records.create(&principal, |_| icp).await?;
     Ok(with_etag(StatusCode::CREATED, &record))
 }
 

@@ -1,0 +1,1 @@
+//! ClientSuccess clients (being built).

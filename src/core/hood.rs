@@ -1,0 +1,1 @@
+//! Ocamba Hood profiles, profile lists and suppressions (being built).

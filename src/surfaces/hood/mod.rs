@@ -1,0 +1,25 @@
+//! The Ocamba Hood profile contract at `/v1/hood` (being built).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use crate::core::error::DomainError;
+use crate::http::Surface;
+
+/// Marker for the Hood surface.
+pub struct Hood;
+
+impl Surface for Hood {
+    const NAME: &'static str = "hood";
+
+    fn error_response(error: &DomainError, _request_id: &str) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+    }
+}
+
+/// The routes of this surface, with their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,1 @@
+//! The ClientSuccess client contract over HTTP (being built).

@@ -1,0 +1,1 @@
+//! The Ocamba Hood profile contract over HTTP (being built).
