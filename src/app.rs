@@ -22,9 +22,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::auth::{Authenticator, JwtSettings};
 use crate::core::error::DomainError;
+use crate::core::ratelimit::{MemoryRateLimiter, RateLimiter, RateLimits};
 use crate::core::records::Records;
 use crate::http::extract::MAX_BODY_BYTES;
 use crate::http::log_failure;
+use crate::http::rate_limit::rate_limit_headers;
 use crate::http::request_context::{current_path, current_request_id, request_context};
 use crate::store::SharedStore;
 use crate::surfaces;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub store: SharedStore,
     pub records: Records,
     pub auth: Authenticator,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub rate_limits: Arc<RateLimits>,
     openapi_json: Arc<String>,
 }
 
@@ -46,6 +50,10 @@ pub struct AppState {
 pub struct AppSettings {
     pub jwt: Option<JwtSettings>,
     pub request_timeout: Duration,
+    /// Each surface's rate-limit policy (Hood's documented one by default).
+    pub rate_limits: RateLimits,
+    /// Where request counts live; `None` keeps them in this process.
+    pub limiter: Option<Arc<dyn RateLimiter>>,
 }
 
 impl Default for AppSettings {
@@ -53,6 +61,8 @@ impl Default for AppSettings {
         Self {
             jwt: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            rate_limits: RateLimits::default(),
+            limiter: None,
         }
     }
 }
@@ -109,6 +119,10 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
     let state = AppState {
         records: Records::new(store.clone()),
         auth: Authenticator::new(store.clone(), settings.jwt),
+        limiter: settings
+            .limiter
+            .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
+        rate_limits: Arc::new(settings.rate_limits),
         store,
         openapi_json: Arc::new(document),
     };
@@ -122,6 +136,7 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
             settings.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(rate_limit_headers))
         .layer(axum::middleware::from_fn(request_context))
         .with_state(state)
 }

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, AppSettings};
 use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
+use crate::core::ratelimit::{PolicySetting, RateLimits};
 use crate::store::{self, SharedStore, redact_url};
 
 /// Clientele serves customer records (Lance ICPs, ClientSuccess clients,
@@ -131,6 +132,37 @@ pub struct ServeArgs {
     /// Required `aud` of JWTs, if set.
     #[arg(long, env = "CLIENTELE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// Rate limit of the Hood surface per workspace: `off`, or fixed windows
+    /// as comma-separated LIMIT/LENGTH (LENGTH in ms, s, m or h).
+    #[arg(
+        long,
+        env = "CLIENTELE_HOOD_RATE_LIMIT",
+        default_value = "10/1s,150/60s"
+    )]
+    pub hood_rate_limit: PolicySetting,
+
+    /// Rate limit of the Lance ICP surface per workspace (same syntax).
+    #[arg(long, env = "CLIENTELE_LANCE_RATE_LIMIT", default_value = "off")]
+    pub lance_rate_limit: PolicySetting,
+
+    /// Rate limit of the ClientSuccess surface per workspace (same syntax).
+    #[arg(
+        long,
+        env = "CLIENTELE_CLIENTSUCCESS_RATE_LIMIT",
+        default_value = "off"
+    )]
+    pub clientsuccess_rate_limit: PolicySetting,
+}
+
+impl ServeArgs {
+    fn rate_limits(&self) -> RateLimits {
+        let mut limits = RateLimits::default();
+        limits.set("hood", self.hood_rate_limit.clone());
+        limits.set("lance", self.lance_rate_limit.clone());
+        limits.set("clientsuccess", self.clientsuccess_rate_limit.clone());
+        limits
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +290,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = AppSettings {
         jwt,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        rate_limits: args.rate_limits(),
+        limiter: None,
     };
     let app = app::build(store, settings);
     tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");

@@ -1,1 +1,593 @@
-//! Ocamba Hood profiles, profile lists and suppressions (being built).
+//! Ocamba Hood records: contact profiles, the profile lists they belong to,
+//! and suppressions (emails and numbers that unsubscribed and may not start
+//! a new profile). This module owns every Hood rule — which fields a PATCH
+//! may touch, how email and phone numbers are checked and normalised, how
+//! `country_code` follows the phone number, how `custom_properties` merge
+//! and how large they may grow — and the list query (filters, sort, page).
+//! The Hood surface reads bodies and query strings into these types.
+
+use std::cmp::Ordering;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::{DomainError, FieldError, FieldPath, RecordKind};
+use super::patch::{Patch, merge_map};
+use super::records::{Document, IdScheme, Record, WriteSession};
+
+/// The fields a profile PATCH may name *(the seed)*.
+pub const UPDATABLE_PROFILE_FIELDS: [&str; 7] = [
+    "email",
+    "mobile_phone_number",
+    "full_name",
+    "organization_id",
+    "lists",
+    "comment",
+    "custom_properties",
+];
+/// Fields the server sets; naming them in a body is a 400.
+pub const READ_ONLY_PROFILE_FIELDS: [&str; 6] = [
+    "id",
+    "country_code",
+    "unsubscribed",
+    "unsubscribe_time",
+    "create_time",
+    "update_time",
+];
+pub const EMAIL_CHARS: std::ops::RangeInclusive<usize> = 3..=254;
+pub const FULL_NAME_CHARS: std::ops::RangeInclusive<usize> = 0..=255;
+pub const COMMENT_CHARS: std::ops::RangeInclusive<usize> = 0..=5_000;
+/// Numeric-string ids: `organization_id`, list ids.
+pub const NUMERIC_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=19;
+pub const LISTS_ITEMS: std::ops::RangeInclusive<usize> = 0..=100;
+/// At most 100 custom properties *(vendor)*, counted after the merge.
+pub const MAX_CUSTOM_PROPERTIES: usize = 100;
+pub const CUSTOM_PROPERTY_KEY_CHARS: std::ops::RangeInclusive<usize> = 1..=100;
+pub const CUSTOM_PROPERTY_VALUE_CHARS: usize = 1_000;
+pub const LIST_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=255;
+pub const LIST_DESCRIPTION_CHARS: std::ops::RangeInclusive<usize> = 0..=1_000;
+/// Hood ids look like `1000102`; numbering starts there.
+pub const FIRST_ID: i64 = 1_000_000;
+
+/// A contact profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub email: Option<String>,
+    pub mobile_phone_number: Option<String>,
+    /// ISO 3166 alpha-2 region of `mobile_phone_number`.
+    pub country_code: Option<String>,
+    pub full_name: Option<String>,
+    pub organization_id: Option<String>,
+    pub lists: Vec<String>,
+    pub comment: Option<String>,
+    pub custom_properties: Map<String, Value>,
+    pub unsubscribed: bool,
+    pub unsubscribe_time: Option<DateTime<Utc>>,
+}
+
+/// A profile list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileList {
+    pub name: String,
+    pub description: Option<String>,
+    /// `#rrggbb`.
+    pub color: Option<String>,
+}
+
+/// An unsubscribed email or phone number. Its id is [`suppression_key`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub profile_id: String,
+}
+
+#[async_trait]
+impl Document for Profile {
+    const KIND: RecordKind = RecordKind::HoodProfile;
+    const ID_SCHEME: IdScheme = IdScheme::Sequence { start: FIRST_ID };
+
+    async fn check_relations(
+        &self,
+        _id: &str,
+        previous: Option<&Self>,
+        session: &mut WriteSession,
+    ) -> Result<(), DomainError> {
+        let mut errors = Vec::new();
+        if previous.is_none_or(|previous| previous.lists != self.lists) {
+            for (index, list) in self.lists.iter().enumerate() {
+                if session.get::<ProfileList>(list).await?.is_none() {
+                    errors.push(FieldError {
+                        path: FieldPath::root().key("lists").index(index),
+                        message: format!("Profile list {list} does not exist"),
+                    });
+                }
+            }
+        }
+        if previous.is_none() {
+            for (field, contact) in [
+                ("email", self.email.as_deref()),
+                ("mobile_phone_number", self.mobile_phone_number.as_deref()),
+            ] {
+                let Some(contact) = contact else { continue };
+                if session
+                    .get::<Suppression>(&suppression_key(contact))
+                    .await?
+                    .is_some()
+                {
+                    errors.push(FieldError {
+                        path: FieldPath::root().key(field),
+                        message: format!(
+                            "{contact} has unsubscribed and cannot be used for a new profile"
+                        ),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Invalid(errors))
+        }
+    }
+}
+
+impl Document for ProfileList {
+    const KIND: RecordKind = RecordKind::HoodProfileList;
+    const ID_SCHEME: IdScheme = IdScheme::Sequence { start: FIRST_ID };
+}
+
+impl Document for Suppression {
+    const KIND: RecordKind = RecordKind::HoodSuppression;
+}
+
+/// The suppression id of an email or E.164 number (emails compare without
+/// case, so `John@X.com` and `john@x.com` are one address).
+pub fn suppression_key(contact: &str) -> String {
+    if contact.contains('@') {
+        format!("email:{}", contact.to_lowercase())
+    } else {
+        format!("phone:{contact}")
+    }
+}
+
+/// An email address as stored, or why it is not one.
+pub fn normalize_email(text: &str) -> Result<String, String> {
+    let count = text.chars().count();
+    if !EMAIL_CHARS.contains(&count) || !email_address::EmailAddress::is_valid(text) {
+        return Err("Must be a valid email address".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// A phone number in E.164 form with its region, or why it is not one.
+/// Any valid number type passes (the seed's own `+49658245684` is a German
+/// fixed-line number).
+pub fn normalize_phone(text: &str) -> Result<(String, Option<String>), String> {
+    const MESSAGE: &str = "Must be a valid phone number in E.164 format, e.g. +14155552671";
+    if !text.starts_with('+') || text.len() > 16 {
+        return Err(MESSAGE.to_owned());
+    }
+    let number = phonenumber::parse(None, text).map_err(|_| MESSAGE.to_owned())?;
+    if !number.is_valid() {
+        return Err(MESSAGE.to_owned());
+    }
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    let region = number
+        .country()
+        .id()
+        .map(|id| AsRef::<str>::as_ref(&id).to_owned());
+    Ok((e164, region))
+}
+
+/// What a new profile is made from (already validated).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewProfile {
+    pub email: Option<String>,
+    pub mobile_phone_number: Option<String>,
+    pub country_code: Option<String>,
+    pub full_name: Option<String>,
+    pub organization_id: Option<String>,
+    pub lists: Vec<String>,
+    pub comment: Option<String>,
+    pub custom_properties: Map<String, Value>,
+}
+
+impl From<NewProfile> for Profile {
+    fn from(new: NewProfile) -> Self {
+        let mut profile = Profile {
+            email: new.email,
+            mobile_phone_number: new.mobile_phone_number,
+            country_code: new.country_code,
+            full_name: new.full_name,
+            organization_id: new.organization_id,
+            lists: new.lists,
+            comment: new.comment,
+            custom_properties: new.custom_properties,
+            unsubscribed: false,
+            unsubscribe_time: None,
+        };
+        profile.normalize();
+        profile
+    }
+}
+
+impl Profile {
+    /// `lists` is a set: keep the first occurrence of each id.
+    fn normalize(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        self.lists.retain(|list| seen.insert(list.clone()));
+    }
+}
+
+/// A partial update of a profile: only the seven updatable fields.
+/// `custom_properties` merges key by key (a `null` value removes the key).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfilePatch {
+    pub email: Patch<String>,
+    /// The E.164 number and its region.
+    pub mobile_phone_number: Patch<(String, Option<String>)>,
+    pub full_name: Patch<String>,
+    pub organization_id: Patch<String>,
+    pub lists: Patch<Vec<String>>,
+    pub comment: Patch<String>,
+    pub custom_properties: Patch<Map<String, Value>>,
+}
+
+impl ProfilePatch {
+    /// Applies the patch, then checks the rules that hold for the whole
+    /// profile: a way to reach the contact remains, and the merged
+    /// `custom_properties` stay within bounds.
+    pub fn apply(self, profile: &mut Profile) -> Result<(), DomainError> {
+        self.email.apply_to_option(&mut profile.email);
+        match self.mobile_phone_number {
+            Patch::Absent => {}
+            Patch::Null => {
+                profile.mobile_phone_number = None;
+                profile.country_code = None;
+            }
+            Patch::Value((number, region)) => {
+                profile.mobile_phone_number = Some(number);
+                profile.country_code = region;
+            }
+        }
+        self.full_name.apply_to_option(&mut profile.full_name);
+        self.organization_id
+            .apply_to_option(&mut profile.organization_id);
+        self.lists.apply_to(&mut profile.lists);
+        self.comment.apply_to_option(&mut profile.comment);
+        if let Patch::Value(changes) = self.custom_properties {
+            merge_map(&mut profile.custom_properties, changes);
+        }
+        profile.normalize();
+        let mut errors = Vec::new();
+        if profile.email.is_none() && profile.mobile_phone_number.is_none() {
+            errors.push(FieldError {
+                path: FieldPath::root().key("email"),
+                message: "A profile needs an email or a mobile_phone_number; both would be empty"
+                    .to_owned(),
+            });
+        }
+        if profile.custom_properties.len() > MAX_CUSTOM_PROPERTIES {
+            errors.push(FieldError {
+                path: FieldPath::root().key("custom_properties"),
+                message: format!(
+                    "A profile holds at most {MAX_CUSTOM_PROPERTIES} custom properties; this update would make {}",
+                    profile.custom_properties.len()
+                ),
+            });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Invalid(errors))
+        }
+    }
+}
+
+/// A partial update of a profile list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileListPatch {
+    pub name: Patch<String>,
+    pub description: Patch<String>,
+    pub color: Patch<String>,
+}
+
+impl ProfileListPatch {
+    pub fn apply(self, list: &mut ProfileList) {
+        self.name.apply_to(&mut list.name);
+        self.description.apply_to_option(&mut list.description);
+        self.color.apply_to_option(&mut list.color);
+    }
+}
+
+/// Marks the profile unsubscribed and suppresses its email and number, in
+/// one transaction. Unsubscribing twice is harmless.
+pub async fn unsubscribe(
+    session: &mut WriteSession,
+    record: Record<Profile>,
+) -> Result<Record<Profile>, DomainError> {
+    let contacts: Vec<String> = [
+        record.data.email.clone(),
+        record.data.mobile_phone_number.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let profile_id = record.id.clone();
+    let record = if record.data.unsubscribed {
+        record
+    } else {
+        session
+            .update(record, |profile| {
+                profile.unsubscribed = true;
+                profile.unsubscribe_time = Some(Utc::now());
+                Ok(())
+            })
+            .await?
+    };
+    for contact in contacts {
+        let key = suppression_key(&contact);
+        if session.get::<Suppression>(&key).await?.is_none() {
+            session
+                .insert_with_id(
+                    key,
+                    Suppression {
+                        profile_id: profile_id.clone(),
+                    },
+                )
+                .await?;
+        }
+    }
+    Ok(record)
+}
+
+// ---------------------------------------------------------------------------
+// Listing: filters, sort and paging over profiles.
+
+/// Fields a profile list query may filter and sort on.
+pub const QUERYABLE_FIELDS: [&str; 10] = [
+    "id",
+    "email",
+    "mobile_phone_number",
+    "country_code",
+    "full_name",
+    "organization_id",
+    "lists",
+    "unsubscribed",
+    "create_time",
+    "update_time",
+];
+
+/// A comparison of a filter *(vendor list conventions)*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    Nin,
+}
+
+impl FilterOp {
+    pub const NAMES: [&'static str; 8] = ["eq", "neq", "gt", "gte", "lt", "lte", "in", "nin"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "eq" => FilterOp::Eq,
+            "neq" => FilterOp::Neq,
+            "gt" => FilterOp::Gt,
+            "gte" => FilterOp::Gte,
+            "lt" => FilterOp::Lt,
+            "lte" => FilterOp::Lte,
+            "in" => FilterOp::In,
+            "nin" => FilterOp::Nin,
+            _ => return None,
+        })
+    }
+}
+
+/// One `field=[op:]value` filter; `in`/`nin` values are comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub field: String,
+    pub op: FilterOp,
+    pub values: Vec<String>,
+}
+
+/// A list query: filters (all must hold), sort keys (`-` for descending),
+/// and a 1-based page of `size` items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileQuery {
+    pub filters: Vec<Filter>,
+    pub sort: Vec<(String, bool)>,
+    pub page: usize,
+    pub size: usize,
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+pub const MAX_PAGE_SIZE: usize = 1_000;
+
+/// A queryable field's value as text (what filters compare), or `None`
+/// when the profile has no value there. `lists` yields one per list.
+fn field_values(record: &Record<Profile>, field: &str) -> Vec<String> {
+    let profile = &record.data;
+    let one = |value: &Option<String>| value.iter().cloned().collect::<Vec<_>>();
+    match field {
+        "id" => vec![record.id.clone()],
+        "email" => one(&profile.email),
+        "mobile_phone_number" => one(&profile.mobile_phone_number),
+        "country_code" => one(&profile.country_code),
+        "full_name" => one(&profile.full_name),
+        "organization_id" => one(&profile.organization_id),
+        "lists" => profile.lists.clone(),
+        "unsubscribed" => vec![profile.unsubscribed.to_string()],
+        "create_time" => vec![hood_time(record.created_at)],
+        "update_time" => vec![hood_time(record.updated_at)],
+        _ => Vec::new(),
+    }
+}
+
+/// Numbers compare as numbers, everything else as text.
+fn compare(left: &str, right: &str) -> Ordering {
+    match (left.parse::<i128>(), right.parse::<i128>()) {
+        (Ok(left), Ok(right)) => left.cmp(&right),
+        _ => left.cmp(right),
+    }
+}
+
+impl Filter {
+    fn matches(&self, record: &Record<Profile>) -> bool {
+        let values = field_values(record, &self.field);
+        let any = |test: &dyn Fn(&str) -> bool| values.iter().any(|value| test(value));
+        let wanted = self.values.first().map(String::as_str).unwrap_or_default();
+        match self.op {
+            FilterOp::Eq => any(&|value| compare(value, wanted).is_eq()),
+            FilterOp::Neq => !any(&|value| compare(value, wanted).is_eq()),
+            FilterOp::Gt => any(&|value| compare(value, wanted).is_gt()),
+            FilterOp::Gte => any(&|value| compare(value, wanted).is_ge()),
+            FilterOp::Lt => any(&|value| compare(value, wanted).is_lt()),
+            FilterOp::Lte => any(&|value| compare(value, wanted).is_le()),
+            FilterOp::In => any(&|value| self.values.iter().any(|w| compare(value, w).is_eq())),
+            FilterOp::Nin => !any(&|value| self.values.iter().any(|w| compare(value, w).is_eq())),
+        }
+    }
+}
+
+/// Filters, sorts (by id when no key decides) and pages `records`; returns
+/// the total that matched and the page.
+pub fn query_profiles(
+    records: Vec<Record<Profile>>,
+    query: &ProfileQuery,
+) -> (usize, Vec<Record<Profile>>) {
+    let mut matched: Vec<Record<Profile>> = records
+        .into_iter()
+        .filter(|record| query.filters.iter().all(|filter| filter.matches(record)))
+        .collect();
+    matched.sort_by(|left, right| {
+        for (field, descending) in &query.sort {
+            let order = field_values(left, field)
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let other = field_values(right, field)
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            let ordering = compare(&order, &other);
+            let ordering = if *descending {
+                ordering.reverse()
+            } else {
+                ordering
+            };
+            if ordering.is_ne() {
+                return ordering;
+            }
+        }
+        compare(&left.id, &right.id)
+    });
+    let total = matched.len();
+    let skip = query.page.saturating_sub(1).saturating_mul(query.size);
+    let page = matched.into_iter().skip(skip).take(query.size).collect();
+    (total, page)
+}
+
+/// Hood's timestamp format, `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn hood_time(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_german_number_is_valid_and_gives_its_country() {
+        assert_eq!(
+            normalize_phone("+49658245684"),
+            Ok(("+49658245684".to_owned(), Some("DE".to_owned())))
+        );
+        assert!(normalize_phone("49658245684").is_err());
+        assert!(normalize_phone("+1 not a number").is_err());
+        assert!(normalize_phone("+999123").is_err());
+    }
+
+    #[test]
+    fn the_seeds_hidden_email_is_not_an_address() {
+        assert!(normalize_email("[email protected]").is_err());
+        assert_eq!(
+            normalize_email("john.doe@example.com"),
+            Ok("john.doe@example.com".to_owned())
+        );
+    }
+
+    #[test]
+    fn suppression_keys_ignore_email_case() {
+        assert_eq!(suppression_key("John@X.com"), suppression_key("john@x.com"));
+        assert_eq!(suppression_key("+49658245684"), "phone:+49658245684");
+    }
+
+    fn profile() -> Profile {
+        Profile::from(NewProfile {
+            email: Some("a@example.com".into()),
+            ..NewProfile::default()
+        })
+    }
+
+    #[test]
+    fn custom_properties_merge_and_stay_bounded() {
+        let mut profile = profile();
+        let mut first = Map::new();
+        first.insert("clicker".into(), Value::from("1"));
+        first.insert("plan".into(), Value::from("pro"));
+        ProfilePatch {
+            custom_properties: Patch::Value(first),
+            ..ProfilePatch::default()
+        }
+        .apply(&mut profile)
+        .expect("valid");
+        let mut second = Map::new();
+        second.insert("plan".into(), Value::Null);
+        ProfilePatch {
+            custom_properties: Patch::Value(second),
+            ..ProfilePatch::default()
+        }
+        .apply(&mut profile)
+        .expect("valid");
+        assert_eq!(
+            Value::Object(profile.custom_properties.clone()),
+            serde_json::json!({"clicker": "1"})
+        );
+
+        let many: Map<String, Value> = (0..MAX_CUSTOM_PROPERTIES)
+            .map(|index| (format!("k{index}"), Value::from(index)))
+            .collect();
+        let result = ProfilePatch {
+            custom_properties: Patch::Value(many),
+            ..ProfilePatch::default()
+        }
+        .apply(&mut profile);
+        assert!(matches!(result, Err(DomainError::Invalid(_))), "101 keys");
+    }
+
+    #[test]
+    fn clearing_both_contacts_is_refused() {
+        let mut profile = profile();
+        let result = ProfilePatch {
+            email: Patch::Null,
+            ..ProfilePatch::default()
+        }
+        .apply(&mut profile);
+        assert!(matches!(result, Err(DomainError::Invalid(_))));
+    }
+
+    #[test]
+    fn filters_compare_numbers_as_numbers() {
+        assert_eq!(compare("9", "10"), Ordering::Less);
+        assert_eq!(compare("b", "a"), Ordering::Greater);
+    }
+}

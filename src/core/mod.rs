@@ -10,4 +10,5 @@ pub mod hood;
 pub mod icp;
 pub mod input;
 pub mod patch;
+pub mod ratelimit;
 pub mod records;

@@ -11,6 +11,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
 use axum::http::request::Parts;
 use serde_json::Value;
 
+use super::rate_limit::RateLimitSlot;
 use super::{Failure, Surface};
 use crate::app::AppState;
 use crate::core::auth::Principal;
@@ -20,7 +21,8 @@ use crate::core::records::Precondition;
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The authenticated caller of a request on surface `S`.
+/// The authenticated caller of a request on surface `S`, within the
+/// surface's rate limit for the caller's workspace.
 pub struct Caller<S: Surface>(pub Principal, pub PhantomData<S>);
 
 impl<S: Surface> FromRequestParts<AppState> for Caller<S> {
@@ -39,6 +41,19 @@ impl<S: Surface> FromRequestParts<AppState> for Caller<S> {
         let token = bearer_token(header, S::ACCEPTS_BARE_TOKEN)
             .ok_or_else(|| unauthenticated("Authorization header must be 'Bearer <token>'"))?;
         let principal = state.auth.authenticate(token).await?;
+        if let Some(policy) = state.rate_limits.policy(S::NAME) {
+            let key = format!("{}:{}", S::NAME, principal.workspace);
+            let decision = state.limiter.check(&key, policy).await?;
+            if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
+                slot.record(decision);
+            }
+            if !decision.allowed {
+                return Err(DomainError::RateLimited {
+                    retry_after_secs: decision.retry_after_secs,
+                }
+                .into());
+            }
+        }
         Ok(Caller(principal, PhantomData))
     }
 }

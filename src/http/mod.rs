@@ -5,6 +5,7 @@
 //! the surface's envelope. Route handlers live in [`crate::surfaces`].
 
 pub mod extract;
+pub mod rate_limit;
 pub mod request_context;
 
 use std::marker::PhantomData;
