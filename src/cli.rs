@@ -28,7 +28,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server. On first start with an empty database it creates
     /// the workspace `default` and prints an admin API key once.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list and revoke API keys.
     Keys {
         #[command(subcommand)]
@@ -199,7 +199,7 @@ pub enum KeysCommand {
 pub async fn run() -> Result<(), String> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Keys { command } => keys(command).await,
         Command::Migrate(database) => {
             open_store(&database).await?;

@@ -1,19 +1,35 @@
 //! A 2xx means the write is on disk: the server runs as a child process,
 //! is SIGKILLed right after acknowledging a PATCH, and the restarted server
-//! must still have the write.
+//! must still have the write. [`assert_patches_survive_sigkill`] is
+//! surface-neutral; each surface runs it with its own requests.
 
-use reqwest::StatusCode;
-use serde_json::json;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
-use crate::support::{ICPS, ServerProcess, TestApp, icp_path, run_cli, seed_icp_create};
+use crate::support::{ICPS, Reply, ServerProcess, TestApp, icp_path, run_cli, seed_icp_create};
+
+/// One surface's requests for the kill -9 check.
+pub struct KillScenario {
+    /// Collection path the record is created at.
+    pub create_path: String,
+    pub create_body: Value,
+    /// Where the new record's id is in the creation response.
+    pub id_pointer: &'static str,
+    /// The record's path, given its id.
+    pub item_path: fn(&str) -> String,
+    /// The PATCH body of round `n`.
+    pub patch: fn(u32) -> Value,
+    /// Checks the GET body after round `n`.
+    pub verify: fn(&Value, u32),
+}
 
 async fn send(
     client: &reqwest::Client,
-    method: reqwest::Method,
+    method: Method,
     url: String,
     token: &str,
-    body: Option<&serde_json::Value>,
-) -> crate::support::Reply {
+    body: Option<&Value>,
+) -> Reply {
     let mut request = client.request(method, url).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(body);
@@ -21,8 +37,9 @@ async fn send(
     TestApp::reply(request.send().await.expect("request sent")).await
 }
 
-#[tokio::test]
-async fn an_acknowledged_icp_patch_survives_sigkill() {
+/// Creates a record, then five times: PATCH, SIGKILL right after the 2xx,
+/// restart on the same file, and check the write is there.
+pub async fn assert_patches_survive_sigkill(scenario: KillScenario) {
     let directory = tempfile::tempdir().expect("temporary directory");
     let database_url = format!("sqlite://{}", directory.path().join("durable.db").display());
     let token = run_cli(&[
@@ -42,43 +59,67 @@ async fn an_acknowledged_icp_patch_survives_sigkill() {
     let server = ServerProcess::start(&database_url);
     let created = send(
         &client,
-        reqwest::Method::POST,
-        format!("{}{ICPS}", server.base_url),
+        Method::POST,
+        format!("{}{}", server.base_url, scenario.create_path),
         &token,
-        Some(&seed_icp_create()),
+        Some(&scenario.create_body),
     )
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    let id = created.body["id"].as_str().expect("id").to_owned();
+    let id = match created.body.pointer(scenario.id_pointer) {
+        Some(Value::String(id)) => id.clone(),
+        Some(other) => other.to_string(),
+        None => panic!("no id at {} in {}", scenario.id_pointer, created.text),
+    };
+    let path = (scenario.item_path)(&id);
     let mut server = Some(server);
 
     for round in 1..=5 {
         let running = server.take().expect("a running server");
-        let body = json!({"name": format!("round {round}"), "leadsPerList": round});
         let patched = send(
             &client,
-            reqwest::Method::PATCH,
-            format!("{}{}", running.base_url, icp_path(&id)),
+            Method::PATCH,
+            format!("{}{path}", running.base_url),
             &token,
-            Some(&body),
+            Some(&(scenario.patch)(round)),
         )
         .await;
-        assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+        assert!(
+            patched.status.is_success(),
+            "{} {}",
+            patched.status,
+            patched.text
+        );
         running.kill_hard();
 
         let restarted = ServerProcess::start(&database_url);
         let fetched = send(
             &client,
-            reqwest::Method::GET,
-            format!("{}{}", restarted.base_url, icp_path(&id)),
+            Method::GET,
+            format!("{}{path}", restarted.base_url),
             &token,
             None,
         )
         .await;
         assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.text);
-        assert_eq!(fetched.body["name"], json!(format!("round {round}")));
-        assert_eq!(fetched.body["leadsPerList"], json!(round));
+        (scenario.verify)(&fetched.body, round);
         assert_eq!(fetched.header("etag"), Some(format!("\"{}\"", round + 1)));
         server = Some(restarted);
     }
+}
+
+#[tokio::test]
+async fn an_acknowledged_icp_patch_survives_sigkill() {
+    assert_patches_survive_sigkill(KillScenario {
+        create_path: ICPS.to_owned(),
+        create_body: seed_icp_create(),
+        id_pointer: "/id",
+        item_path: icp_path,
+        patch: |round| json!({"name": format!("round {round}"), "leadsPerList": round}),
+        verify: |body, round| {
+            assert_eq!(body["name"], json!(format!("round {round}")));
+            assert_eq!(body["leadsPerList"], json!(round));
+        },
+    })
+    .await;
 }

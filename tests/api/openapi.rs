@@ -58,6 +58,59 @@ async fn every_route_is_documented_with_its_schemas_and_security() {
             "{method} {path} names its security"
         );
     }
+    let profiles = "/v1/hood/profiles";
+    let profile = "/v1/hood/profiles/{id}";
+    let lists = "/v1/hood/profile-lists";
+    let list = "/v1/hood/profile-lists/{id}";
+    for (path, method, statuses) in [
+        (profiles, "get", &["200", "400", "401", "429"][..]),
+        (
+            profiles,
+            "post",
+            &["201", "400", "401", "413", "415", "429"][..],
+        ),
+        (profile, "get", &["200", "401", "404", "429"][..]),
+        (
+            profile,
+            "patch",
+            &["204", "400", "401", "404", "412", "413", "415", "429"][..],
+        ),
+        (profile, "delete", &["204", "401", "412", "429"][..]),
+        (
+            "/v1/hood/profiles/{id}/unsubscribe",
+            "post",
+            &["204", "401", "404", "429"][..],
+        ),
+        (lists, "get", &["200", "401", "429"][..]),
+        (lists, "post", &["201", "400", "401", "429"][..]),
+        (list, "get", &["200", "401", "404", "429"][..]),
+        (
+            list,
+            "patch",
+            &["204", "400", "401", "404", "412", "429"][..],
+        ),
+        (list, "delete", &["204", "401", "412", "429"][..]),
+    ] {
+        let operation = operation(&document, path, method);
+        for status in statuses {
+            assert!(
+                operation["responses"][status].is_object(),
+                "{method} {path} documents {status}"
+            );
+        }
+    }
+    for schema in [
+        "HoodProfileView",
+        "HoodProfilePage",
+        "UpdateHoodProfileRequest",
+        "HoodError",
+    ] {
+        assert!(
+            document["components"]["schemas"][schema].is_object(),
+            "schema {schema}"
+        );
+    }
+
     let patch = operation(&document, item, "patch");
     assert!(patch["requestBody"]["content"]["application/json"]["schema"].is_object());
     for schema in [

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clientele::app::{self, AppSettings};
 use clientele::core::auth::{Role, WorkspaceId, issue_api_key};
+use clientele::core::ratelimit::RateLimits;
 use clientele::store::{self, SharedStore};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -41,8 +42,16 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A server without rate limits, so that tests may send requests as
+    /// fast as they like; the rate-limit tests turn them on.
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(AppSettings::default()).await
+        Self::spawn_with(AppSettings {
+            rate_limits: RateLimits {
+                by_surface: Default::default(),
+            },
+            ..AppSettings::default()
+        })
+        .await
     }
 
     pub async fn spawn_with(settings: AppSettings) -> TestApp {

@@ -213,10 +213,8 @@ pub fn read_new_profile(body: &Value) -> Result<NewProfile, DomainError> {
             properties
         },
     };
-    let no_contact = !fields.get("email").is_some_and(|value| !value.is_null())
-        && !fields
-            .get("mobile_phone_number")
-            .is_some_and(|value| !value.is_null());
+    let absent_or_null = |key: &str| fields.get(key).is_none_or(Value::is_null);
+    let no_contact = absent_or_null("email") && absent_or_null("mobile_phone_number");
     if no_contact {
         reader.error(
             &root.key("email"),
