@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::app::{self, AppSettings};
 use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
 use crate::core::ratelimit::{PolicySetting, RateLimits};
+use crate::store::postgres::PgSettings;
 use crate::store::{self, SharedStore, redact_url};
 
 /// Clientele serves customer records (Lance ICPs, ClientSuccess clients,
@@ -42,13 +43,28 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// Where the data lives: `sqlite://PATH` (created if missing).
+    /// Where the data lives: `sqlite://PATH` (created if missing) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (must exist).
     #[arg(
         long,
         env = "CLIENTELE_DATABASE_URL",
         default_value = "sqlite://clientele.db"
     )]
     pub database_url: String,
+
+    /// PostgreSQL: connections this instance may hold. With N instances the
+    /// database must allow N times this (see `max_connections`).
+    #[arg(long, env = "CLIENTELE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// PostgreSQL: seconds a request waits for a connection before it
+    /// answers 503 (keeps requests failing fast while the database is down).
+    #[arg(
+        long,
+        env = "CLIENTELE_DATABASE_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 3
+    )]
+    pub database_acquire_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -220,7 +236,11 @@ pub async fn run() -> Result<(), String> {
 }
 
 async fn open_store(database: &DatabaseArgs) -> Result<SharedStore, String> {
-    store::connect(&database.database_url)
+    let pg = PgSettings {
+        max_connections: database.database_max_connections.max(1),
+        acquire_timeout: Duration::from_secs(database.database_acquire_timeout_secs.max(1)),
+    };
+    store::connect_with(&database.database_url, pg)
         .await
         .map_err(|error| {
             format!(

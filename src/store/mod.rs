@@ -1,5 +1,5 @@
-//! Storage: one trait, [`Store`], with a SQLite implementation (and room for
-//! others). The store keeps records as JSON documents keyed by workspace,
+//! Storage: one trait, [`Store`], with a SQLite implementation (the
+//! embedded default) and a PostgreSQL one (for several instances). The store keeps records as JSON documents keyed by workspace,
 //! kind and id, with a version and timestamps; it never sees a wire format
 //! and knows nothing of HTTP. Every query takes a [`WorkspaceId`], so
 //! forgetting tenancy does not compile.
@@ -9,6 +9,7 @@
 //! transaction without committing rolls it back, so an error anywhere in
 //! between leaves nothing half-written.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -193,11 +194,23 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// Opens the backend that `database_url` names and applies its migrations.
 pub async fn connect(database_url: &str) -> Result<SharedStore, StoreError> {
+    connect_with(database_url, postgres::PgSettings::default()).await
+}
+
+/// Like [`connect`], with PostgreSQL pool settings.
+pub async fn connect_with(
+    database_url: &str,
+    pg: postgres::PgSettings,
+) -> Result<SharedStore, StoreError> {
     if database_url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(database_url).await?))
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(database_url, pg).await?,
+        ))
     } else {
         Err(StoreError::Other(format!(
-            "unsupported database URL '{}': expected sqlite://PATH",
+            "unsupported database URL '{}': expected sqlite://PATH or postgres://USER@HOST/DB",
             redact_url(database_url)
         )))
     }

@@ -6,7 +6,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ICPS, Reply, ServerProcess, TestApp, icp_path, run_cli, seed_icp_create};
+use crate::support::{
+    ICPS, Reply, ServerProcess, TestApp, TestDatabase, icp_path, run_cli, seed_icp_create,
+};
 
 /// One surface's requests for the kill -9 check.
 pub struct KillScenario {
@@ -40,8 +42,8 @@ async fn send(
 /// Creates a record, then five times: PATCH, SIGKILL right after the 2xx,
 /// restart on the same file, and check the write is there.
 pub async fn assert_patches_survive_sigkill(scenario: KillScenario) {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let database_url = format!("sqlite://{}", directory.path().join("durable.db").display());
+    let database = TestDatabase::create().await;
+    let database_url = database.url().to_owned();
     let token = run_cli(&[
         "keys",
         "create",

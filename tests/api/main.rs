@@ -10,3 +10,6 @@ mod hood;
 mod icps;
 mod openapi;
 mod support;
+
+/// This binary runs the suite on SQLite; `api_postgres` runs it on PostgreSQL.
+const BACKEND: support::Backend = support::Backend::Sqlite;

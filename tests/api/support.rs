@@ -1,6 +1,8 @@
 //! Test harness: `TestApp::spawn()` runs the server in-process on
-//! 127.0.0.1:0 over a fresh SQLite file in a temporary directory, and
-//! offers typed helpers for keys and requests.
+//! 127.0.0.1:0 over a fresh database — a SQLite file in a temporary
+//! directory, or, in the `api_postgres` test binary, a PostgreSQL database
+//! created for the test and dropped after it — and offers typed helpers for
+//! keys and requests.
 
 use std::time::Duration;
 
@@ -19,8 +21,132 @@ pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
     pub store: SharedStore,
-    _directory: TempDir,
     _shutdown: oneshot::Sender<()>,
+    // Dropped last: the database outlives the server that uses it.
+    _database: TestDatabase,
+}
+
+/// Which backend a test binary runs its suite on (each binary names one).
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The server the PostgreSQL suite creates its databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CLIENTELE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database for one test: a SQLite file in a temporary directory, or a
+/// PostgreSQL database named `clientele_test_<uuid>`, dropped on drop.
+pub enum TestDatabase {
+    Sqlite { url: String, _directory: TempDir },
+    Postgres { url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        match crate::BACKEND {
+            Backend::Sqlite => {
+                let directory = tempfile::tempdir().expect("temporary directory");
+                let url = format!(
+                    "sqlite://{}",
+                    directory.path().join("clientele.db").display()
+                );
+                TestDatabase::Sqlite {
+                    url,
+                    _directory: directory,
+                }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let mut connection = match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    sqlx::PgConnection::connect(&admin),
+                )
+                .await
+                {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err(error)) => skip_postgres_suite(&admin, &error.to_string()),
+                    Err(_) => skip_postgres_suite(&admin, "connection timed out"),
+                };
+                let name = format!("clientele_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut connection)
+                    .await
+                    .expect("create the test database");
+                let _ = connection.close().await;
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                TestDatabase::Postgres {
+                    url: format!("{base}/{name}"),
+                    name,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { url, .. } | TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let TestDatabase::Postgres { name, .. } = self else {
+            return;
+        };
+        let name = name.clone();
+        // Drop runs inside the test's runtime; the cleanup gets its own.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut connection) = sqlx::PgConnection::connect(&postgres_admin_url()).await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut connection)
+                    .await;
+                    let _ = connection.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// No PostgreSQL here: unless the run requires it (`.ci/run` sets
+/// `CLIENTELE_TEST_REQUIRE_POSTGRES=1`), say so loudly and end this test
+/// binary successfully; the SQLite suite still ran in its own binary.
+fn skip_postgres_suite(url: &str, reason: &str) -> ! {
+    let required = std::env::var("CLIENTELE_TEST_REQUIRE_POSTGRES").is_ok_and(|value| value == "1");
+    if required {
+        panic!(
+            "PostgreSQL at {url} is required (CLIENTELE_TEST_REQUIRE_POSTGRES=1) but unreachable: {reason}"
+        );
+    }
+    use std::io::Write;
+    let line = "!".repeat(78);
+    let banner = format!(
+        "\n{line}\n!!! POSTGRESQL SUITE SKIPPED: no PostgreSQL at {url} ({reason}).\n!!! Only the SQLite suite ran. Set CLIENTELE_TEST_POSTGRES_URL to run it,\n!!! or CLIENTELE_TEST_REQUIRE_POSTGRES=1 to make this a failure.\n{line}\n"
+    );
+    // Straight to the process's stderr: the test harness captures eprintln!.
+    let _ = std::io::stderr().write_all(banner.as_bytes());
+    std::process::exit(0);
 }
 
 /// What a request returned: status, headers and the body parsed as JSON
@@ -55,12 +181,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: AppSettings) -> TestApp {
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let database_url = format!(
-            "sqlite://{}",
-            directory.path().join("clientele.db").display()
-        );
-        let store = store::connect(&database_url).await.expect("open the store");
+        let database = TestDatabase::create().await;
+        let store = store::connect(database.url())
+            .await
+            .expect("open the store");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
         let router = app::build(store.clone(), settings);
@@ -78,8 +202,8 @@ impl TestApp {
                 .build()
                 .expect("HTTP client"),
             store,
-            _directory: directory,
             _shutdown: shutdown,
+            _database: database,
         }
     }
 
@@ -246,6 +370,11 @@ impl ServerProcess {
     /// Starts `clientele serve` on a free port and waits for its
     /// "listening" line.
     pub fn start(database_url: &str) -> ServerProcess {
+        Self::start_with(database_url, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with more `serve` flags.
+    pub fn start_with(database_url: &str, extra_args: &[&str]) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
             .args([
@@ -255,6 +384,7 @@ impl ServerProcess {
                 "--database-url",
                 database_url,
             ])
+            .args(extra_args)
             .env("CLIENTELE_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

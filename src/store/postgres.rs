@@ -1,0 +1,416 @@
+//! The PostgreSQL implementation of [`Store`]: for several stateless
+//! Clientele instances behind a load balancer on one database.
+//!
+//! Concurrency: write transactions run at READ COMMITTED and read the
+//! record they change with `SELECT … FOR UPDATE`. The row lock makes
+//! concurrent read-modify-writes of one record — from any instance — queue
+//! behind each other, each seeing the previous one's commit, so no update
+//! is lost and of several PATCHes carrying the same `If-Match` exactly one
+//! wins. Row locks were chosen over SERIALIZABLE (which aborts the losers
+//! and needs a retry loop around the request) and over a blind version
+//! check (which turns every contended write into a retry): waiting for one
+//! row is cheaper than redoing the work, and different records never wait
+//! for each other.
+//!
+//! Durability: PostgreSQL's defaults (`fsync = on`,
+//! `synchronous_commit = on`) flush the WAL before `COMMIT` returns.
+//!
+//! Outages: connections are checked before use and the pool gives up after
+//! `acquire_timeout`, so while the database is unreachable requests fail
+//! fast with 503 and the pool reconnects by itself when it returns.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{Postgres, Row, Transaction};
+
+use super::{ApiKeyRecord, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Pool settings; see the README's deployment section.
+#[derive(Debug, Clone, Copy)]
+pub struct PgSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A PostgreSQL database, shared by every instance.
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` and migrates it (migrations take
+    /// an advisory lock, so instances may start together).
+    pub async fn connect(url: &str, settings: PgSettings) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Other(format!("invalid PostgreSQL URL: {error}")))?
+            .application_name("clientele");
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .map_err(from_sqlx)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
+        Ok(Self { pool })
+    }
+}
+
+fn from_sqlx(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        // Class 08 (connection), 40001/40P01 (serialization, deadlock), 53
+        // (resources), 57P (shutdown): retrying may work.
+        sqlx::Error::Database(db)
+            if db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "40001"
+                    || code == "40P01"
+            }) =>
+        {
+            StoreError::Unavailable(db.message().to_owned())
+        }
+        _ => StoreError::Other(error.to_string()),
+    }
+}
+
+fn millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+fn from_millis(value: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(value)
+        .single()
+        .ok_or_else(|| StoreError::Other(format!("stored timestamp {value} out of range")))
+}
+
+fn record_from_row(row: &PgRow) -> Result<StoredRecord, StoreError> {
+    let Json(body): Json<serde_json::Value> = row.try_get("body").map_err(from_sqlx)?;
+    Ok(StoredRecord {
+        kind: row.try_get("kind").map_err(from_sqlx)?,
+        id: row.try_get("id").map_err(from_sqlx)?,
+        version: row.try_get("version").map_err(from_sqlx)?,
+        lookup: row.try_get("lookup").map_err(from_sqlx)?,
+        body,
+        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+        updated_at: from_millis(row.try_get("updated_at").map_err(from_sqlx)?)?,
+    })
+}
+
+fn api_key_from_row(row: &PgRow) -> Result<ApiKeyRecord, StoreError> {
+    let role: String = row.try_get("role").map_err(from_sqlx)?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(from_sqlx)?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id").map_err(from_sqlx)?,
+        workspace: WorkspaceId::new(
+            row.try_get::<String, _>("workspace_id")
+                .map_err(from_sqlx)?,
+        ),
+        user_id: row.try_get("user_id").map_err(from_sqlx)?,
+        role: StoredRole::parse(&role)
+            .ok_or_else(|| StoreError::Other(format!("unknown stored role '{role}'")))?,
+        token_hash: row.try_get("token_hash").map_err(from_sqlx)?,
+        token_prefix: row.try_get("token_prefix").map_err(from_sqlx)?,
+        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+        revoked_at: revoked_at.map(from_millis).transpose()?,
+    })
+}
+
+const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = $1 AND kind = $2 AND id = $3";
+const SELECT_RECORD_FOR_UPDATE: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = $1 AND kind = $2 AND id = $3 FOR UPDATE";
+const SELECT_BY_LOOKUP_FOR_UPDATE: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = $1 AND kind = $2 AND lookup = $3 FOR UPDATE";
+const SELECT_BY_LOOKUP: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = $1 AND kind = $2 AND lookup = $3";
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(from_sqlx)
+    }
+
+    async fn get(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_RECORD)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn get_by_lookup(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        lookup: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_BY_LOOKUP)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(lookup)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn list(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+             WHERE workspace_id = $1 AND kind = $2 ORDER BY created_at, id",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
+        let transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        Ok(Box::new(PgWriteTx { transaction }))
+    }
+
+    async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(workspace.as_str())
+        .bind(millis(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn workspace_count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM workspaces")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys \
+             (id, workspace_id, user_id, role, token_hash, token_prefix, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&key.id)
+        .bind(key.workspace.as_str())
+        .bind(&key.user_id)
+        .bind(key.role.as_str())
+        .bind(&key.token_hash)
+        .bind(&key.token_prefix)
+        .bind(millis(key.created_at))
+        .bind(key.revoked_at.map(millis))
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn find_api_key(&self, token_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(millis(Utc::now()))
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+/// A READ COMMITTED transaction whose reads lock the rows they return.
+struct PgWriteTx {
+    transaction: Transaction<'static, Postgres>,
+}
+
+#[async_trait]
+impl WriteTx for PgWriteTx {
+    async fn get_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_RECORD_FOR_UPDATE)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn get_by_lookup_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        lookup: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let row = sqlx::query(SELECT_BY_LOOKUP_FOR_UPDATE)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(lookup)
+            .fetch_optional(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO sequences (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
+        )
+        .bind(name)
+        .bind(start)
+        .fetch_one(&mut *self.transaction)
+        .await
+        .map_err(from_sqlx)
+    }
+
+    async fn insert(
+        &mut self,
+        workspace: &WorkspaceId,
+        record: &StoredRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO records \
+             (workspace_id, kind, id, version, lookup, body, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(workspace.as_str())
+        .bind(&record.kind)
+        .bind(&record.id)
+        .bind(record.version)
+        .bind(&record.lookup)
+        .bind(Json(&record.body))
+        .bind(millis(record.created_at))
+        .bind(millis(record.updated_at))
+        .execute(&mut *self.transaction)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn update(
+        &mut self,
+        workspace: &WorkspaceId,
+        record: &StoredRecord,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE records SET version = $4, body = $5, updated_at = $6, lookup = $7 \
+             WHERE workspace_id = $1 AND kind = $2 AND id = $3 AND version = $4 - 1",
+        )
+        .bind(workspace.as_str())
+        .bind(&record.kind)
+        .bind(&record.id)
+        .bind(record.version)
+        .bind(Json(&record.body))
+        .bind(millis(record.updated_at))
+        .bind(&record.lookup)
+        .execute(&mut *self.transaction)
+        .await
+        .map_err(from_sqlx)?;
+        if result.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Other(format!(
+                "update of {} {} expected version {}",
+                record.kind,
+                record.id,
+                record.version - 1
+            )))
+        }
+    }
+
+    async fn delete(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("DELETE FROM records WHERE workspace_id = $1 AND kind = $2 AND id = $3")
+                .bind(workspace.as_str())
+                .bind(kind)
+                .bind(id)
+                .execute(&mut *self.transaction)
+                .await
+                .map_err(from_sqlx)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.transaction.commit().await.map_err(from_sqlx)
+    }
+}

@@ -1,0 +1,23 @@
+//! The same integration suite as `tests/api`, run against PostgreSQL: each
+//! test creates its own database on the server named by
+//! `CLIENTELE_TEST_POSTGRES_URL` (default the local one) and drops it
+//! afterwards. Plus the checks that only make sense with several instances
+//! on one database. Without a reachable PostgreSQL the binary says so loudly
+//! and passes, unless `CLIENTELE_TEST_REQUIRE_POSTGRES=1`.
+
+#[path = "../api/auth.rs"]
+mod auth;
+#[path = "../api/clients.rs"]
+mod clients;
+#[path = "../api/concurrency.rs"]
+mod concurrency;
+#[path = "../api/durability.rs"]
+mod durability;
+#[path = "../api/hood.rs"]
+mod hood;
+#[path = "../api/icps.rs"]
+mod icps;
+#[path = "../api/support.rs"]
+mod support;
+
+const BACKEND: support::Backend = support::Backend::Postgres;
