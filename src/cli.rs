@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -12,8 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, AppSettings};
 use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
-use crate::core::ratelimit::{PolicySetting, RateLimits};
+use crate::core::ratelimit::{PolicySetting, RateLimiter, RateLimits};
 use crate::store::postgres::PgSettings;
+use crate::store::redis_limiter::RedisRateLimiter;
 use crate::store::{self, SharedStore, redact_url};
 
 /// Clientele serves customer records (Lance ICPs, ClientSuccess clients,
@@ -148,6 +150,11 @@ pub struct ServeArgs {
     /// Required `aud` of JWTs, if set.
     #[arg(long, env = "CLIENTELE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// Redis for rate-limit counters shared by every instance, e.g.
+    /// `redis://127.0.0.1:6379`. Without it each instance counts alone.
+    #[arg(long, env = "CLIENTELE_REDIS_URL")]
+    pub redis_url: Option<String>,
 
     /// Rate limit of the Hood surface per workspace: `off`, or fixed windows
     /// as comma-separated LIMIT/LENGTH (LENGTH in ms, s, m or h).
@@ -307,11 +314,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let address = listener
         .local_addr()
         .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    let limiter: Option<Arc<dyn RateLimiter>> = match &args.redis_url {
+        Some(url) => {
+            Some(Arc::new(RedisRateLimiter::connect(url).await.map_err(
+                |error| format!("--redis-url {}: {error}", redact_url(url)),
+            )?))
+        }
+        None => None,
+    };
     let settings = AppSettings {
         jwt,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         rate_limits: args.rate_limits(),
-        limiter: None,
+        limiter,
     };
     let app = app::build(store, settings);
     tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");

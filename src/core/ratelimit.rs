@@ -149,7 +149,8 @@ pub struct MemoryRateLimiter {
     counters: Mutex<HashMap<String, Vec<WindowState>>>,
 }
 
-fn ceil_secs(duration: Duration) -> u64 {
+/// Whole seconds, rounded up, at least 1: what `Retry-After` may say.
+pub fn ceil_secs(duration: Duration) -> u64 {
     let millis = duration.as_millis();
     u64::try_from(millis.div_ceil(1000))
         .unwrap_or(u64::MAX)
@@ -205,40 +206,56 @@ impl MemoryRateLimiter {
             .zip(&policy.windows)
             .map(|(state, window)| (state.started + window.length).saturating_duration_since(now))
             .collect();
-        let full: Vec<usize> = (0..states.len())
-            .filter(|&index| states[index].count >= policy.windows[index].limit)
-            .collect();
-        let allowed = full.is_empty();
+        let allowed = states
+            .iter()
+            .zip(&policy.windows)
+            .all(|(state, window)| state.count < window.limit);
         if allowed {
             for state in states.iter_mut() {
                 state.count += 1;
             }
         }
-        // Report the window with the fewest requests left.
-        let tightest = (0..states.len())
-            .min_by_key(|&index| {
-                policy.windows[index]
-                    .limit
-                    .saturating_sub(states[index].count)
-            })
-            .unwrap_or(0);
-        let retry_after_secs = full
-            .iter()
-            .map(|&index| ceil_secs(resets[index]))
+        let counts: Vec<u64> = states.iter().map(|state| state.count).collect();
+        decide(policy, allowed, &counts, &resets)
+    }
+}
+
+/// The decision, given whether the request was admitted, each window's
+/// count after it and the time until each window resets. Every limiter
+/// backend ends here, so all report the same way.
+pub fn decide(policy: &RatePolicy, allowed: bool, counts: &[u64], resets: &[Duration]) -> Decision {
+    let remaining = |index: usize| {
+        policy.windows[index]
+            .limit
+            .saturating_sub(counts.get(index).copied().unwrap_or(0))
+    };
+    let reset = |index: usize| resets.get(index).copied().map_or(1, ceil_secs);
+    // Report the window with the fewest requests left.
+    let tightest = (0..policy.windows.len())
+        .min_by_key(|&index| remaining(index))
+        .unwrap_or(0);
+    let retry_after_secs = if allowed {
+        0
+    } else {
+        (0..policy.windows.len())
+            .filter(|&index| remaining(index) == 0)
+            .map(reset)
             .max()
-            .unwrap_or(0);
-        Decision {
-            allowed,
-            limit: policy
-                .windows
-                .get(tightest)
-                .map_or(0, |window| window.limit),
-            remaining: policy.windows.get(tightest).map_or(0, |window| {
-                window.limit.saturating_sub(states[tightest].count)
-            }),
-            reset_secs: resets.get(tightest).copied().map_or(0, ceil_secs),
-            retry_after_secs,
-        }
+            .unwrap_or(1)
+    };
+    Decision {
+        allowed,
+        limit: policy
+            .windows
+            .get(tightest)
+            .map_or(0, |window| window.limit),
+        remaining: if policy.windows.is_empty() {
+            0
+        } else {
+            remaining(tightest)
+        },
+        reset_secs: reset(tightest),
+        retry_after_secs,
     }
 }
 

@@ -10,6 +10,7 @@
 //! between leaves nothing half-written.
 
 pub mod postgres;
+pub mod redis_limiter;
 pub mod sqlite;
 
 use std::sync::Arc;

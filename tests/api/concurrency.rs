@@ -25,11 +25,24 @@ pub async fn assert_concurrent_patches_all_persist(
     path: &str,
     patches: Vec<FieldPatch>,
 ) {
-    let replies = join_all(
-        patches
-            .iter()
-            .map(|patch| app.patch(path, token, &patch.body)),
-    )
+    let bases = [app.base_url.clone()];
+    assert_patches_persist_across(&app.client, &bases, token, path, patches).await;
+}
+
+/// The same check with the patches spread round-robin over several
+/// servers (instances sharing one database).
+pub async fn assert_patches_persist_across(
+    client: &reqwest::Client,
+    bases: &[String],
+    token: &str,
+    path: &str,
+    patches: Vec<FieldPatch>,
+) {
+    let replies = join_all(patches.iter().enumerate().map(|(index, patch)| {
+        let url = format!("{}{path}", bases[index % bases.len()]);
+        let request = client.patch(url).bearer_auth(token).json(&patch.body);
+        async move { TestApp::reply(request.send().await.expect("request sent")).await }
+    }))
     .await;
     let mut versions = Vec::new();
     for reply in &replies {
@@ -49,7 +62,15 @@ pub async fn assert_concurrent_patches_all_persist(
         "every PATCH got its own version: {versions:?}"
     );
 
-    let current = app.get(path, token).await;
+    let current = TestApp::reply(
+        client
+            .get(format!("{}{path}", bases[0]))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent"),
+    )
+    .await;
     assert_eq!(current.status, StatusCode::OK);
     let mut last_by_pointer: std::collections::BTreeMap<&str, (u64, &Value)> = Default::default();
     for (patch, version) in patches.iter().zip(&versions) {

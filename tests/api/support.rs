@@ -185,6 +185,15 @@ impl TestApp {
         let store = store::connect(database.url())
             .await
             .expect("open the store");
+        Self::spawn_with_store(store, database, settings).await
+    }
+
+    /// Serves `store` (opened on `database`, perhaps through a proxy).
+    pub async fn spawn_with_store(
+        store: SharedStore,
+        database: TestDatabase,
+        settings: AppSettings,
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
         let router = app::build(store.clone(), settings);

@@ -17,6 +17,7 @@ mod durability;
 mod hood;
 #[path = "../api/icps.rs"]
 mod icps;
+mod multi_instance;
 #[path = "../api/support.rs"]
 mod support;
 
