@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +32,8 @@ use crate::surfaces;
 
 /// How long one request may take before the server answers 503 for it.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a request handler may need.
 #[derive(Clone)]
@@ -42,6 +43,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limiter: Arc<dyn RateLimiter>,
     pub rate_limits: Arc<RateLimits>,
+    /// How long a client may take to send its body (408 after that).
+    pub body_timeout: Duration,
     openapi_json: Arc<String>,
 }
 
@@ -50,6 +53,8 @@ pub struct AppState {
 pub struct AppSettings {
     pub jwt: Option<JwtSettings>,
     pub request_timeout: Duration,
+    /// Shorter than `request_timeout`, so a slow sender gets 408, not 503.
+    pub body_timeout: Duration,
     /// Each surface's rate-limit policy (Hood's documented one by default).
     pub rate_limits: RateLimits,
     /// Where request counts live; `None` keeps them in this process.
@@ -61,6 +66,7 @@ impl Default for AppSettings {
         Self {
             jwt: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             rate_limits: RateLimits::default(),
             limiter: None,
         }
@@ -123,6 +129,7 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
             .limiter
             .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
         rate_limits: Arc::new(settings.rate_limits),
+        body_timeout: settings.body_timeout,
         store,
         openapi_json: Arc::new(document),
     };
@@ -131,9 +138,9 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(axum::middleware::from_fn_with_state(
             settings.request_timeout,
+            request_timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(rate_limit_headers))
@@ -151,6 +158,22 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Middleware: a request that takes longer than `limit` answers 503 in its
+/// surface's envelope (and its work is dropped, rolling back any write).
+async fn request_timeout(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error_for_current_path(DomainError::Unavailable(format!(
+            "request took longer than {} s",
+            limit.as_secs()
+        ))),
+    }
 }
 
 fn error_for_current_path(error: DomainError) -> Response {

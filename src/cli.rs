@@ -108,6 +108,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLIENTELE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Seconds a client may take to send a request body before it gets 408
+    /// (keep it below --request-timeout-secs).
+    #[arg(long, env = "CLIENTELE_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
+
     /// Accept JWTs signed with this algorithm (API keys keep working).
     #[arg(
         long,
@@ -325,6 +330,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = AppSettings {
         jwt,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         rate_limits: args.rate_limits(),
         limiter,
     };

@@ -126,6 +126,8 @@ pub enum DomainError {
     UnsupportedMediaType(String),
     /// The body exceeds the configured size limit (bytes).
     PayloadTooLarge { limit: usize },
+    /// The client did not finish sending its body in time.
+    BodyTimeout { seconds: u64 },
     /// No credentials, or credentials that are not valid.
     Unauthenticated(String),
     /// The caller is authenticated but may not touch this record.
@@ -168,6 +170,9 @@ impl fmt::Display for DomainError {
             DomainError::UnsupportedMediaType(detail) => write!(f, "{detail}"),
             DomainError::PayloadTooLarge { limit } => {
                 write!(f, "request body exceeds {limit} bytes")
+            }
+            DomainError::BodyTimeout { seconds } => {
+                write!(f, "request body not received within {seconds} s")
             }
             DomainError::Unauthenticated(detail) => write!(f, "unauthenticated: {detail}"),
             DomainError::RateLimited { retry_after_secs } => {

@@ -44,6 +44,90 @@ pub fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
+/// Parses a request body as JSON, refusing what `serde_json::Value` would
+/// silently accept: a key repeated within one object (which of the two
+/// values would win is an accident of the parser) and trailing data.
+/// Depth (128 levels) and number range are serde_json's own checks.
+pub fn parse_json_strictly(bytes: &[u8]) -> Result<Value, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let StrictValue(value) =
+        serde::Deserialize::deserialize(&mut deserializer).map_err(|error| error.to_string())?;
+    deserializer.end().map_err(|error| error.to_string())?;
+    Ok(value)
+}
+
+struct StrictValue(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(value)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(StrictValue(value)) = items.next_element()? {
+            values.push(value);
+        }
+        Ok(Value::Array(values))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = entries.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key \"{key}\"")));
+            }
+            let StrictValue(value) = entries.next_value()?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
 /// The fields of one JSON object and where that object sits in the body.
 #[derive(Clone, Copy)]
 pub struct Fields<'v, 'p> {
@@ -700,5 +784,20 @@ mod tests {
         let body = serde_json::json!({"b": null});
         let fields = reader.object(&body, &root, &["a", "b"]).expect("object");
         assert!(reader.at_least_one_of(&fields, &["a", "b"]));
+    }
+
+    #[test]
+    fn strict_json_refuses_duplicate_keys_and_trailing_data() {
+        assert_eq!(
+            parse_json_strictly(br#"{"a": {"b": 1, "c": [1.5, null, "x"]}}"#),
+            Ok(json!({"a": {"b": 1, "c": [1.5, null, "x"]}}))
+        );
+        let duplicate = parse_json_strictly(br#"{"a": 1, "a": 2}"#).unwrap_err();
+        assert!(duplicate.contains("duplicate key \"a\""), "{duplicate}");
+        assert!(parse_json_strictly(br#"{"a": {"b": 1, "b": 1}}"#).is_err());
+        assert!(parse_json_strictly(b"{} {}").is_err());
+        assert!(parse_json_strictly(b"1e400").is_err());
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(parse_json_strictly(deep.as_bytes()).is_err());
     }
 }

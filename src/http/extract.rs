@@ -16,6 +16,7 @@ use super::{Failure, Surface};
 use crate::app::AppState;
 use crate::core::auth::Principal;
 use crate::core::error::DomainError;
+use crate::core::input::parse_json_strictly;
 use crate::core::records::Precondition;
 
 /// The largest request body accepted, in bytes.
@@ -100,8 +101,10 @@ impl<S: Surface> FromRequest<AppState> for JsonBody<S> {
                 .into());
             }
         }
-        let bytes = Bytes::from_request(request, state)
+        let seconds = state.body_timeout.as_secs().max(1);
+        let bytes = tokio::time::timeout(state.body_timeout, Bytes::from_request(request, state))
             .await
+            .map_err(|_| DomainError::BodyTimeout { seconds })?
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     DomainError::PayloadTooLarge {
@@ -111,8 +114,7 @@ impl<S: Surface> FromRequest<AppState> for JsonBody<S> {
                     DomainError::MalformedBody(rejection.body_text())
                 }
             })?;
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|error| DomainError::MalformedBody(error.to_string()))?;
+        let value = parse_json_strictly(&bytes).map_err(DomainError::MalformedBody)?;
         Ok(JsonBody(value, PhantomData))
     }
 }

@@ -7,6 +7,7 @@ mod clients;
 mod concurrency;
 mod durability;
 mod hood;
+mod hostile;
 mod icps;
 mod openapi;
 mod support;

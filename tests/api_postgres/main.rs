@@ -15,6 +15,8 @@ mod concurrency;
 mod durability;
 #[path = "../api/hood.rs"]
 mod hood;
+#[path = "../api/hostile.rs"]
+mod hostile;
 #[path = "../api/icps.rs"]
 mod icps;
 mod multi_instance;

@@ -112,6 +112,14 @@ impl Surface for Hood {
                 Some(format!("The request body must not exceed {limit} bytes.")),
                 None,
             ),
+            DomainError::BodyTimeout { seconds } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout.",
+                Some(format!(
+                    "The request body was not received within {seconds} second(s)."
+                )),
+                None,
+            ),
             DomainError::Unauthenticated(detail) => (
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized.",

@@ -106,6 +106,12 @@ impl Surface for Lance {
                 format!("Request body must not exceed {limit} bytes"),
                 None,
             ),
+            DomainError::BodyTimeout { seconds } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                format!("The request body was not received within {seconds} s"),
+                None,
+            ),
             DomainError::Unauthenticated(detail) => (
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
