@@ -792,7 +792,7 @@ mod tests {
             parse_json_strictly(br#"{"a": {"b": 1, "c": [1.5, null, "x"]}}"#),
             Ok(json!({"a": {"b": 1, "c": [1.5, null, "x"]}}))
         );
-        let duplicate = parse_json_strictly(br#"{"a": 1, "a": 2}"#).unwrap_err();
+        let duplicate = parse_json_strictly(br#"{"a": 1, "a": 2}"#).expect_err("a duplicate key");
         assert!(duplicate.contains("duplicate key \"a\""), "{duplicate}");
         assert!(parse_json_strictly(br#"{"a": {"b": 1, "b": 1}}"#).is_err());
         assert!(parse_json_strictly(b"{} {}").is_err());
