@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod clients;
 mod concurrency;
+mod crash;
 mod durability;
 mod hood;
 mod hostile;
