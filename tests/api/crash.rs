@@ -153,8 +153,11 @@ async fn acknowledged_writes_survive_random_sigkills_under_load() {
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        let seen = acknowledged.lock().expect("lock");
-        for (client_index, sequence) in &seen.patched {
+        let (patched, created, writes) = {
+            let seen = acknowledged.lock().expect("lock");
+            (seen.patched.clone(), seen.created.clone(), seen.writes)
+        };
+        for (client_index, sequence) in &patched {
             let stored = profile["custom_properties"][format!("c{client_index}")]
                 .as_u64()
                 .unwrap_or(0);
@@ -163,7 +166,7 @@ async fn acknowledged_writes_survive_random_sigkills_under_load() {
                 "round {round}: client {client_index} was acknowledged {sequence} but the record holds {stored}"
             );
         }
-        for id in &seen.created {
+        for id in &created {
             let (status, body) = get(
                 &client,
                 format!("{}/v1/hood/profiles/{id}", server.base_url),
@@ -188,8 +191,8 @@ async fn acknowledged_writes_survive_random_sigkills_under_load() {
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        assert!(page["total"].as_u64().unwrap_or(0) as usize > seen.created.len());
-        total_writes = seen.writes;
+        assert!(page["total"].as_u64().unwrap_or(0) as usize > created.len());
+        total_writes = writes;
     }
     // Visible with --nocapture; the CI log prints it.
     println!(
