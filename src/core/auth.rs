@@ -53,6 +53,9 @@ pub struct Principal {
     pub role: Role,
     /// The API key used, when the caller used one (not for JWTs).
     pub key_id: Option<String>,
+    /// The request this caller made, for the audit trail (set by the HTTP
+    /// layer; empty elsewhere).
+    pub request_id: String,
 }
 
 impl Principal {
@@ -190,6 +193,7 @@ impl Authenticator {
                     StoredRole::Admin => Role::Admin,
                 },
                 key_id: Some(key.id),
+                request_id: String::new(),
             }),
             Some(_) => Err(DomainError::Unauthenticated(
                 "API key has been revoked".into(),
@@ -252,6 +256,7 @@ fn verify_jwt(settings: &JwtSettings, token: &str) -> Result<Principal, DomainEr
         user_id: user_id.to_owned(),
         role: if is_admin { Role::Admin } else { Role::Member },
         key_id: None,
+        request_id: String::new(),
     })
 }
 

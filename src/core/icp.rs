@@ -282,6 +282,7 @@ mod tests {
             user_id: "user_me".into(),
             role: Role::Member,
             key_id: None,
+            request_id: String::new(),
         }
     }
 

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::auth::{Principal, WorkspaceId, store_failure};
 use super::error::{DomainError, RecordKind};
-use crate::store::{SharedStore, StoredRecord, WriteTx};
+use crate::store::{HistoryEntry, SharedStore, StoredRecord, WriteTx};
 
 /// How a new record's id is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +174,7 @@ fn decode_optional<T: Document>(
 pub struct WriteSession {
     transaction: Box<dyn WriteTx>,
     workspace: WorkspaceId,
+    actor: Principal,
 }
 
 impl WriteSession {
@@ -220,6 +221,14 @@ impl WriteSession {
         };
         record.data.check_relations(&record.id, None, self).await?;
         self.insert_record(&record).await?;
+        self.record_history(
+            &record.id,
+            record.version,
+            "create",
+            None,
+            Some(&record.data),
+        )
+        .await?;
         Ok(record)
     }
 
@@ -238,6 +247,14 @@ impl WriteSession {
             data,
         };
         self.insert_record(&record).await?;
+        self.record_history(
+            &record.id,
+            record.version,
+            "create",
+            None,
+            Some(&record.data),
+        )
+        .await?;
         Ok(record)
     }
 
@@ -297,14 +314,61 @@ impl WriteSession {
             .update(&self.workspace, &stored)
             .await
             .map_err(store_failure)?;
+        self.record_history(
+            &record.id,
+            record.version,
+            "update",
+            Some(&previous),
+            Some(&record.data),
+        )
+        .await?;
         Ok(record)
     }
 
-    pub async fn delete<T: Document>(&mut self, id: &str) -> Result<bool, DomainError> {
+    /// Appends who changed what to the audit trail, in this transaction.
+    async fn record_history<T: Document>(
+        &mut self,
+        id: &str,
+        version: i64,
+        action: &str,
+        old: Option<&T>,
+        new: Option<&T>,
+    ) -> Result<(), DomainError> {
+        let entry = HistoryEntry {
+            kind: T::KIND.as_str().to_owned(),
+            record_id: id.to_owned(),
+            version,
+            action: action.to_owned(),
+            user_id: self.actor.user_id.clone(),
+            key_id: self.actor.key_id.clone(),
+            request_id: self.actor.request_id.clone(),
+            at: Utc::now(),
+            changes: changed_fields(old, new)?,
+        };
         self.transaction
-            .delete(&self.workspace, T::KIND.as_str(), id)
+            .append_history(&self.workspace, &entry)
             .await
             .map_err(store_failure)
+    }
+
+    /// Deletes a record read in this session; its history stays.
+    pub async fn delete<T: Document>(&mut self, record: &Record<T>) -> Result<bool, DomainError> {
+        let deleted = self
+            .transaction
+            .delete(&self.workspace, T::KIND.as_str(), &record.id)
+            .await
+            .map_err(store_failure)?;
+        if deleted {
+            self.record_history(
+                &record.id,
+                record.version,
+                "delete",
+                Some(&record.data),
+                None,
+            )
+            .await?;
+        }
+        Ok(deleted)
     }
 
     /// Makes every write of the session durable.
@@ -329,6 +393,7 @@ impl Records {
         Ok(WriteSession {
             transaction: self.store.begin().await.map_err(store_failure)?,
             workspace: principal.workspace.clone(),
+            actor: principal.clone(),
         })
     }
 
@@ -433,9 +498,78 @@ impl Records {
             .ok_or_else(|| not_found::<T>(id))?;
         authorize(principal, &record)?;
         precondition.check(record.version)?;
-        session.delete::<T>(id).await?;
+        session.delete(&record).await?;
         session.commit().await
     }
+}
+
+/// One page of a record's audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    pub entries: Vec<HistoryEntry>,
+    /// Entries in all, over every page.
+    pub total: u64,
+}
+
+impl Records {
+    /// A page of the audit trail of a record, for whoever may read the
+    /// record; once the record is deleted, for admins only.
+    pub async fn history<T: Document>(
+        &self,
+        principal: &Principal,
+        id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<HistoryPage, DomainError> {
+        let current = self
+            .store
+            .get(&principal.workspace, T::KIND.as_str(), id)
+            .await
+            .map_err(store_failure)?;
+        match current {
+            Some(stored) => authorize(principal, &decode::<T>(stored)?)?,
+            None if principal.is_admin() => {}
+            None => return Err(not_found::<T>(id)),
+        }
+        let (entries, total) = self
+            .store
+            .history(&principal.workspace, T::KIND.as_str(), id, offset, limit)
+            .await
+            .map_err(store_failure)?;
+        if total == 0 {
+            return Err(not_found::<T>(id));
+        }
+        Ok(HistoryPage { entries, total })
+    }
+}
+
+/// `[{"field", "old", "new"}, …]` for each top-level field whose value
+/// differs between `old` and `new` (absent on one side reads as null).
+fn changed_fields<T: Document>(
+    old: Option<&T>,
+    new: Option<&T>,
+) -> Result<serde_json::Value, DomainError> {
+    use serde_json::{Map, Value, json};
+    let as_map = |document: Option<&T>| -> Result<Map<String, Value>, DomainError> {
+        match document.map(serde_json::to_value).transpose() {
+            Ok(Some(Value::Object(map))) => Ok(map),
+            Ok(_) => Ok(Map::new()),
+            Err(error) => Err(DomainError::Internal(format!("encoding history: {error}"))),
+        }
+    };
+    let (old, new) = (as_map(old)?, as_map(new)?);
+    let mut fields: Vec<&String> = old.keys().chain(new.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    let changes = fields
+        .into_iter()
+        .filter_map(|field| {
+            let before = old.get(field).unwrap_or(&Value::Null);
+            let after = new.get(field).unwrap_or(&Value::Null);
+            (before != after).then(|| json!({"field": field, "old": before, "new": after}))
+        })
+        .collect();
+    Ok(Value::Array(changes))
 }
 
 /// The error for a record that is absent from the caller's workspace.

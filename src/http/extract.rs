@@ -41,7 +41,8 @@ impl<S: Surface> FromRequestParts<AppState> for Caller<S> {
         };
         let token = bearer_token(header, S::ACCEPTS_BARE_TOKEN)
             .ok_or_else(|| unauthenticated("Authorization header must be 'Bearer <token>'"))?;
-        let principal = state.auth.authenticate(token).await?;
+        let mut principal = state.auth.authenticate(token).await?;
+        principal.request_id = super::current_request_id();
         if let Some(policy) = state.rate_limits.policy(S::NAME) {
             let key = format!("{}:{}", S::NAME, principal.workspace);
             let decision = state.limiter.check(&key, policy).await?;

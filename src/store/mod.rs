@@ -50,6 +50,23 @@ pub struct StoredRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub kind: String,
+    pub record_id: String,
+    /// The record's version after the change (for a delete, the last one).
+    pub version: i64,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    pub user_id: String,
+    pub key_id: Option<String>,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+    /// `[{"field", "old", "new"}, …]` for each changed top-level field.
+    pub changes: Value,
+}
+
 /// Whether an API key may act on every record of its workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredRole {
@@ -116,6 +133,17 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         kind: &str,
     ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// A page of a record's audit trail, oldest first, and how many entries
+    /// it has in all.
+    async fn history(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        record_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<HistoryEntry>, u64), StoreError>;
 
     /// Starts a write transaction holding the write lock for what it reads.
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError>;
@@ -185,6 +213,13 @@ pub trait WriteTx: Send {
         kind: &str,
         id: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Appends to the audit trail, in this transaction.
+    async fn append_history(
+        &mut self,
+        workspace: &WorkspaceId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
 
     /// Makes every write of this transaction durable before returning.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -21,7 +21,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{ApiKeyRecord, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx};
+use super::{
+    ApiKeyRecord, HistoryEntry, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -107,6 +109,23 @@ fn record_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
     })
 }
 
+fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreError> {
+    let changes: String = row.try_get("changes").map_err(from_sqlx)?;
+    let changes = serde_json::from_str(&changes)
+        .map_err(|error| StoreError::Other(format!("stored changes are not JSON: {error}")))?;
+    Ok(HistoryEntry {
+        kind: row.try_get("kind").map_err(from_sqlx)?,
+        record_id: row.try_get("record_id").map_err(from_sqlx)?,
+        version: row.try_get("version").map_err(from_sqlx)?,
+        action: row.try_get("action").map_err(from_sqlx)?,
+        user_id: row.try_get("user_id").map_err(from_sqlx)?,
+        key_id: row.try_get("key_id").map_err(from_sqlx)?,
+        request_id: row.try_get("request_id").map_err(from_sqlx)?,
+        at: from_millis(row.try_get("at").map_err(from_sqlx)?)?,
+        changes,
+    })
+}
+
 fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
     let role: String = row.try_get("role").map_err(from_sqlx)?;
     let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(from_sqlx)?;
@@ -188,6 +207,43 @@ impl Store for SqliteStore {
         .await
         .map_err(from_sqlx)?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn history(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        record_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<HistoryEntry>, u64), StoreError> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM history WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(record_id)
+        .fetch_one(&self.readers)
+        .await
+        .map_err(from_sqlx)?;
+        let rows = sqlx::query(
+            "SELECT kind, record_id, version, action, user_id, key_id, request_id, at, changes \
+             FROM history WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3 \
+             ORDER BY seq LIMIT ?4 OFFSET ?5",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(record_id)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(from_sqlx)?;
+        let entries = rows
+            .iter()
+            .map(history_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((entries, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
@@ -388,6 +444,32 @@ impl WriteTx for SqliteWriteTx {
                 .await
                 .map_err(from_sqlx)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn append_history(
+        &mut self,
+        workspace: &WorkspaceId,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
+             key_id, request_id, at, changes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(workspace.as_str())
+        .bind(&entry.kind)
+        .bind(&entry.record_id)
+        .bind(entry.version)
+        .bind(&entry.action)
+        .bind(&entry.user_id)
+        .bind(&entry.key_id)
+        .bind(&entry.request_id)
+        .bind(millis(entry.at))
+        .bind(entry.changes.to_string())
+        .execute(&mut *self.transaction)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

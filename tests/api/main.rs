@@ -7,6 +7,7 @@ mod clients;
 mod concurrency;
 mod crash;
 mod durability;
+mod history;
 mod hood;
 mod hostile;
 mod icps;

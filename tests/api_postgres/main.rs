@@ -15,6 +15,8 @@ mod concurrency;
 mod crash;
 #[path = "../api/durability.rs"]
 mod durability;
+#[path = "../api/history.rs"]
+mod history;
 #[path = "../api/hood.rs"]
 mod hood;
 #[path = "../api/hostile.rs"]

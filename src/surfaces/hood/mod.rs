@@ -23,8 +23,9 @@ use crate::core::records::{Precondition, Record, authorize, not_found};
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
 use crate::http::{Failure, Surface};
 use wire::{
-    CreateHoodProfileRequest, HoodProfileListPage, HoodProfileListRequest, HoodProfileListView,
-    HoodProfilePage, HoodProfileView, UpdateHoodProfileRequest,
+    CreateHoodProfileRequest, HoodHistoryEntry, HoodHistoryPage, HoodProfileListPage,
+    HoodProfileListRequest, HoodProfileListView, HoodProfilePage, HoodProfileView,
+    UpdateHoodProfileRequest,
 };
 
 /// Marker for the Hood surface.
@@ -206,6 +207,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_profiles, create_profile))
         .routes(routes!(get_profile, update_profile, delete_profile))
         .routes(routes!(unsubscribe_profile))
+        .routes(routes!(profile_history))
         .routes(routes!(list_profile_lists, create_profile_list))
         .routes(routes!(
             get_profile_list,
@@ -658,4 +660,46 @@ async fn delete_profile_list(
         &precondition,
     )
     .await
+}
+
+/// The audit trail of a profile: every create, update and delete, who made
+/// it, when, and each changed field's old and new value. Readable by
+/// whoever can read the profile; after a delete, by admins.
+#[utoipa::path(
+    get,
+    path = "/v1/hood/profiles/{id}/history",
+    tag = "Ocamba Hood profiles",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Numeric id of the profile"),
+        ("page" = Option<String>, Query, description = "`N` or `N,M`: page N (from 1) of M entries"),
+    ),
+    responses(
+        (status = 200, description = "A page of the profile's history, oldest first", body = HoodHistoryPage),
+        (status = 400, description = "Invalid paging", body = HoodError),
+        (status = 401, description = "Not authenticated", body = HoodError),
+        (status = 404, description = "No such profile (or history) in the caller's workspace", body = HoodError),
+        (status = 429, description = "Rate limit exceeded", body = HoodError),
+        (status = 500, description = "Internal error", body = HoodError),
+        (status = 503, description = "Storage unavailable", body = HoodError),
+    )
+)]
+async fn profile_history(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Hood>,
+    PathId(id, ..): PathId<Hood>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> HoodResult {
+    let (page, size) = wire::read_history_page(&query_pairs(query)?)?;
+    let id = numeric_id(RecordKind::HoodProfile, &id)?;
+    let offset = (page as u64 - 1).saturating_mul(size as u64);
+    let history = app
+        .records
+        .history::<Profile>(&principal, &id, offset, size as u64)
+        .await?;
+    Ok(Json(HoodHistoryPage {
+        total: history.total,
+        items: history.entries.iter().map(HoodHistoryEntry::from).collect(),
+    })
+    .into_response())
 }

@@ -559,3 +559,77 @@ mod tests {
         assert!(read_profile_query(&pairs("password=x")).is_err());
     }
 }
+
+/// One changed field in a history entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoodFieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// One create, update or delete of a profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoodHistoryEntry {
+    /// The profile's version after the change.
+    pub version: i64,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    pub user_id: String,
+    /// The API key used; null for JWT callers.
+    pub key_id: Option<String>,
+    pub trace_id: String,
+    #[schema(example = "2024-01-25 09:15:00")]
+    pub time: String,
+    pub changes: Vec<HoodFieldChange>,
+}
+
+/// A page of a profile's history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoodHistoryPage {
+    pub total: u64,
+    pub items: Vec<HoodHistoryEntry>,
+}
+
+impl From<&crate::store::HistoryEntry> for HoodHistoryEntry {
+    fn from(entry: &crate::store::HistoryEntry) -> Self {
+        let changes = entry
+            .changes
+            .as_array()
+            .map(|changes| {
+                changes
+                    .iter()
+                    .map(|change| HoodFieldChange {
+                        field: change["field"].as_str().unwrap_or_default().to_owned(),
+                        old: change["old"].clone(),
+                        new: change["new"].clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            version: entry.version,
+            action: entry.action.clone(),
+            user_id: entry.user_id.clone(),
+            key_id: entry.key_id.clone(),
+            trace_id: entry.request_id.clone(),
+            time: hood_time(entry.at),
+            changes,
+        }
+    }
+}
+
+/// Reads `page=N,M` alone (history takes no filters).
+pub fn read_history_page(pairs: &[(String, String)]) -> Result<(usize, usize), DomainError> {
+    let mut reader = Reader::new();
+    let mut page = (1, hood::DEFAULT_PAGE_SIZE);
+    for (name, value) in pairs {
+        let path = FieldPath::root().key(name);
+        match (name.as_str(), read_page(value)) {
+            ("page", Some(parsed)) => page = parsed,
+            ("page", None) => reader.error(&path, "Expected page=N or page=N,M"),
+            _ => reader.error(&path, format!("Unknown query parameter \"{name}\"")),
+        }
+    }
+    reader.finish(page)
+}

@@ -5,7 +5,8 @@
 pub mod wire;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header::{ETAG, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +21,7 @@ use crate::core::icp::Icp;
 use crate::core::records::Record;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
 use crate::http::{Failure, Surface};
-use wire::{CreateIcpRequest, IcpView, UpdateIcpRequest};
+use wire::{CreateIcpRequest, IcpHistoryEntryView, IcpHistoryPage, IcpView, UpdateIcpRequest};
 
 /// Marker for the Lance surface.
 pub struct Lance;
@@ -194,6 +195,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_icps, create_icp))
         .routes(routes!(get_icp, update_icp, delete_icp))
+        .routes(routes!(icp_history))
 }
 
 fn with_etag(status: StatusCode, record: &Record<Icp>) -> Response {
@@ -367,4 +369,67 @@ async fn delete_icp(
         .delete::<Icp>(&principal, &id, &precondition)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Paging of a history request.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct HistoryQuery {
+    /// Entries per page, 1 to 1000 (default 50).
+    pub limit: Option<u64>,
+    /// Entries to skip (default 0).
+    pub offset: Option<u64>,
+}
+
+/// The audit trail of an ICP: every create, update and delete, who made it,
+/// when, and each changed field's old and new value. Readable by whoever
+/// can read the ICP; after a delete, by admins.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entities/icps/{id}/history",
+    tag = "Lance ICPs",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "UUID of the ICP"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the ICP's history, oldest first", body = IcpHistoryPage),
+        (status = 400, description = "Invalid paging", body = LanceError),
+        (status = 401, description = "Not authenticated", body = LanceError),
+        (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
+        (status = 404, description = "No such ICP (or history) in the caller's workspace", body = LanceError),
+        (status = 500, description = "Internal error", body = LanceError),
+        (status = 503, description = "Storage unavailable", body = LanceError),
+    )
+)]
+async fn icp_history(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    PathId(id, ..): PathId<Lance>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> LanceResult {
+    let Query(query) = query.map_err(|rejection| {
+        DomainError::invalid(
+            FieldPath::root(),
+            format!("Invalid query string: {rejection}"),
+        )
+    })?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(DomainError::invalid(
+            FieldPath::root().key("limit"),
+            "Number must be between 1 and 1000",
+        )
+        .into());
+    }
+    let offset = query.offset.unwrap_or(0);
+    let id = icp_id(&id)?;
+    let page = app
+        .records
+        .history::<Icp>(&principal, &id, offset, limit)
+        .await?;
+    Ok(Json(IcpHistoryPage {
+        entries: page.entries.iter().map(IcpHistoryEntryView::from).collect(),
+        total: page.total,
+        limit,
+        offset,
+    })
+    .into_response())
 }

@@ -642,3 +642,69 @@ fn read_crm_filter(reader: &mut Reader, value: &Value, path: &FieldPath) -> Opti
         exclude: exclude?.unwrap_or(false),
     })
 }
+
+/// One change of one field in an audit entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChangeView {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// One create, update or delete of an ICP: who, when, in which request,
+/// and what changed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IcpHistoryEntryView {
+    /// The ICP's version after the change.
+    pub version: i64,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    pub user_id: String,
+    /// The API key used; null for JWT callers.
+    pub key_id: Option<String>,
+    pub request_id: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub changes: Vec<FieldChangeView>,
+}
+
+/// A page of an ICP's audit trail, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IcpHistoryPage {
+    pub entries: Vec<IcpHistoryEntryView>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// Field changes as stored (`[{"field","old","new"}]`).
+pub fn field_changes(changes: &Value) -> Vec<FieldChangeView> {
+    changes
+        .as_array()
+        .map(|changes| {
+            changes
+                .iter()
+                .map(|change| FieldChangeView {
+                    field: change["field"].as_str().unwrap_or_default().to_owned(),
+                    old: change["old"].clone(),
+                    new: change["new"].clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl From<&crate::store::HistoryEntry> for IcpHistoryEntryView {
+    fn from(entry: &crate::store::HistoryEntry) -> Self {
+        Self {
+            version: entry.version,
+            action: entry.action.clone(),
+            user_id: entry.user_id.clone(),
+            key_id: entry.key_id.clone(),
+            request_id: entry.request_id.clone(),
+            at: timestamp(&entry.at),
+            changes: field_changes(&entry.changes),
+        }
+    }
+}
