@@ -279,14 +279,11 @@ impl WriteSession {
 
     /// Applies `change` to a record read in this session, checks its
     /// relations, bumps the version and writes it.
-    pub async fn update<T: Document>(
+    pub async fn update<T: Document + Clone>(
         &mut self,
         mut record: Record<T>,
         change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send,
-    ) -> Result<Record<T>, DomainError>
-    where
-        T: Clone,
-    {
+    ) -> Result<Record<T>, DomainError> {
         let previous = record.data.clone();
         change(&mut record.data)?;
         record
