@@ -2,8 +2,8 @@
 //! fresh database and speaks HTTP to it. One binary, one module per theme.
 
 mod auth;
-mod clients;
 mod cli;
+mod clients;
 mod concurrency;
 mod durability;
 mod hood;
