@@ -50,6 +50,7 @@ pub struct ClientSuccessProblem {
     pub detail: String,
     /// Every invalid body field (by JSON pointer) or query parameter, on 400s.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub errors: Option<Vec<ClientSuccessProblemError>>,
     /// The request's `X-Request-Id`, to quote when reporting a problem.
     pub request_id: String,
@@ -60,9 +61,11 @@ pub struct ClientSuccessProblem {
 pub struct ClientSuccessProblemError {
     /// RFC 6901 JSON pointer to the invalid body field, e.g. `/npsScore`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub pointer: Option<String>,
     /// The invalid query parameter, e.g. `size`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub parameter: Option<String>,
     pub detail: String,
 }
