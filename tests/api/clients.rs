@@ -247,6 +247,32 @@ async fn patch_changes_only_the_fields_sent_and_returns_the_whole_client() {
 }
 
 #[tokio::test]
+async fn an_empty_patch_changes_nothing_and_query_parameters_are_ignored() {
+    let (app, token) = member_app().await;
+    let created = create(&app, &token, &full_client()).await;
+    let path = client_path(&uuid_of(&created));
+    // RFC 7396: `{}` is a valid patch that changes no field; it is still a
+    // write, so the version moves on.
+    let reply = app.patch(&path, &token, &json!({})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.header("etag").as_deref(), Some("\"2\""));
+    let mut expected = created.clone();
+    expected["modifiedTime"] = reply.body["modifiedTime"].clone();
+    assert_eq!(reply.body, expected);
+    // The seed's one boolean query parameter has no recoverable name; query
+    // parameters of a PATCH are ignored rather than guessed at.
+    let reply = app
+        .patch(
+            &format!("{path}?returnFullClient=true"),
+            &token,
+            &json!({"note": "q"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["note"], "q");
+}
+
+#[tokio::test]
 async fn patch_accepts_merge_patch_json_and_refuses_other_media_types() {
     let (app, token) = member_app().await;
     let path = client_path(&uuid_of(&create(&app, &token, &minimal("A")).await));
