@@ -1,26 +1,566 @@
-//! The ClientSuccess client contract at `/v2/client` (being built).
+//! The ClientSuccess client contract at `/v2/client`: create, get, PATCH,
+//! delete and search, with errors as RFC 9457 problem details
+//! (`application/problem+json`). Tokens are accepted with or without the
+//! `Bearer ` prefix, as the vendor's own clients send them.
 
-use axum::http::StatusCode;
+pub mod wire;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header::{CONTENT_TYPE, ETAG, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::core::error::DomainError;
-use crate::http::Surface;
+use crate::core::client::Client;
+use crate::core::error::{DomainError, RecordKind};
+use crate::core::records::Record;
+use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
+use crate::http::{Failure, Surface, current_request_id};
+use wire::{
+    ClientSuccessClient, ClientSuccessCreateRequest, ClientSuccessPage, ClientSuccessPatchRequest,
+    ClientSuccessSearchParams, ParameterError,
+};
 
 /// Marker for the ClientSuccess surface.
 pub struct ClientSuccess;
+
+type ClientSuccessResult = Result<Response, Failure<ClientSuccess>>;
+
+/// The media type of every error body (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem: the vendor documents no error body, so errors use
+/// the standard one.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSuccessProblem {
+    /// Always `about:blank`: the status code says what kind of problem it is.
+    #[serde(rename = "type")]
+    pub problem_type: &'static str,
+    /// The HTTP reason phrase of `status`.
+    pub title: &'static str,
+    pub status: u16,
+    /// What went wrong, for a person to read.
+    pub detail: String,
+    /// Every invalid body field (by JSON pointer) or query parameter, on 400s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub errors: Option<Vec<ClientSuccessProblemError>>,
+    /// The request's `X-Request-Id`, to quote when reporting a problem.
+    pub request_id: String,
+}
+
+/// One invalid body field or query parameter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientSuccessProblemError {
+    /// RFC 6901 JSON pointer to the invalid body field, e.g. `/npsScore`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub pointer: Option<String>,
+    /// The invalid query parameter, e.g. `size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub parameter: Option<String>,
+    pub detail: String,
+}
+
+fn kind_name(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Icp => "ICP",
+        RecordKind::Client => "Client",
+        RecordKind::HoodProfile => "Profile",
+        RecordKind::HoodProfileList => "Profile list",
+        RecordKind::HoodSuppression => "Suppression",
+    }
+}
+
+/// A problem-details response with `status`'s reason phrase as title.
+fn problem(
+    status: StatusCode,
+    detail: String,
+    errors: Option<Vec<ClientSuccessProblemError>>,
+    request_id: &str,
+) -> Response {
+    let body = ClientSuccessProblem {
+        problem_type: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        errors,
+        request_id: request_id.to_owned(),
+    };
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+fn invalid_detail(count: usize) -> String {
+    if count == 1 {
+        "1 field of the request is invalid; see errors".to_owned()
+    } else {
+        format!("{count} fields of the request are invalid; see errors")
+    }
+}
 
 impl Surface for ClientSuccess {
     const NAME: &'static str = "clientsuccess";
     const ACCEPTS_BARE_TOKEN: bool = true;
 
-    fn error_response(error: &DomainError, _request_id: &str) -> Response {
-        (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
+    fn error_response(error: &DomainError, request_id: &str) -> Response {
+        let (status, detail, errors) = match error {
+            DomainError::Invalid(errors) => (
+                StatusCode::BAD_REQUEST,
+                invalid_detail(errors.len()),
+                Some(
+                    errors
+                        .iter()
+                        .map(|error| ClientSuccessProblemError {
+                            pointer: Some(error.path.to_json_pointer()),
+                            parameter: None,
+                            detail: error.message.clone(),
+                        })
+                        .collect(),
+                ),
+            ),
+            DomainError::MalformedBody(detail) => (
+                StatusCode::BAD_REQUEST,
+                format!("The body is not valid JSON: {detail}"),
+                None,
+            ),
+            DomainError::UnsupportedMediaType(detail) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail.clone(), None)
+            }
+            DomainError::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The request body must not exceed {limit} bytes"),
+                None,
+            ),
+            DomainError::Unauthenticated(detail) => {
+                (StatusCode::UNAUTHORIZED, detail.clone(), None)
+            }
+            DomainError::Forbidden { kind } => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "You do not have access to this {}",
+                    kind_name(*kind).to_lowercase()
+                ),
+                None,
+            ),
+            DomainError::NotFound { kind, id } => (
+                StatusCode::NOT_FOUND,
+                format!("{} not found: {id}", kind_name(*kind)),
+                None,
+            ),
+            DomainError::PreconditionFailed { current_etag } => (
+                StatusCode::PRECONDITION_FAILED,
+                format!(
+                    "The client has changed since you read it (If-Match does not match the current ETag {current_etag}); GET it again and retry"
+                ),
+                None,
+            ),
+            DomainError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Rate limit exceeded; retry in {retry_after_secs} s"),
+                None,
+            ),
+            DomainError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is temporarily unavailable; retry shortly".to_owned(),
+                None,
+            ),
+            DomainError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("An unexpected server error occurred (request id {request_id})"),
+                None,
+            ),
+        };
+        let mut response = problem(status, detail, errors, request_id);
+        let headers = response.headers_mut();
+        match error {
+            DomainError::Unauthenticated(_) => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            DomainError::PreconditionFailed { current_etag } => {
+                if let Ok(value) = HeaderValue::from_str(current_etag) {
+                    headers.insert(ETAG, value);
+                }
+            }
+            DomainError::RateLimited { retry_after_secs } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            DomainError::Unavailable(_) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
     }
 }
 
 /// The routes of this surface, with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(create_client))
+        .routes(routes!(search_clients))
+        .routes(routes!(get_client, update_client, delete_client))
+}
+
+const CLIENTS: &str = "/v2/client";
+
+fn with_etag(status: StatusCode, record: &Record<Client>) -> Response {
+    let mut response = (status, Json(ClientSuccessClient::from(record))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&record.etag()) {
+        response.headers_mut().insert(ETAG, value);
+    }
+    response
+}
+
+/// Client paths carry the UUID; anything else names no client.
+fn client_key(id: &str) -> Result<String, DomainError> {
+    uuid::Uuid::parse_str(id)
+        .map(|uuid| uuid.hyphenated().to_string())
+        .map_err(|_| DomainError::NotFound {
+            kind: RecordKind::Client,
+            id: id.to_owned(),
+        })
+}
+
+/// Create a client. `name`, `status` and `active` are required.
+#[utoipa::path(
+    post,
+    path = "/v2/client",
+    tag = "ClientSuccess clients",
+    security(("bearer" = [])),
+    request_body(content = ClientSuccessCreateRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new client", body = ClientSuccessClient,
+            headers(
+                ("ETag" = String, description = "Version of the client"),
+                ("Location" = String, description = "Path of the new client"),
+            )),
+        (status = 400, description = "Invalid body; every invalid field is listed by JSON pointer",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded; see Retry-After",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_client(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<ClientSuccess>,
+    JsonBody(body, ..): JsonBody<ClientSuccess>,
+) -> ClientSuccessResult {
+    let client = wire::read_new_client(&body)?;
+    // UuidAndSequence always yields a number; 0 would only mean a bug.
+    let record = app
+        .records
+        .create(&principal, move |ids| {
+            client.with_id(ids.number.unwrap_or_default())
+        })
+        .await?;
+    let mut response = with_etag(StatusCode::CREATED, &record);
+    if let Ok(location) = HeaderValue::from_str(&format!("{CLIENTS}/{}", record.id)) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Search the workspace's clients, a page at a time (pages count from 0).
+#[utoipa::path(
+    get,
+    path = "/v2/client/search",
+    tag = "ClientSuccess clients",
+    security(("bearer" = [])),
+    params(ClientSuccessSearchParams),
+    responses(
+        (status = 200, description = "One page of the matching clients, ordered by id",
+            body = ClientSuccessPage),
+        (status = 400, description = "Invalid query parameters; every one is listed",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded; see Retry-After",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+    )
+)]
+async fn search_clients(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<ClientSuccess>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ClientSuccessResult {
+    let request_id = current_request_id();
+    let pairs = match query {
+        Ok(Query(pairs)) => pairs,
+        Err(rejection) => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                format!("The query string cannot be read: {}", rejection.body_text()),
+                None,
+                &request_id,
+            ));
+        }
+    };
+    let query = match wire::read_search_query(&pairs) {
+        Ok(query) => query,
+        Err(errors) => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                invalid_detail(errors.len()),
+                Some(errors.into_iter().map(parameter_error).collect()),
+                &request_id,
+            ));
+        }
+    };
+    let records = app.records.list::<Client>(&principal).await?;
+    Ok(Json(wire::page_of(records, &query)).into_response())
+}
+
+fn parameter_error(error: ParameterError) -> ClientSuccessProblemError {
+    ClientSuccessProblemError {
+        pointer: None,
+        parameter: Some(error.parameter),
+        detail: error.detail,
+    }
+}
+
+/// Get one client.
+#[utoipa::path(
+    get,
+    path = "/v2/client/{uuid}",
+    tag = "ClientSuccess clients",
+    security(("bearer" = [])),
+    params(("uuid" = String, Path, description = "Client UUID")),
+    responses(
+        (status = 200, description = "The client", body = ClientSuccessClient,
+            headers(("ETag" = String, description = "Version of the client"))),
+        (status = 401, description = "Not authenticated",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to see this client",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client in the caller's workspace",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded; see Retry-After",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_client(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<ClientSuccess>,
+    PathId(id, ..): PathId<ClientSuccess>,
+) -> ClientSuccessResult {
+    let key = client_key(&id)?;
+    let record = app.records.get::<Client>(&principal, &key).await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+/// Update a client partially: only the fields in the body change.
+#[utoipa::path(
+    patch,
+    path = "/v2/client/{uuid}",
+    tag = "ClientSuccess clients",
+    security(("bearer" = [])),
+    params(
+        ("uuid" = String, Path, description = "Client UUID"),
+        ("If-Match" = Option<String>, Header, description = "Apply only if the client's ETag is still this one"),
+    ),
+    request_body(content = ClientSuccessPatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The whole updated client", body = ClientSuccessClient,
+            headers(("ETag" = String, description = "New version of the client"))),
+        (status = 400, description = "Invalid body; every invalid field is listed by JSON pointer",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to change this client",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client in the caller's workspace",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match the current ETag",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded; see Retry-After",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_client(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<ClientSuccess>,
+    PathId(id, ..): PathId<ClientSuccess>,
+    IfMatch(precondition): IfMatch,
+    JsonBody(body, ..): JsonBody<ClientSuccess>,
+) -> ClientSuccessResult {
+    let key = client_key(&id)?;
+    let patch = wire::read_client_patch(&body)?;
+    let record = app
+        .records
+        .update::<Client>(&principal, &key, &precondition, |client| {
+            patch.apply(client)
+        })
+        .await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+/// Delete a client.
+#[utoipa::path(
+    delete,
+    path = "/v2/client/{uuid}",
+    tag = "ClientSuccess clients",
+    security(("bearer" = [])),
+    params(
+        ("uuid" = String, Path, description = "Client UUID"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the client's ETag is still this one"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not authenticated",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to delete this client",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client in the caller's workspace",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match the current ETag",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded; see Retry-After",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_client(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<ClientSuccess>,
+    PathId(id, ..): PathId<ClientSuccess>,
+    IfMatch(precondition): IfMatch,
+) -> ClientSuccessResult {
+    let key = client_key(&id)?;
+    app.records
+        .delete::<Client>(&principal, &key, &precondition)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::error::FieldPath;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn every_error_is_a_problem_with_the_request_id() {
+        let cases = [
+            (
+                DomainError::invalid(
+                    FieldPath::root().key("npsScore"),
+                    "must be between -100 and 100",
+                ),
+                400,
+            ),
+            (DomainError::MalformedBody("eof".into()), 400),
+            (DomainError::UnsupportedMediaType("json only".into()), 415),
+            (DomainError::PayloadTooLarge { limit: 10 }, 413),
+            (DomainError::Unauthenticated("no".into()), 401),
+            (
+                DomainError::Forbidden {
+                    kind: RecordKind::Client,
+                },
+                403,
+            ),
+            (
+                DomainError::NotFound {
+                    kind: RecordKind::Client,
+                    id: "x".into(),
+                },
+                404,
+            ),
+            (
+                DomainError::PreconditionFailed {
+                    current_etag: "\"3\"".into(),
+                },
+                412,
+            ),
+            (
+                DomainError::RateLimited {
+                    retry_after_secs: 7,
+                },
+                429,
+            ),
+            (DomainError::Unavailable("db down".into()), 503),
+            (DomainError::Internal("secret detail".into()), 500),
+        ];
+        for (error, status) in cases {
+            let response = ClientSuccess::error_response(&error, "req-1");
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(
+                response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                Some(PROBLEM_JSON)
+            );
+            let headers = response.headers().clone();
+            let body = body_of(response).await;
+            assert_eq!(body["type"], "about:blank");
+            assert_eq!(body["status"], status);
+            assert_eq!(body["requestId"], "req-1");
+            assert!(body["title"].is_string() && body["detail"].is_string());
+            assert!(!body.to_string().contains("secret detail"));
+            match status {
+                400 if body["errors"].is_array() => assert_eq!(
+                    body["errors"],
+                    serde_json::json!([{"pointer": "/npsScore", "detail": "must be between -100 and 100"}])
+                ),
+                401 => assert_eq!(
+                    headers.get(WWW_AUTHENTICATE).map(|v| v.as_bytes()),
+                    Some(&b"Bearer"[..])
+                ),
+                412 => assert_eq!(headers.get(ETAG).map(|v| v.as_bytes()), Some(&b"\"3\""[..])),
+                429 => assert_eq!(
+                    headers.get(RETRY_AFTER).map(|v| v.as_bytes()),
+                    Some(&b"7"[..])
+                ),
+                503 => assert!(headers.get(RETRY_AFTER).is_some()),
+                _ => {}
+            }
+        }
+    }
 }
