@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -196,21 +195,11 @@ fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response 
 }
 
 async fn unknown_route() -> Response {
-    let mut response = Json(serde_json::json!({
-        "error": {"code": "NOT_FOUND", "message": "No route matches this path"}
-    }))
-    .into_response();
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+    error_for_current_path(DomainError::NoSuchRoute)
 }
 
 async fn method_not_allowed() -> Response {
-    let mut response = Json(serde_json::json!({
-        "error": {"code": "METHOD_NOT_ALLOWED", "message": "This path does not support this method"}
-    }))
-    .into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
+    error_for_current_path(DomainError::MethodNotAllowed)
 }
 
 /// Liveness: the process is up and answering.

@@ -126,6 +126,10 @@ pub enum DomainError {
     UnsupportedMediaType(String),
     /// The body exceeds the configured size limit (bytes).
     PayloadTooLarge { limit: usize },
+    /// No route has this path.
+    NoSuchRoute,
+    /// The path exists but not with this method.
+    MethodNotAllowed,
     /// The client did not finish sending its body in time.
     BodyTimeout { seconds: u64 },
     /// No credentials, or credentials that are not valid.
@@ -171,6 +175,8 @@ impl fmt::Display for DomainError {
             DomainError::PayloadTooLarge { limit } => {
                 write!(f, "request body exceeds {limit} bytes")
             }
+            DomainError::NoSuchRoute => write!(f, "no route matches this path"),
+            DomainError::MethodNotAllowed => write!(f, "method not allowed on this path"),
             DomainError::BodyTimeout { seconds } => {
                 write!(f, "request body not received within {seconds} s")
             }

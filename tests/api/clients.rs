@@ -8,7 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::concurrency::{FieldPatch, assert_concurrent_patches_all_persist};
-use crate::support::{Reply, ServerProcess, TestApp, run_cli};
+use crate::durability::{KillScenario, assert_patches_survive_sigkill};
+use crate::support::{Reply, TestApp};
 
 const CLIENTS: &str = "/v2/client";
 const SEARCH: &str = "/v2/client/search";
@@ -1299,81 +1300,22 @@ async fn simultaneous_creates_get_distinct_ids() {
     assert_eq!(ids.len(), 20);
 }
 
-async fn send_to(
-    client: &reqwest::Client,
-    method: Method,
-    url: String,
-    token: &str,
-    body: Option<&Value>,
-) -> Reply {
-    // The bare token, as ClientSuccess's own clients send it.
-    let mut request = client.request(method, url).header("authorization", token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    TestApp::reply(request.send().await.expect("request sent")).await
-}
-
 #[tokio::test]
 async fn an_acknowledged_client_patch_survives_sigkill() {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let database_url = format!("sqlite://{}", directory.path().join("durable.db").display());
-    let token = run_cli(&[
-        "keys",
-        "create",
-        "--workspace",
-        "acme",
-        "--user",
-        "user_abc123",
-        "--database-url",
-        &database_url,
-    ])
-    .trim()
-    .to_owned();
-    let http = reqwest::Client::new();
-
-    let server = ServerProcess::start(&database_url);
-    let created = send_to(
-        &http,
-        Method::POST,
-        format!("{}{CLIENTS}", server.base_url),
-        &token,
-        Some(&full_client()),
-    )
+    assert_patches_survive_sigkill(KillScenario {
+        create_path: CLIENTS.to_owned(),
+        create_body: full_client(),
+        id_pointer: "/uuid",
+        item_path: client_path,
+        patch: |round| json!({"npsScore": round, "custom": {format!("round{round}"): round}}),
+        verify: |body, round| {
+            assert_eq!(body["npsScore"], json!(round));
+            for earlier in 1..=round {
+                assert_eq!(body["custom"][format!("round{earlier}")], json!(earlier));
+            }
+        },
+    })
     .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    let path = client_path(&uuid_of(&created.body));
-    let mut server = Some(server);
-
-    for round in 1..=3_i64 {
-        let running = server.take().expect("a running server");
-        let body = json!({"npsScore": round, "custom": {format!("round{round}"): round}});
-        let patched = send_to(
-            &http,
-            Method::PATCH,
-            format!("{}{path}", running.base_url),
-            &token,
-            Some(&body),
-        )
-        .await;
-        assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
-        running.kill_hard();
-
-        let restarted = ServerProcess::start(&database_url);
-        let fetched = send_to(
-            &http,
-            Method::GET,
-            format!("{}{path}", restarted.base_url),
-            &token,
-            None,
-        )
-        .await;
-        assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.text);
-        assert_eq!(fetched.body, patched.body);
-        assert_eq!(fetched.body["custom"][format!("round{round}")], round);
-        assert_eq!(fetched.header("etag"), Some(format!("\"{}\"", round + 1)));
-        server = Some(restarted);
-    }
 }
 
 // ---- OpenAPI --------------------------------------------------------------

@@ -186,3 +186,88 @@ async fn hood_history_pages_in_hood_style() {
     let bad = app.get(&format!("{path}/history?page=0"), &token).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn client_history_pages_in_the_search_shape_and_survives_delete_for_admins() {
+    let app = TestApp::spawn().await;
+    let member = app.member("acme", "user_abc123").await;
+    let admin = app.admin("acme", "boss").await;
+    let created = app
+        .post(
+            "/v2/client",
+            &member,
+            &json!({"name": "Acme", "status": "ACTIVE", "active": true}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let uuid = created.body["uuid"].as_str().expect("uuid").to_owned();
+    let path = format!("/v2/client/{uuid}");
+    let patched = app.patch(&path, &member, &json!({"npsScore": 42})).await;
+    assert_eq!(patched.status, StatusCode::OK);
+
+    let history = app
+        .get(&format!("{path}/history?page=0&size=1"), &member)
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    assert_eq!(
+        (
+            history.body["totalElements"].clone(),
+            history.body["totalPages"].clone()
+        ),
+        (json!(2), json!(2))
+    );
+    assert_eq!(history.body["data"][0]["action"], "create");
+    let second = app
+        .get(&format!("{path}/history?page=1&size=1"), &member)
+        .await;
+    assert_eq!(
+        second.body["data"][0]["changes"],
+        json!([{"field": "npsScore", "old": null, "new": 42}])
+    );
+    assert_eq!(second.body["last"], true);
+    let bad = app
+        .get(&format!("{path}/history?size=0&colour=red"), &member)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad.body["errors"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        bad.text
+    );
+
+    assert_eq!(
+        app.delete(&path, &member).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("{path}/history"), &member).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let kept = app.get(&format!("{path}/history"), &admin).await;
+    assert_eq!(kept.body["totalElements"], 3);
+    assert_eq!(kept.body["data"][2]["action"], "delete");
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_in_the_envelope_of_their_surface() {
+    let app = TestApp::spawn().await;
+    let token = app.member("acme", "user_abc123").await;
+    let lance = app.get("/api/v1/entities/nothing", &token).await;
+    assert_eq!(lance.status, StatusCode::NOT_FOUND);
+    assert_eq!(lance.body["error"]["code"], "NOT_FOUND");
+    let hood = app.get("/v1/hood/nothing", &token).await;
+    assert_eq!(
+        (hood.status, hood.body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!(404))
+    );
+    let client = app
+        .send(Method::PUT, "/v2/client/search", Some(&token), None)
+        .await;
+    assert_eq!(client.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        client.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(client.body["status"], 405);
+}

@@ -143,6 +143,21 @@ impl Surface for ClientSuccess {
                 format!("The request body must not exceed {limit} bytes"),
                 None,
             ),
+            DomainError::NoSuchRoute => (
+                StatusCode::NOT_FOUND,
+                "No route matches this path".to_owned(),
+                None,
+            ),
+            DomainError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This path does not support this method".to_owned(),
+                None,
+            ),
+            DomainError::BodyTimeout { seconds } => (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("The request body was not received within {seconds} s"),
+                None,
+            ),
             DomainError::Unauthenticated(detail) => {
                 (StatusCode::UNAUTHORIZED, detail.clone(), None)
             }
@@ -211,6 +226,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_client))
         .routes(routes!(search_clients))
         .routes(routes!(get_client, update_client, delete_client))
+        .routes(routes!(client_history))
 }
 
 const CLIENTS: &str = "/v2/client";
@@ -563,4 +579,88 @@ mod tests {
             }
         }
     }
+}
+
+/// The audit trail of a client: every create, update and delete, who made
+/// it, when, and each changed field's old and new value (pages count from
+/// 0). Readable by whoever can read the client; after a delete, by admins.
+#[utoipa::path(
+    get,
+    path = "/v2/client/{uuid}/history",
+    tag = "ClientSuccess clients",
+    security(("bearer" = [])),
+    params(
+        ("uuid" = String, Path, description = "Client UUID"),
+        ("page" = Option<i64>, Query, description = "Zero-based page number; default 0"),
+        ("size" = Option<i64>, Query, description = "Entries per page, 1 to 100; default 20"),
+    ),
+    responses(
+        (status = 200, description = "A page of the client's history, oldest first",
+            body = wire::ClientSuccessHistoryPage),
+        (status = 400, description = "Invalid query parameters",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client (or history) in the caller's workspace",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded; see Retry-After",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable",
+            body = ClientSuccessProblem, content_type = "application/problem+json"),
+    )
+)]
+async fn client_history(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<ClientSuccess>,
+    PathId(id, ..): PathId<ClientSuccess>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ClientSuccessResult {
+    let request_id = current_request_id();
+    let pairs = match query {
+        Ok(Query(pairs)) => pairs,
+        Err(rejection) => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                format!("The query string cannot be read: {}", rejection.body_text()),
+                None,
+                &request_id,
+            ));
+        }
+    };
+    let (page, size) = match wire::read_history_query(&pairs) {
+        Ok(paging) => paging,
+        Err(errors) => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                invalid_detail(errors.len()),
+                Some(errors.into_iter().map(parameter_error).collect()),
+                &request_id,
+            ));
+        }
+    };
+    let key = client_key(&id)?;
+    let offset = u64::try_from(page.saturating_mul(size)).unwrap_or(u64::MAX);
+    let limit = u64::try_from(size).unwrap_or(20);
+    let history = app
+        .records
+        .history::<Client>(&principal, &key, offset, limit)
+        .await?;
+    let total_elements = i64::try_from(history.total).unwrap_or(i64::MAX);
+    let total_pages = (total_elements + size - 1) / size;
+    Ok(Json(wire::ClientSuccessHistoryPage {
+        data: history
+            .entries
+            .iter()
+            .map(wire::ClientSuccessHistoryEntry::from)
+            .collect(),
+        first: page == 0,
+        last: page + 1 >= total_pages,
+        page,
+        size,
+        total_pages,
+        total_elements,
+    })
+    .into_response())
 }

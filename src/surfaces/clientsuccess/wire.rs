@@ -1113,3 +1113,95 @@ mod tests {
         );
     }
 }
+
+/// Reads a history request's `page` and `size` (nothing else).
+pub fn read_history_query(pairs: &[(String, String)]) -> Result<(i64, i64), Vec<ParameterError>> {
+    let is_paging = |name: &str| name == "page" || name == "size";
+    let mut errors: Vec<ParameterError> = pairs
+        .iter()
+        .filter(|(name, _)| !is_paging(name))
+        .map(|(name, _)| ParameterError {
+            parameter: name.clone(),
+            detail: format!("unknown query parameter {name}; known: page, size"),
+        })
+        .collect();
+    let paging: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(name, _)| is_paging(name))
+        .cloned()
+        .collect();
+    match read_search_query(&paging) {
+        Ok(query) if errors.is_empty() => Ok((query.page, query.size)),
+        Ok(_) => Err(errors),
+        Err(mut more) => {
+            errors.append(&mut more);
+            Err(errors)
+        }
+    }
+}
+
+/// One changed field of a history entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientSuccessFieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// One create, update or delete of a client.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSuccessHistoryEntry {
+    /// The client's version after the change.
+    pub version: i64,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    pub user_id: String,
+    /// The API key used; null for JWT callers.
+    pub key_id: Option<String>,
+    pub request_id: String,
+    /// ISO 8601 UTC with milliseconds.
+    pub at: String,
+    pub changes: Vec<ClientSuccessFieldChange>,
+}
+
+impl From<&crate::store::HistoryEntry> for ClientSuccessHistoryEntry {
+    fn from(entry: &crate::store::HistoryEntry) -> Self {
+        let changes = entry
+            .changes
+            .as_array()
+            .map(|changes| {
+                changes
+                    .iter()
+                    .map(|change| ClientSuccessFieldChange {
+                        field: change["field"].as_str().unwrap_or_default().to_owned(),
+                        old: change["old"].clone(),
+                        new: change["new"].clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            version: entry.version,
+            action: entry.action.clone(),
+            user_id: entry.user_id.clone(),
+            key_id: entry.key_id.clone(),
+            request_id: entry.request_id.clone(),
+            at: timestamp(&entry.at),
+            changes,
+        }
+    }
+}
+
+/// A page of a client's history, oldest first, in the search page's shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSuccessHistoryPage {
+    pub data: Vec<ClientSuccessHistoryEntry>,
+    pub first: bool,
+    pub last: bool,
+    pub page: i64,
+    pub size: i64,
+    pub total_pages: i64,
+    pub total_elements: i64,
+}

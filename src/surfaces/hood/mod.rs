@@ -113,6 +113,18 @@ impl Surface for Hood {
                 Some(format!("The request body must not exceed {limit} bytes.")),
                 None,
             ),
+            DomainError::NoSuchRoute => (
+                StatusCode::NOT_FOUND,
+                "Not found.",
+                Some("No route matches this path.".to_owned()),
+                None,
+            ),
+            DomainError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed.",
+                Some("This path does not support this method.".to_owned()),
+                None,
+            ),
             DomainError::BodyTimeout { seconds } => (
                 StatusCode::REQUEST_TIMEOUT,
                 "Request timeout.",

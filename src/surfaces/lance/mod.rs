@@ -107,6 +107,18 @@ impl Surface for Lance {
                 format!("Request body must not exceed {limit} bytes"),
                 None,
             ),
+            DomainError::NoSuchRoute => (
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "No route matches this path".to_owned(),
+                None,
+            ),
+            DomainError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "This path does not support this method".to_owned(),
+                None,
+            ),
             DomainError::BodyTimeout { seconds } => (
                 StatusCode::REQUEST_TIMEOUT,
                 "REQUEST_TIMEOUT",
