@@ -1,0 +1,50 @@
+-- One wrk workload for Clientele. Environment:
+--   BENCH_KIND   patch_icp | get_icp | patch_profile | list_profiles | ceiling
+--   BENCH_IDS    file with one record id per line (not for list/ceiling)
+--   BENCH_TOKEN  API key
+-- done() prints one JSON line the harness parses.
+local kind = os.getenv("BENCH_KIND")
+local token = os.getenv("BENCH_TOKEN") or ""
+local ids = {}
+local ids_file = os.getenv("BENCH_IDS")
+if ids_file and ids_file ~= "" then
+  for line in io.lines(ids_file) do ids[#ids + 1] = line end
+end
+local seed_patch = '{"name":"Updated ICP Name","leadsPerList":50,"customFilterCriteria":[{"type":"maxPeoplePerCompany","value":5}]}'
+
+function setup(thread)
+  thread:set("seed", math.random(1, 1000000))
+end
+
+function init(args)
+  math.randomseed(seed or os.time())
+end
+
+local function pick()
+  return ids[math.random(1, #ids)]
+end
+
+request = function()
+  local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
+  if kind == "patch_icp" then
+    return wrk.format("PATCH", "/api/v1/entities/icps/" .. pick(), headers, seed_patch)
+  elseif kind == "get_icp" then
+    return wrk.format("GET", "/api/v1/entities/icps/" .. pick(), headers)
+  elseif kind == "patch_profile" then
+    local body = '{"custom_properties":{"clicker":"' .. math.random(1, 1000000) .. '"}}'
+    return wrk.format("PATCH", "/v1/hood/profiles/" .. pick(), headers, body)
+  elseif kind == "list_profiles" then
+    return wrk.format("GET", "/v1/hood/profiles?organization_id=eq:1007&page=1,20", headers)
+  else
+    return wrk.format("GET", "/", headers)
+  end
+end
+
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"errors":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, errors,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end

@@ -1,0 +1,523 @@
+//! Clientele's benchmark harness. `clientele-bench run` (normally through
+//! `bench/run`, which builds in release mode first):
+//!
+//! 1. creates a fresh database (SQLite file, or a PostgreSQL database) and
+//!    preloads ICPs and Hood profiles through the library, in batches;
+//! 2. measures the *storage floor*: the PATCH's read-modify-write
+//!    transaction in a tight in-process loop, no HTTP, one at a time;
+//! 3. starts `clientele serve` and drives each workload with wrk at each
+//!    connection count, reading wrk's summary from a Lua `done()` hook;
+//! 4. measures the *HTTP ceiling*: a bare axum handler returning a fixed
+//!    JSON body under the same wrk settings;
+//! 5. prints every workload as a ratio to both baselines, with the server's
+//!    peak memory, and writes `bench/RESULTS.md`.
+//!
+//! Baselines are measured in the same run so the ratios hold on a noisy
+//! machine. Nothing here asserts a figure; CI runs a 5-second smoke.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use clientele::core::auth::{Principal, Role, WorkspaceId, issue_api_key};
+use clientele::core::hood::Profile;
+use clientele::core::icp::Icp;
+use clientele::core::records::{Precondition, Records};
+use clientele::store::SharedStore;
+use clientele::surfaces::hood::wire::read_new_profile;
+use clientele::surfaces::lance::wire::{read_icp_patch, read_new_icp};
+use rand::Rng;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "clientele-bench",
+    about = "Benchmarks Clientele against baselines measured in the same run"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The whole benchmark: preload, floor, workloads, ceiling, report.
+    Run(RunArgs),
+    /// The HTTP ceiling: a bare axum handler with a fixed JSON body.
+    Ceiling {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Seconds each workload runs at each connection count.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// ICPs and Hood profiles to preload (each).
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    /// Connection counts to drive each workload with.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    connections: Vec<usize>,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Where to write the report (nothing written when empty).
+    #[arg(long, default_value = "bench/RESULTS.md")]
+    results: String,
+    /// The `clientele` binary to benchmark (default: beside this one).
+    #[arg(long)]
+    server_binary: Option<PathBuf>,
+}
+
+const WORKSPACE: &str = "bench";
+const USER: &str = "user_bench";
+
+fn main() -> Result<(), String> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("runtime: {error}"))?;
+    match cli.command {
+        BenchCommand::Run(args) => runtime.block_on(run(args)),
+        BenchCommand::Ceiling { listen } => runtime.block_on(ceiling(listen)),
+    }
+}
+
+async fn ceiling(listen: String) -> Result<(), String> {
+    let body = json!({"id": "550e8400-e29b-41d4-a716-446655440000", "name": "Fixed", "ok": true});
+    let app = axum::Router::new().fallback(axum::routing::any(move || {
+        let body = body.clone();
+        async move { axum::Json(body) }
+    }));
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|error| format!("bind {listen}: {error}"))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!("ceiling listening on http://{address}");
+    axum::serve(listener, app)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// One wrk measurement.
+#[derive(Clone, Debug, Default)]
+struct Measured {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    errors: u64,
+}
+
+struct Database {
+    url: String,
+    _directory: Option<tempfile::TempDir>,
+    drop_on_exit: Option<(String, String)>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.drop_on_exit {
+            let _ = Command::new("psql")
+                .args([
+                    admin.as_str(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .status();
+        }
+    }
+}
+
+fn fresh_database(args: &RunArgs) -> Result<Database, String> {
+    match args.backend {
+        Backend::Sqlite => {
+            let directory = tempfile::tempdir().map_err(|error| error.to_string())?;
+            Ok(Database {
+                url: format!("sqlite://{}", directory.path().join("bench.db").display()),
+                _directory: Some(directory),
+                drop_on_exit: None,
+            })
+        }
+        Backend::Postgres => {
+            let name = format!("clientele_bench_{}", std::process::id());
+            let status = Command::new("psql")
+                .args([
+                    args.postgres_url.as_str(),
+                    "-qc",
+                    &format!("CREATE DATABASE {name}"),
+                ])
+                .status()
+                .map_err(|error| format!("psql: {error}"))?;
+            if !status.success() {
+                return Err("could not create the PostgreSQL benchmark database".into());
+            }
+            let base = args
+                .postgres_url
+                .rsplit_once('/')
+                .map_or(args.postgres_url.as_str(), |(base, _)| base);
+            Ok(Database {
+                url: format!("{base}/{name}"),
+                _directory: None,
+                drop_on_exit: Some((args.postgres_url.clone(), name)),
+            })
+        }
+    }
+}
+
+fn principal() -> Principal {
+    Principal {
+        workspace: WorkspaceId::new(WORKSPACE),
+        user_id: USER.to_owned(),
+        role: Role::Admin,
+        key_id: None,
+        request_id: "bench-preload".to_owned(),
+    }
+}
+
+/// Inserts `count` ICPs and `count` profiles, 1,000 per transaction, and
+/// returns their ids.
+async fn preload(store: &SharedStore, count: usize) -> Result<(Vec<String>, Vec<String>), String> {
+    let records = Records::new(store.clone());
+    let principal = principal();
+    let mut icp_ids = Vec::with_capacity(count);
+    let mut profile_ids = Vec::with_capacity(count);
+    let fail = |error: clientele::core::error::DomainError| format!("preload: {error}");
+    for batch_start in (0..count).step_by(1_000) {
+        let mut session = records.begin(&principal).await.map_err(fail)?;
+        for index in batch_start..(batch_start + 1_000).min(count) {
+            let body = json!({
+                "name": format!("ICP {index}"),
+                "description": "C-level and VP-level technology leaders at enterprise companies",
+                "userIds": [USER],
+                "leadProviderCriteria": [{"provider": "baseProvider", "type": "person",
+                    "filters": {"job_titles": ["CTO", "VP Engineering"]}}]
+            });
+            let icp = Icp::create(read_new_icp(&body).map_err(fail)?, &principal);
+            icp_ids.push(session.insert(|_| icp).await.map_err(fail)?.id);
+            let body = json!({
+                "email": format!("person{index}@example.com"),
+                "full_name": format!("Person {index}"),
+                "organization_id": format!("{}", 1000 + index % 10),
+                "custom_properties": {"clicker": "1"}
+            });
+            let profile = Profile::from(read_new_profile(&body).map_err(fail)?);
+            profile_ids.push(session.insert(|_| profile).await.map_err(fail)?.id);
+        }
+        session.commit().await.map_err(fail)?;
+    }
+    Ok((icp_ids, profile_ids))
+}
+
+/// The storage floor: the PATCH's transaction, back to back, in process.
+async fn storage_floor(
+    store: &SharedStore,
+    ids: &[String],
+    seconds: u64,
+) -> Result<Measured, String> {
+    let records = Records::new(store.clone());
+    let principal = principal();
+    let patch_body = json!({"name": "Updated ICP Name", "leadsPerList": 50,
+        "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]});
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    while Instant::now() < deadline {
+        let id = &ids[rand::rng().random_range(0..ids.len())];
+        let patch = read_icp_patch(&patch_body).map_err(|error| error.to_string())?;
+        let began = Instant::now();
+        records
+            .update::<Icp>(&principal, id, &Precondition::None, |icp| {
+                patch.apply(icp);
+                Ok(())
+            })
+            .await
+            .map_err(|error| format!("floor: {error}"))?;
+        latencies.push(began.elapsed());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let at = |fraction: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * fraction) as usize)
+            .map_or(0.0, |duration| duration.as_secs_f64() * 1000.0)
+    };
+    Ok(Measured {
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+        errors: 0,
+    })
+}
+
+/// Starts a child that prints `… listening on http://ADDR` and returns it
+/// with that URL.
+fn start_listening(mut command: Command) -> Result<(Child, String), String> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("spawn: {error}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .ok_or("the process exited before listening")?
+            .map_err(|error| error.to_string())?;
+        if let Some((_, url)) = line.split_once("listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, url))
+}
+
+fn wrk(
+    url: &str,
+    kind: &str,
+    ids: Option<&Path>,
+    token: &str,
+    connections: usize,
+    seconds: u64,
+) -> Result<Measured, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua/workload.lua");
+    let threads = connections.clamp(1, 2);
+    let output = Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--timeout",
+            "10s",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(url)
+        .env("BENCH_KIND", kind)
+        .env(
+            "BENCH_IDS",
+            ids.map(|path| path.display().to_string())
+                .unwrap_or_default(),
+        )
+        .env("BENCH_TOKEN", token)
+        .output()
+        .map_err(|error| format!("wrk (install it: apt-get install wrk): {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("BENCH_RESULT "))
+        .ok_or_else(|| {
+            format!(
+                "wrk printed no result: {stdout} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let result: Value = serde_json::from_str(line).map_err(|error| error.to_string())?;
+    let number = |key: &str| result[key].as_f64().unwrap_or(0.0);
+    Ok(Measured {
+        requests_per_second: number("requests") / (number("duration_us") / 1e6).max(1e-9),
+        p50_ms: number("p50_us") / 1000.0,
+        p99_ms: number("p99_us") / 1000.0,
+        max_ms: number("max_us") / 1000.0,
+        errors: result["errors"].as_u64().unwrap_or(0),
+    })
+}
+
+fn peak_memory_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.split_whitespace().next())
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .next()
+                .map(|line| line.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory:.0} GiB RAM; {rustc}")
+}
+
+fn write_ids(directory: &Path, name: &str, ids: &[String]) -> Result<PathBuf, String> {
+    let path = directory.join(name);
+    std::fs::write(&path, ids.join("\n")).map_err(|error| error.to_string())?;
+    Ok(path)
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let server_binary = match &args.server_binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map_err(|error| error.to_string())?
+            .with_file_name("clientele"),
+    };
+    let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let database = fresh_database(&args)?;
+    let backend = match args.backend {
+        Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
+        Backend::Postgres => "PostgreSQL",
+    };
+    eprintln!(
+        "== {backend}: preloading {} ICPs and {} Hood profiles",
+        args.records, args.records
+    );
+    let started = Instant::now();
+    let store = clientele::store::connect(&database.url)
+        .await
+        .map_err(|error| format!("open the database: {error}"))?;
+    let token = issue_api_key(&store, &WorkspaceId::new(WORKSPACE), USER, Role::Admin)
+        .await
+        .map_err(|error| format!("key: {error}"))?
+        .token;
+    let (icp_ids, profile_ids) = preload(&store, args.records).await?;
+    eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
+    let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
+    let profile_file = write_ids(scratch.path(), "profiles.txt", &profile_ids)?;
+
+    eprintln!(
+        "== storage floor: the PATCH transaction in process, {} s",
+        args.seconds
+    );
+    let floor = storage_floor(&store, &icp_ids, args.seconds).await?;
+    drop(store);
+
+    let mut server = Command::new(&server_binary);
+    server
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database.url,
+        ])
+        .args(["--hood-rate-limit", "off", "--log", "warn"]);
+    let (mut server, server_url) = start_listening(server)?;
+    let mut ceiling_command =
+        Command::new(std::env::current_exe().map_err(|error| error.to_string())?);
+    ceiling_command.arg("ceiling");
+    let (mut ceiling_child, ceiling_url) = start_listening(ceiling_command)?;
+
+    let workloads: [(&str, &str, Option<&Path>); 4] = [
+        ("PATCH ICP (seed body)", "patch_icp", Some(&icp_file)),
+        ("GET ICP", "get_icp", Some(&icp_file)),
+        (
+            "PATCH profile custom_properties",
+            "patch_profile",
+            Some(&profile_file),
+        ),
+        ("list profiles, filtered", "list_profiles", None),
+    ];
+    let mut rows: Vec<(String, usize, Measured, Measured)> = Vec::new();
+    for &connections in &args.connections {
+        eprintln!("== HTTP ceiling at {connections} connection(s)");
+        let ceiling = wrk(
+            &ceiling_url,
+            "ceiling",
+            None,
+            &token,
+            connections,
+            args.seconds,
+        )?;
+        for (name, kind, ids) in workloads {
+            eprintln!("== {name} at {connections} connection(s)");
+            let measured = wrk(&server_url, kind, ids, &token, connections, args.seconds)?;
+            rows.push((name.to_owned(), connections, measured, ceiling.clone()));
+        }
+    }
+    let peak = peak_memory_mib(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = ceiling_child.kill();
+    let _ = ceiling_child.wait();
+
+    let mut report = String::new();
+    let _ = writeln!(report, "Backend: {backend}. Machine: {}.", machine());
+    let _ = writeln!(
+        report,
+        "Preloaded {} ICPs and {} Hood profiles; each workload ran {} s per connection count.\n",
+        args.records, args.records, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "Storage floor (one PATCH transaction at a time, in process, no HTTP): {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms.\n",
+        floor.requests_per_second, floor.p50_ms, floor.p99_ms
+    );
+    let _ = writeln!(
+        report,
+        "| workload | conns | req/s | p50 ms | p99 ms | max ms | errors | × floor | × ceiling | ceiling req/s |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, connections, measured, ceiling) in &rows {
+        let _ = writeln!(
+            report,
+            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.3} | {:.0} |",
+            measured.requests_per_second,
+            measured.p50_ms,
+            measured.p99_ms,
+            measured.max_ms,
+            measured.errors,
+            measured.requests_per_second / floor.requests_per_second.max(1e-9),
+            measured.requests_per_second / ceiling.requests_per_second.max(1e-9),
+            ceiling.requests_per_second,
+        );
+    }
+    let _ = writeln!(report, "\nPeak server memory (VmHWM): {peak:.1} MiB.");
+    println!("{report}");
+    if !args.results.is_empty() {
+        let command: Vec<String> = std::env::args().collect();
+        let document = format!(
+            "# Benchmark results\n\nWritten by the harness (`bench/run`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            command.join(" ")
+        );
+        std::fs::write(&args.results, document)
+            .map_err(|error| format!("write {}: {error}", args.results))?;
+        eprintln!("wrote {}", args.results);
+    }
+    Ok(())
+}
