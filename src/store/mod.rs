@@ -9,6 +9,7 @@
 //! transaction without committing rolls it back, so an error anywhere in
 //! between leaves nothing half-written.
 
+mod group_commit;
 pub mod postgres;
 pub mod redis_limiter;
 pub mod sqlite;
@@ -22,7 +23,7 @@ use serde_json::Value;
 pub use crate::core::auth::WorkspaceId;
 
 /// A failure of the storage backend itself (not of the caller's request).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend cannot be reached, or is too busy; retrying may work.
     #[error("storage unavailable: {0}")]

@@ -4,11 +4,13 @@
 //! every commit fsyncs the write-ahead log before `COMMIT` returns; a write
 //! the server acknowledged survives `kill -9` and power loss alike.
 //!
-//! Concurrency: one connection is reserved for writes and every write
-//! transaction starts with `BEGIN IMMEDIATE`, taking SQLite's write lock
-//! before it reads. Read-modify-write sequences are therefore serialised
-//! and no update is lost; readers use a separate pool and, thanks to WAL,
-//! never wait for the writer.
+//! Concurrency: one connection is reserved for writes; every write session
+//! holds it exclusively, inside a transaction begun with `BEGIN IMMEDIATE`
+//! (SQLite's write lock is taken before anything is read). Read-modify-write
+//! sequences are therefore serialised and no update is lost; readers use a
+//! separate pool and, thanks to WAL, never wait for the writer. Concurrent
+//! sessions share one transaction and one fsync through group commit
+//! ([`super::group_commit`]), each in its own savepoint.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,7 +21,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Row};
+
+use super::group_commit::{GroupWriter, WriterSession};
 
 use super::{
     ApiKeyRecord, HistoryEntry, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
@@ -35,7 +39,7 @@ const READ_CONNECTIONS: u32 = 8;
 
 /// A SQLite database file, with one writer connection and a pool of readers.
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: GroupWriter,
     readers: SqlitePool,
 }
 
@@ -59,6 +63,8 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
+        writer.close().await;
+        let writer = GroupWriter::new(options.connect().await.map_err(from_sqlx)?);
         let readers = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -69,7 +75,7 @@ impl SqliteStore {
     }
 }
 
-fn from_sqlx(error: sqlx::Error) -> StoreError {
+pub(super) fn from_sqlx(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(error.to_string())
@@ -247,12 +253,9 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
-        let transaction = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(from_sqlx)?;
-        Ok(Box::new(SqliteWriteTx { transaction }))
+        Ok(Box::new(SqliteWriteTx {
+            session: self.writer.begin().await?,
+        }))
     }
 
     async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {
@@ -260,22 +263,25 @@ impl Store for SqliteStore {
             "INSERT INTO workspaces (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
         )
         .bind(workspace.as_str())
-        .bind(millis(Utc::now()))
-        .execute(&self.writer)
-        .await
-        .map_err(from_sqlx)?;
+        .bind(millis(Utc::now()));
+        let mut session = self.writer.begin().await?;
+        let result = result
+            .execute(session.connection()?)
+            .await
+            .map_err(from_sqlx)?;
+        session.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn workspace_count(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM workspaces")
-            .fetch_one(&self.writer)
+            .fetch_one(&self.readers)
             .await
             .map_err(from_sqlx)
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO api_keys \
              (id, workspace_id, user_id, role, token_hash, token_prefix, created_at, revoked_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -287,11 +293,13 @@ impl Store for SqliteStore {
         .bind(&key.token_hash)
         .bind(&key.token_prefix)
         .bind(millis(key.created_at))
-        .bind(key.revoked_at.map(millis))
-        .execute(&self.writer)
-        .await
-        .map(|_| ())
-        .map_err(from_sqlx)
+        .bind(key.revoked_at.map(millis));
+        let mut session = self.writer.begin().await?;
+        query
+            .execute(session.connection()?)
+            .await
+            .map_err(from_sqlx)?;
+        session.commit().await
     }
 
     async fn find_api_key(&self, token_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -315,17 +323,20 @@ impl Store for SqliteStore {
         let result =
             sqlx::query("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
                 .bind(id)
-                .bind(millis(Utc::now()))
-                .execute(&self.writer)
-                .await
-                .map_err(from_sqlx)?;
+                .bind(millis(Utc::now()));
+        let mut session = self.writer.begin().await?;
+        let result = result
+            .execute(session.connection()?)
+            .await
+            .map_err(from_sqlx)?;
+        session.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 }
 
-/// A `BEGIN IMMEDIATE` transaction on the writer connection.
+/// A write session on the writer connection (see [`super::group_commit`]).
 struct SqliteWriteTx {
-    transaction: Transaction<'static, Sqlite>,
+    session: WriterSession,
 }
 
 #[async_trait]
@@ -340,7 +351,7 @@ impl WriteTx for SqliteWriteTx {
             .bind(workspace.as_str())
             .bind(kind)
             .bind(id)
-            .fetch_optional(&mut *self.transaction)
+            .fetch_optional(self.session.connection()?)
             .await
             .map_err(from_sqlx)?;
         row.as_ref().map(record_from_row).transpose()
@@ -356,7 +367,7 @@ impl WriteTx for SqliteWriteTx {
             .bind(workspace.as_str())
             .bind(kind)
             .bind(lookup)
-            .fetch_optional(&mut *self.transaction)
+            .fetch_optional(self.session.connection()?)
             .await
             .map_err(from_sqlx)?;
         row.as_ref().map(record_from_row).transpose()
@@ -369,7 +380,7 @@ impl WriteTx for SqliteWriteTx {
         )
         .bind(name)
         .bind(start)
-        .fetch_one(&mut *self.transaction)
+        .fetch_one(self.session.connection()?)
         .await
         .map_err(from_sqlx)
     }
@@ -392,7 +403,7 @@ impl WriteTx for SqliteWriteTx {
         .bind(record.body.to_string())
         .bind(millis(record.created_at))
         .bind(millis(record.updated_at))
-        .execute(&mut *self.transaction)
+        .execute(self.session.connection()?)
         .await
         .map(|_| ())
         .map_err(from_sqlx)
@@ -414,7 +425,7 @@ impl WriteTx for SqliteWriteTx {
         .bind(record.body.to_string())
         .bind(millis(record.updated_at))
         .bind(&record.lookup)
-        .execute(&mut *self.transaction)
+        .execute(self.session.connection()?)
         .await
         .map_err(from_sqlx)?;
         if result.rows_affected() == 1 {
@@ -440,7 +451,7 @@ impl WriteTx for SqliteWriteTx {
                 .bind(workspace.as_str())
                 .bind(kind)
                 .bind(id)
-                .execute(&mut *self.transaction)
+                .execute(self.session.connection()?)
                 .await
                 .map_err(from_sqlx)?;
         Ok(result.rows_affected() == 1)
@@ -466,13 +477,13 @@ impl WriteTx for SqliteWriteTx {
         .bind(&entry.request_id)
         .bind(millis(entry.at))
         .bind(entry.changes.to_string())
-        .execute(&mut *self.transaction)
+        .execute(self.session.connection()?)
         .await
         .map(|_| ())
         .map_err(from_sqlx)
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.transaction.commit().await.map_err(from_sqlx)
+        self.session.commit().await
     }
 }

@@ -149,3 +149,57 @@ async fn fifty_simultaneous_icp_patches_all_persist() {
     let id = create_icp(&app, &token, &seed_icp_create()).await;
     assert_concurrent_patches_all_persist(&app, &token, &icp_path(&id), icp_patches()).await;
 }
+
+/// Writes that fail inside the storage transaction (here: a profile list
+/// that does not exist, found only by the relation check) fail alone, even
+/// when committed in one batch with writes that succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_writes_in_a_busy_moment_fail_alone() {
+    let app = TestApp::spawn().await;
+    let token = app.member("acme", "user_abc123").await;
+    let created = app
+        .post(
+            "/v1/hood/profiles",
+            &token,
+            &json!({"email": "a@example.com"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let path = format!(
+        "/v1/hood/profiles/{}",
+        created.body["id"].as_str().unwrap_or_default()
+    );
+    let replies = join_all((0..60).map(|i| {
+        let body = if i % 2 == 0 {
+            json!({"custom_properties": {format!("k{i}"): i}})
+        } else {
+            json!({"custom_properties": {format!("k{i}"): i}, "lists": ["999999"]})
+        };
+        let path = path.clone();
+        let token = token.clone();
+        let app = &app;
+        async move { app.patch(&path, &token, &body).await }
+    }))
+    .await;
+    for (i, reply) in replies.iter().enumerate() {
+        let expected = if i % 2 == 0 {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(reply.status, expected, "patch {i}: {}", reply.text);
+    }
+    let profile = app.get(&path, &token).await;
+    let properties = profile.body["custom_properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for i in 0..60 {
+        assert_eq!(
+            properties.contains_key(&format!("k{i}")),
+            i % 2 == 0,
+            "k{i} in {properties:?}"
+        );
+    }
+    assert_eq!(profile.header("etag").as_deref(), Some("\"31\""));
+}
