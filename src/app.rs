@@ -54,6 +54,8 @@ pub struct AppSettings {
     pub request_timeout: Duration,
     /// Shorter than `request_timeout`, so a slow sender gets 408, not 503.
     pub body_timeout: Duration,
+    /// How long an API key lookup is reused (revocations take this long).
+    pub key_cache_ttl: Duration,
     /// Each surface's rate-limit policy (Hood's documented one by default).
     pub rate_limits: RateLimits,
     /// Where request counts live; `None` keeps them in this process.
@@ -66,6 +68,7 @@ impl Default for AppSettings {
             jwt: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            key_cache_ttl: crate::core::auth::DEFAULT_KEY_CACHE_TTL,
             rate_limits: RateLimits::default(),
             limiter: None,
         }
@@ -123,7 +126,7 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
         .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"));
     let state = AppState {
         records: Records::new(store.clone()),
-        auth: Authenticator::new(store.clone(), settings.jwt),
+        auth: Authenticator::with_key_cache(store.clone(), settings.jwt, settings.key_cache_ttl),
         limiter: settings
             .limiter
             .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),

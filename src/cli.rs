@@ -108,6 +108,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLIENTELE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Milliseconds an API key lookup is reused before the database is asked
+    /// again; a revoked key stops working within this time (0: always ask).
+    #[arg(long, env = "CLIENTELE_KEY_CACHE_MS", default_value_t = 2000)]
+    pub key_cache_ms: u64,
+
     /// Seconds a client may take to send a request body before it gets 408
     /// (keep it below --request-timeout-secs).
     #[arg(long, env = "CLIENTELE_BODY_TIMEOUT_SECS", default_value_t = 10)]
@@ -331,6 +336,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         jwt,
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+        key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limits: args.rate_limits(),
         limiter,
     };

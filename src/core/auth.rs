@@ -155,18 +155,79 @@ impl JwtSettings {
     }
 }
 
+/// How long a looked-up API key is trusted without asking the database
+/// again: a revocation takes effect within this time. Every request reading
+/// the key table was the largest cost of a GET.
+pub const DEFAULT_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Cached keys at most; the cache is emptied when full (keys are few).
+const KEY_CACHE_ENTRIES: usize = 10_000;
+
+type KeyCache =
+    std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, ApiKeyRecord)>>;
+
+impl Authenticator {
+    async fn find_key(&self, token_hash: &str) -> Result<Option<ApiKeyRecord>, DomainError> {
+        if !self.key_cache_ttl.is_zero()
+            && let Ok(cache) = self.keys.lock()
+            && let Some((read_at, key)) = cache.get(token_hash)
+            && read_at.elapsed() < self.key_cache_ttl
+        {
+            return Ok(Some(key.clone()));
+        }
+        let key = self
+            .store
+            .find_api_key(token_hash)
+            .await
+            .map_err(store_failure)?;
+        if !self.key_cache_ttl.is_zero()
+            && let Ok(mut cache) = self.keys.lock()
+        {
+            match &key {
+                Some(found) if found.revoked_at.is_none() => {
+                    if cache.len() >= KEY_CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(
+                        token_hash.to_owned(),
+                        (std::time::Instant::now(), found.clone()),
+                    );
+                }
+                _ => {
+                    cache.remove(token_hash);
+                }
+            }
+        }
+        Ok(key)
+    }
+}
+
 /// Turns a bearer token into a [`Principal`], or says why it cannot.
 #[derive(Clone)]
 pub struct Authenticator {
     store: SharedStore,
     jwt: Option<Arc<JwtSettings>>,
+    key_cache_ttl: std::time::Duration,
+    /// Active keys by token hash, with when they were read. Only keys that
+    /// exist are cached, so garbage tokens cannot fill it.
+    keys: Arc<KeyCache>,
 }
 
 impl Authenticator {
     pub fn new(store: SharedStore, jwt: Option<JwtSettings>) -> Self {
+        Self::with_key_cache(store, jwt, DEFAULT_KEY_CACHE_TTL)
+    }
+
+    /// Like [`Authenticator::new`]; `key_cache_ttl` zero turns the cache off.
+    pub fn with_key_cache(
+        store: SharedStore,
+        jwt: Option<JwtSettings>,
+        key_cache_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             store,
             jwt: jwt.map(Arc::new),
+            key_cache_ttl,
+            keys: Arc::default(),
         }
     }
 
@@ -179,11 +240,7 @@ impl Authenticator {
         {
             return verify_jwt(jwt, token);
         }
-        let key = self
-            .store
-            .find_api_key(&hash_token(token))
-            .await
-            .map_err(store_failure)?;
+        let key = self.find_key(&hash_token(token)).await?;
         match key {
             Some(key) if key.revoked_at.is_none() => Ok(Principal {
                 workspace: key.workspace,

@@ -70,9 +70,36 @@ async fn missing_garbage_and_revoked_tokens_are_401() {
         .expect("the key")
         .id;
     assert!(app.store.revoke_api_key(&key_id).await.expect("revoke"));
-    let revoked = app.get(&path, &token).await;
+    // Key lookups are cached for up to 2 s: the revocation takes effect
+    // within that time, never later.
+    let revoked_at = std::time::Instant::now();
+    let revoked = loop {
+        let reply = app.get(&path, &token).await;
+        if reply.status != StatusCode::OK {
+            break reply;
+        }
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_millis(2_500),
+            "still accepted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
     assert_eq!(revoked.body, unauthorized("API key has been revoked"));
+}
+
+#[tokio::test]
+async fn without_the_key_cache_a_revocation_is_immediate() {
+    let app = TestApp::spawn_with(AppSettings {
+        key_cache_ttl: std::time::Duration::ZERO,
+        ..AppSettings::default()
+    })
+    .await;
+    let token = app.member("acme", "user_abc123").await;
+    assert_eq!(app.get(ICPS, &token).await.status, StatusCode::OK);
+    let key_id = app.store.list_api_keys().await.expect("keys")[0].id.clone();
+    assert!(app.store.revoke_api_key(&key_id).await.expect("revoke"));
+    assert_eq!(app.get(ICPS, &token).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
