@@ -6,8 +6,6 @@
 //! and how large they may grow — and the list query (filters, sort, page).
 //! The Hood surface reads bodies and query strings into these types.
 
-use std::cmp::Ordering;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +14,7 @@ use serde_json::{Map, Value};
 use super::error::{DomainError, FieldError, FieldPath, RecordKind};
 use super::patch::{Patch, merge_map};
 use super::records::{Document, IdScheme, Record, WriteSession};
+use crate::store::query::{Column, Compare, Condition, Operand, RecordQuery};
 
 /// The fields a profile PATCH may name *(the seed)*.
 pub const UPDATABLE_PROFILE_FIELDS: [&str; 7] = [
@@ -411,89 +410,145 @@ pub struct ProfileQuery {
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 pub const MAX_PAGE_SIZE: usize = 1_000;
 
-/// A queryable field's value as text (what filters compare), or `None`
-/// when the profile has no value there. `lists` yields one per list.
-fn field_values(record: &Record<Profile>, field: &str) -> Vec<String> {
-    let profile = &record.data;
-    let one = |value: &Option<String>| value.iter().cloned().collect::<Vec<_>>();
-    match field {
-        "id" => vec![record.id.clone()],
-        "email" => one(&profile.email),
-        "mobile_phone_number" => one(&profile.mobile_phone_number),
-        "country_code" => one(&profile.country_code),
-        "full_name" => one(&profile.full_name),
-        "organization_id" => one(&profile.organization_id),
-        "lists" => profile.lists.clone(),
-        "unsubscribed" => vec![profile.unsubscribed.to_string()],
-        "create_time" => vec![hood_time(record.created_at)],
-        "update_time" => vec![hood_time(record.updated_at)],
-        _ => Vec::new(),
+/// How a queryable field is stored, for the database to compare it.
+fn column(field: &str) -> Option<Column> {
+    Some(match field {
+        "id" => Column::NumericId,
+        "email" => Column::Text("email"),
+        "mobile_phone_number" => Column::Text("mobile_phone_number"),
+        "country_code" => Column::Text("country_code"),
+        "full_name" => Column::Text("full_name"),
+        "organization_id" => Column::Number("organization_id"),
+        "lists" => Column::Members("lists"),
+        "unsubscribed" => Column::Bool("unsubscribed"),
+        "create_time" => Column::CreatedAt,
+        "update_time" => Column::UpdatedAt,
+        _ => return None,
+    })
+}
+
+/// A time operand: `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD`, UTC, as Unix ms.
+fn hood_time_millis(text: &str) -> Option<i64> {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|date| date.and_hms_opt(0, 0, 0))
+        })
+        .map(|time| time.and_utc().timestamp_millis())
+}
+
+fn compare_of(op: FilterOp) -> Compare {
+    match op {
+        FilterOp::Eq => Compare::Eq,
+        FilterOp::Neq => Compare::Neq,
+        FilterOp::Gt => Compare::Gt,
+        FilterOp::Gte => Compare::Gte,
+        FilterOp::Lt => Compare::Lt,
+        FilterOp::Lte => Compare::Lte,
+        FilterOp::In => Compare::In,
+        FilterOp::Nin => Compare::Nin,
     }
 }
 
-/// Numbers compare as numbers, everything else as text.
-fn compare(left: &str, right: &str) -> Ordering {
-    match (left.parse::<i128>(), right.parse::<i128>()) {
-        (Ok(left), Ok(right)) => left.cmp(&right),
-        _ => left.cmp(right),
-    }
-}
-
-impl Filter {
-    fn matches(&self, record: &Record<Profile>) -> bool {
-        let values = field_values(record, &self.field);
-        let any = |test: &dyn Fn(&str) -> bool| values.iter().any(|value| test(value));
-        let wanted = self.values.first().map(String::as_str).unwrap_or_default();
-        match self.op {
-            FilterOp::Eq => any(&|value| compare(value, wanted).is_eq()),
-            FilterOp::Neq => !any(&|value| compare(value, wanted).is_eq()),
-            FilterOp::Gt => any(&|value| compare(value, wanted).is_gt()),
-            FilterOp::Gte => any(&|value| compare(value, wanted).is_ge()),
-            FilterOp::Lt => any(&|value| compare(value, wanted).is_lt()),
-            FilterOp::Lte => any(&|value| compare(value, wanted).is_le()),
-            FilterOp::In => any(&|value| self.values.iter().any(|w| compare(value, w).is_eq())),
-            FilterOp::Nin => !any(&|value| self.values.iter().any(|w| compare(value, w).is_eq())),
-        }
-    }
-}
-
-/// Filters, sorts (by id when no key decides) and pages `records`; returns
-/// the total that matched and the page.
-pub fn query_profiles(
-    records: Vec<Record<Profile>>,
-    query: &ProfileQuery,
-) -> (usize, Vec<Record<Profile>>) {
-    let mut matched: Vec<Record<Profile>> = records
-        .into_iter()
-        .filter(|record| query.filters.iter().all(|filter| filter.matches(record)))
-        .collect();
-    matched.sort_by(|left, right| {
-        for (field, descending) in &query.sort {
-            let order = field_values(left, field)
-                .first()
-                .map(String::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let other = field_values(right, field)
-                .first()
-                .cloned()
-                .unwrap_or_default();
-            let ordering = compare(&order, &other);
-            let ordering = if *descending {
-                ordering.reverse()
-            } else {
-                ordering
+/// Turns a list query into the database query that runs it. Values that do
+/// not fit their field (a non-number for `id`, a bad time) are 400s at the
+/// parameter's name. Times have second resolution, as Hood writes them.
+pub fn record_query(query: &ProfileQuery) -> Result<RecordQuery, DomainError> {
+    let mut errors = Vec::new();
+    let mut conditions = Vec::new();
+    for filter in &query.filters {
+        let path = FieldPath::root().key(&filter.field);
+        let Some(column) = column(&filter.field) else {
+            errors.push(FieldError {
+                path,
+                message: "Cannot filter on this field".to_owned(),
+            });
+            continue;
+        };
+        let mut operands = Vec::new();
+        for value in &filter.values {
+            let operand = match &column {
+                Column::NumericId | Column::Number(_) => value.parse().ok().map(Operand::Integer),
+                Column::Bool(_) => match value.as_str() {
+                    "true" => Some(Operand::Bool(true)),
+                    "false" => Some(Operand::Bool(false)),
+                    _ => None,
+                },
+                Column::CreatedAt | Column::UpdatedAt => {
+                    hood_time_millis(value).map(Operand::Integer)
+                }
+                Column::Text(_) | Column::Members(_) => Some(Operand::Text(value.clone())),
             };
-            if ordering.is_ne() {
-                return ordering;
+            match operand {
+                Some(operand) => operands.push(operand),
+                None => errors.push(FieldError {
+                    path: path.clone(),
+                    message: format!("\"{value}\" is not a valid value for {}", filter.field),
+                }),
             }
         }
-        compare(&left.id, &right.id)
-    });
-    let total = matched.len();
-    let skip = query.page.saturating_sub(1).saturating_mul(query.size);
-    let page = matched.into_iter().skip(skip).take(query.size).collect();
-    (total, page)
+        if operands.len() != filter.values.len() {
+            continue;
+        }
+        match (&column, filter.op) {
+            (Column::CreatedAt | Column::UpdatedAt, op) => {
+                let Some(Operand::Integer(second)) = operands.first().cloned() else {
+                    continue;
+                };
+                let next = second + 1_000;
+                let bounds: &[(Compare, i64)] = match op {
+                    FilterOp::Eq => &[(Compare::Gte, second), (Compare::Lt, next)],
+                    FilterOp::Gt => &[(Compare::Gte, next)],
+                    FilterOp::Gte => &[(Compare::Gte, second)],
+                    FilterOp::Lt => &[(Compare::Lt, second)],
+                    FilterOp::Lte => &[(Compare::Lt, next)],
+                    _ => {
+                        errors.push(FieldError {
+                            path,
+                            message: "Times take eq, gt, gte, lt or lte".to_owned(),
+                        });
+                        continue;
+                    }
+                };
+                for (compare, bound) in bounds {
+                    conditions.push(Condition {
+                        column: column.clone(),
+                        compare: *compare,
+                        operands: vec![Operand::Integer(*bound)],
+                    });
+                }
+            }
+            (Column::Members(_), FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte) => {
+                errors.push(FieldError {
+                    path,
+                    message: "lists takes eq, neq, in or nin".to_owned(),
+                });
+            }
+            (_, op) => conditions.push(Condition {
+                column,
+                compare: compare_of(op),
+                operands,
+            }),
+        }
+    }
+    let order = query
+        .sort
+        .iter()
+        .filter_map(|(field, descending)| column(field).map(|column| (column, *descending)))
+        .collect();
+    let record_query = RecordQuery {
+        conditions,
+        order,
+        offset: (query.page.saturating_sub(1) as u64).saturating_mul(query.size as u64),
+        limit: query.size as u64,
+    };
+    if errors.is_empty() {
+        Ok(record_query)
+    } else {
+        Err(DomainError::Invalid(errors))
+    }
 }
 
 /// Hood's timestamp format, `YYYY-MM-DD HH:MM:SS` in UTC.
@@ -586,8 +641,43 @@ mod tests {
     }
 
     #[test]
-    fn filters_compare_numbers_as_numbers() {
-        assert_eq!(compare("9", "10"), Ordering::Less);
-        assert_eq!(compare("b", "a"), Ordering::Greater);
+    fn list_queries_become_typed_database_conditions() {
+        let query = ProfileQuery {
+            filters: vec![
+                Filter {
+                    field: "create_time".into(),
+                    op: FilterOp::Eq,
+                    values: vec!["2024-01-25 09:15:00".into()],
+                },
+                Filter {
+                    field: "id".into(),
+                    op: FilterOp::In,
+                    values: vec!["9".into(), "10".into()],
+                },
+            ],
+            sort: vec![("email".into(), true)],
+            page: 3,
+            size: 20,
+        };
+        let rendered = record_query(&query).expect("valid");
+        assert_eq!(
+            rendered.conditions.len(),
+            3,
+            "eq on a time is a one-second range"
+        );
+        assert_eq!(
+            rendered.conditions[2].operands,
+            vec![Operand::Integer(9), Operand::Integer(10)]
+        );
+        assert_eq!((rendered.offset, rendered.limit), (40, 20));
+        let bad = ProfileQuery {
+            filters: vec![Filter {
+                field: "id".into(),
+                op: FilterOp::Eq,
+                values: vec!["abc".into()],
+            }],
+            ..query
+        };
+        assert!(record_query(&bad).is_err());
     }
 }

@@ -235,6 +235,7 @@ impl Icp {
 #[async_trait::async_trait]
 impl Document for Icp {
     const KIND: RecordKind = RecordKind::Icp;
+    const PER_RECORD_ACCESS: bool = true;
 
     fn accessible_by(&self, principal: &Principal) -> bool {
         self.user_ids.contains(&principal.user_id)

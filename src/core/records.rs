@@ -43,6 +43,10 @@ pub struct NewIds {
 pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KIND: RecordKind;
     const ID_SCHEME: IdScheme = IdScheme::Uuid;
+    /// Whether [`Document::accessible_by`] can refuse a member: such kinds
+    /// cannot be paged by the database for members (the page would count
+    /// records they may not see).
+    const PER_RECORD_ACCESS: bool = false;
 
     /// Whether `principal` (already known to be of the record's workspace)
     /// may read and change this record.
@@ -500,6 +504,33 @@ impl Records {
         precondition.check(record.version)?;
         session.delete(&record).await?;
         session.commit().await
+    }
+}
+
+impl Records {
+    /// The page of records that `query` selects, run by the database, and
+    /// how many match in all.
+    pub async fn query<T: Document>(
+        &self,
+        principal: &Principal,
+        query: &crate::store::query::RecordQuery,
+    ) -> Result<(Vec<Record<T>>, u64), DomainError> {
+        if T::PER_RECORD_ACCESS && !principal.is_admin() {
+            return Err(DomainError::Internal(format!(
+                "{} has per-record access; it cannot be queried for members",
+                T::KIND.as_str()
+            )));
+        }
+        let (stored, total) = self
+            .store
+            .query(&principal.workspace, T::KIND.as_str(), query)
+            .await
+            .map_err(store_failure)?;
+        let records = stored
+            .into_iter()
+            .map(decode::<T>)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, total))
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod group_commit;
 pub mod postgres;
+pub mod query;
 pub mod redis_limiter;
 pub mod sqlite;
 
@@ -134,6 +135,15 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         kind: &str,
     ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// The page of records of a kind that `query` selects, and how many
+    /// match in all.
+    async fn query(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &query::RecordQuery,
+    ) -> Result<(Vec<StoredRecord>, u64), StoreError>;
 
     /// A page of a record's audit trail, oldest first, and how many entries
     /// it has in all.

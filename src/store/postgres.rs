@@ -28,6 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 
+use super::query::{Dialect, Operand, RecordQuery, render};
 use super::{
     ApiKeyRecord, HistoryEntry, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
 };
@@ -229,6 +230,53 @@ impl Store for PostgresStore {
         .await
         .map_err(from_sqlx)?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn query(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &RecordQuery,
+    ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
+        let rendered = render(query, Dialect::Postgres, 2).map_err(StoreError::Other)?;
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM records WHERE workspace_id = $1 AND kind = $2{}",
+            rendered.filter
+        );
+        let page_sql = format!(
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+             WHERE workspace_id = $1 AND kind = $2{}{} LIMIT {} OFFSET {}",
+            rendered.filter, rendered.order, query.limit, query.offset
+        );
+        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
+            .bind(workspace.as_str())
+            .bind(kind);
+        let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql))
+            .bind(workspace.as_str())
+            .bind(kind);
+        for operand in &rendered.binds {
+            match operand {
+                Operand::Text(text) => {
+                    count = count.bind(text.clone());
+                    page = page.bind(text.clone());
+                }
+                Operand::Integer(number) => {
+                    count = count.bind(*number);
+                    page = page.bind(*number);
+                }
+                Operand::Bool(flag) => {
+                    count = count.bind(*flag);
+                    page = page.bind(*flag);
+                }
+            }
+        }
+        let total = count.fetch_one(&self.pool).await.map_err(from_sqlx)?;
+        let rows = page.fetch_all(&self.pool).await.map_err(from_sqlx)?;
+        let records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn history(

@@ -288,9 +288,8 @@ async fn list_profiles(
     Caller(principal, ..): Caller<Hood>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> HoodResult {
-    let query = wire::read_profile_query(&query_pairs(query)?)?;
-    let records = app.records.list::<Profile>(&principal).await?;
-    let (total, page) = hood::query_profiles(records, &query);
+    let query = hood::record_query(&wire::read_profile_query(&query_pairs(query)?)?)?;
+    let (page, total) = app.records.query::<Profile>(&principal, &query).await?;
     Ok(Json(HoodProfilePage {
         total,
         items: page.iter().map(HoodProfileView::from).collect(),

@@ -68,7 +68,7 @@ impl From<&Record<Profile>> for HoodProfileView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HoodProfilePage {
     /// How many profiles match the filters (over all pages).
-    pub total: usize,
+    pub total: u64,
     pub items: Vec<HoodProfileView>,
 }
 
