@@ -75,9 +75,10 @@ struct RunArgs {
     /// PostgreSQL server to create the benchmark database on.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
-    /// Where to write the report (nothing written when empty).
-    #[arg(long, default_value = "bench/RESULTS.md")]
-    results: String,
+    /// Where to write the report (nothing written when empty). Default:
+    /// `bench/RESULTS.md`, or `bench/RESULTS-postgres.md` for PostgreSQL.
+    #[arg(long)]
+    results: Option<String>,
     /// The `clientele` binary to benchmark (default: beside this one).
     #[arg(long)]
     server_binary: Option<PathBuf>,
@@ -343,6 +344,49 @@ fn wrk(
     })
 }
 
+/// PostgreSQL's own speed for the same statements a profile PATCH issues,
+/// with the same number of clients: pgbench with a custom script.
+fn pgbench(
+    database_url: &str,
+    first_id: &str,
+    count: usize,
+    clients: usize,
+    seconds: u64,
+) -> Result<f64, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench/patch_profile.sql");
+    let output = Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.clamp(1, 2).to_string(),
+            "-T",
+            &seconds.to_string(),
+            "-D",
+            &format!("first={first_id}"),
+            "-D",
+            &format!("count={count}"),
+            "-f",
+        ])
+        .arg(&script)
+        .arg(database_url)
+        .output()
+        .map_err(|error| format!("pgbench: {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "pgbench printed no tps: {stdout} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
 fn peak_memory_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -470,6 +514,27 @@ async fn run(args: RunArgs) -> Result<(), String> {
         }
     }
     let peak = peak_memory_mib(server.id());
+    let mut pgbench_rows = Vec::new();
+    if args.backend == Backend::Postgres {
+        for &connections in &args.connections {
+            eprintln!("== pgbench, the profile PATCH's statements, at {connections} client(s)");
+            let first = profile_ids.first().cloned().unwrap_or_default();
+            let tps = pgbench(
+                &database.url,
+                &first,
+                profile_ids.len(),
+                connections,
+                args.seconds,
+            )?;
+            let ours = rows
+                .iter()
+                .find(|(name, conns, ..)| {
+                    name.starts_with("PATCH profile") && *conns == connections
+                })
+                .map_or(0.0, |(_, _, measured, _)| measured.requests_per_second);
+            pgbench_rows.push((connections, tps, ours));
+        }
+    }
     let _ = server.kill();
     let _ = server.wait();
     let _ = ceiling_child.kill();
@@ -507,8 +572,30 @@ async fn run(args: RunArgs) -> Result<(), String> {
         );
     }
     let _ = writeln!(report, "\nPeak server memory (VmHWM): {peak:.1} MiB.");
+    if !pgbench_rows.is_empty() {
+        let _ = writeln!(
+            report,
+            "\npgbench, the same statements as a profile PATCH (bench/pgbench/patch_profile.sql):\n"
+        );
+        let _ = writeln!(
+            report,
+            "| clients | pgbench tx/s | Clientele PATCH profile req/s | ratio |"
+        );
+        let _ = writeln!(report, "|---:|---:|---:|---:|");
+        for (clients, tps, ours) in &pgbench_rows {
+            let _ = writeln!(
+                report,
+                "| {clients} | {tps:.0} | {ours:.0} | {:.2} |",
+                ours / tps.max(1e-9)
+            );
+        }
+    }
     println!("{report}");
-    if !args.results.is_empty() {
+    let results = args.results.clone().unwrap_or_else(|| match args.backend {
+        Backend::Sqlite => "bench/RESULTS.md".to_owned(),
+        Backend::Postgres => "bench/RESULTS-postgres.md".to_owned(),
+    });
+    if !results.is_empty() {
         let command: Vec<String> = std::env::args().collect();
         let document = format!(
             "# Benchmark results\n\nWritten by the harness (`bench/run`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
