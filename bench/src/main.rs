@@ -602,9 +602,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
             chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
             command.join(" ")
         );
-        std::fs::write(&args.results, document)
-            .map_err(|error| format!("write {}: {error}", args.results))?;
-        eprintln!("wrote {}", args.results);
+        std::fs::write(&results, document).map_err(|error| format!("write {results}: {error}"))?;
+        eprintln!("wrote {results}");
     }
     Ok(())
 }
