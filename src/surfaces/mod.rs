@@ -5,6 +5,7 @@
 pub mod clientsuccess;
 pub mod hood;
 pub mod lance;
+pub mod schema;
 
 use axum::response::Response;
 

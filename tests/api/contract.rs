@@ -51,3 +51,44 @@ async fn a_nul_character_in_any_body_string_is_a_400_at_its_field() {
     let lists = app.get("/v1/hood/profile-lists", &token).await;
     assert_eq!(lists.body["total"], 0);
 }
+
+fn document() -> serde_json::Value {
+    serde_json::to_value(clientele::app::openapi()).expect("the document is JSON")
+}
+
+/// Lance: the history's paging is in the query (it was documented as
+/// required path parameters), the custom filters' fields are named as
+/// they are sent (`entityType`, not `entity_type`), and request bodies
+/// are closed and carry the bounds the server checks.
+#[test]
+fn lance_document_matches_what_the_server_reads_and_sends() {
+    use clientele::core::icp;
+    let document = document();
+    let history = &document["paths"]["/api/v1/entities/icps/{id}/history"]["get"];
+    for parameter in history["parameters"].as_array().expect("parameters") {
+        if parameter["name"] != "id" {
+            assert_eq!(parameter["in"], "query", "{parameter}");
+            assert_eq!(parameter["required"], false, "{parameter}");
+        }
+    }
+    let schemas = &document["components"]["schemas"];
+    let view = schemas["CustomFilterView"].to_string();
+    assert!(view.contains("entityType") && !view.contains("entity_type"));
+    assert!(view.contains("extractionPrompt") && !view.contains("extraction_prompt"));
+
+    let create = &schemas["CreateIcpRequest"];
+    assert_eq!(create["additionalProperties"], false);
+    assert_eq!(create["required"], json!(["name", "leadProviderCriteria"]));
+    assert_eq!(
+        create["properties"]["name"]["maxLength"],
+        json!(icp::NAME_CHARS.end())
+    );
+    assert_eq!(
+        create["properties"]["leadsPerList"]["maximum"],
+        json!(icp::LEADS_PER_LIST.end())
+    );
+    // Optional but not nullable: `null` is refused for these.
+    assert_eq!(create["properties"]["userIds"]["type"], "array");
+    assert_eq!(schemas["UpdateIcpRequest"]["additionalProperties"], false);
+    assert!(schemas["UpdateIcpRequest"]["required"].is_null());
+}

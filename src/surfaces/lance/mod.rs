@@ -385,10 +385,13 @@ async fn delete_icp(
 
 /// Paging of a history request.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Entries per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
     pub limit: Option<u64>,
     /// Entries to skip (default 0).
+    #[param(minimum = 0, maximum = 18446744073709551615_u64, nullable = false)]
     pub offset: Option<u64>,
 }
 
