@@ -92,3 +92,43 @@ fn lance_document_matches_what_the_server_reads_and_sends() {
     assert_eq!(schemas["UpdateIcpRequest"]["additionalProperties"], false);
     assert!(schemas["UpdateIcpRequest"]["required"].is_null());
 }
+
+/// Hood: a list PATCH has its own body (the create body required `name`),
+/// PATCH bodies need at least one field, a create needs a contact, and the
+/// list query's `page` and `sort` say what the server parses, including an
+/// empty `sort`, which the server takes as no sort.
+#[tokio::test]
+async fn hood_document_matches_what_the_server_reads() {
+    use clientele::core::hood;
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    let list_patch = &document["paths"]["/v1/hood/profile-lists/{id}"]["patch"];
+    assert_eq!(
+        list_patch["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/HoodProfileListPatchRequest"
+    );
+    assert_eq!(schemas["HoodProfileListPatchRequest"]["minProperties"], 1);
+    assert!(schemas["HoodProfileListPatchRequest"]["required"].is_null());
+    assert_eq!(schemas["UpdateHoodProfileRequest"]["minProperties"], 1);
+    let create = schemas["CreateHoodProfileRequest"].to_string();
+    assert!(create.contains("anyOf"), "a contact is required: {create}");
+    assert!(create.contains(&format!("\"maxLength\":{}", hood::EMAIL_CHARS.end())));
+
+    let app = TestApp::spawn().await;
+    let token = app.admin("acme", "user_admin").await;
+    let parameters = &document["paths"]["/v1/hood/profiles"]["get"]["parameters"];
+    let pattern = |name: &str| {
+        parameters
+            .as_array()
+            .and_then(|all| all.iter().find(|parameter| parameter["name"] == name))
+            .and_then(|parameter| parameter["schema"]["pattern"].as_str())
+            .map(str::to_owned)
+            .expect("a pattern")
+    };
+    assert!(pattern("sort").starts_with("^([-+]?"), "empty sort allowed");
+    assert!(pattern("page").contains("1000"));
+    for query in ["sort=", "sort=-email,,id", "page=2", "page=1,1000"] {
+        let reply = app.get(&format!("/v1/hood/profiles?{query}"), &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
+    }
+}
