@@ -132,3 +132,53 @@ async fn hood_document_matches_what_the_server_reads() {
         assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
     }
 }
+
+/// ClientSuccess: bodies are closed, dates are real calendar days (the
+/// pattern knows leap years, as the reader does), time zones are the tz
+/// database's names, and history paging has the search's bounds.
+#[tokio::test]
+async fn clientsuccess_document_matches_what_the_server_reads() {
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    for name in ["ClientSuccessCreateRequest", "ClientSuccessPatchRequest"] {
+        assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+    }
+    let create = &schemas["ClientSuccessCreateRequest"]["properties"];
+    let zones = create["timezone"]["enum"].as_array().expect("tz names");
+    assert!(zones.contains(&json!("America/Denver")) && zones.contains(&json!(null)));
+    let pattern = create["inceptionDate"]["pattern"]
+        .as_str()
+        .expect("date pattern");
+    let date = regex::Regex::new(pattern).expect("the pattern compiles");
+
+    let app = TestApp::spawn().await;
+    let token = app.admin("acme", "user_admin").await;
+    for day in [
+        "2024-02-29",
+        "2000-02-29",
+        "2023-02-29",
+        "1900-02-29",
+        "2023-04-31",
+    ] {
+        let reply = app
+            .post(
+                "/v2/client",
+                &token,
+                &json!({"name": "Acme", "status": "ACTIVE", "active": true,
+                        "inceptionDate": day}),
+            )
+            .await;
+        assert_eq!(
+            reply.status == StatusCode::CREATED,
+            date.is_match(day),
+            "{day}: the server and the document agree ({})",
+            reply.text
+        );
+    }
+    let history = &document["paths"]["/v2/client/{uuid}/history"]["get"]["parameters"];
+    let size = history
+        .as_array()
+        .and_then(|all| all.iter().find(|parameter| parameter["name"] == "size"))
+        .expect("size");
+    assert_eq!(size["schema"]["maximum"], 100);
+}
