@@ -182,3 +182,90 @@ async fn clientsuccess_document_matches_what_the_server_reads() {
         .expect("size");
     assert_eq!(size["schema"]["maximum"], 100);
 }
+
+/// Every operation of the three surfaces documents the answers all routes
+/// share (401, 429, 500, 503; and 400, 408, 413, 415 where a body is read)
+/// in its surface's envelope, and the server's real answers match: status
+/// documented, media type as documented, documented headers present.
+#[tokio::test]
+async fn shared_responses_are_documented_where_they_happen() {
+    let document = document();
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        let Some(media_type) = [
+            ("/v2/", "application/problem+json"),
+            ("/v1/hood/", "application/json"),
+            ("/api/", "application/json"),
+        ]
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix))
+        .map(|(_, media_type)| *media_type) else {
+            continue;
+        };
+        for (method, operation) in item.as_object().expect("operations") {
+            operations += 1;
+            let mut statuses = vec!["401", "429", "500", "503"];
+            if operation["requestBody"].is_object() {
+                statuses.extend(["400", "408", "413", "415"]);
+            }
+            for status in statuses {
+                let response = &operation["responses"][status];
+                assert!(
+                    response["content"][media_type].is_object(),
+                    "{method} {path} documents {status} as {media_type}: {response}"
+                );
+            }
+            assert!(
+                operation["responses"]["401"]["headers"]["WWW-Authenticate"].is_object(),
+                "{method} {path}"
+            );
+        }
+    }
+    assert!(operations >= 20, "{operations} operations checked");
+
+    let app = TestApp::spawn().await;
+    let token = app.admin("acme", "user_admin").await;
+    // (method, path, content type sent, expected status); the 415 probes
+    // authenticate, the 401 ones do not.
+    let probes = [
+        ("POST", "/v2/client", "application/json", "401"),
+        ("POST", "/v2/client", "text/plain", "415"),
+        ("GET", "/v1/hood/profiles", "application/json", "401"),
+        ("POST", "/v1/hood/profile-lists", "text/xml", "415"),
+        ("GET", "/api/v1/entities/icps", "application/json", "401"),
+        ("POST", "/api/v1/entities/icps", "text/csv", "415"),
+    ];
+    for (method, path, content_type, status) in probes {
+        let body = json!({});
+        let reply = app
+            .send_with(
+                method.parse().expect("method"),
+                path,
+                (status == "415").then_some(token.as_str()),
+                Some(&body),
+                &[("content-type", content_type)],
+            )
+            .await;
+        assert_eq!(
+            reply.status.as_str(),
+            status,
+            "{method} {path}: {}",
+            reply.text
+        );
+        let documented = &document["paths"][path][method.to_lowercase()]["responses"][status];
+        let media_type = reply.header("content-type").expect("a media type");
+        assert!(
+            documented["content"][&media_type].is_object(),
+            "{method} {path} {status}: {media_type} is documented: {documented}"
+        );
+        for name in documented["headers"].as_object().expect("headers").keys() {
+            let required = ["X-Request-Id", "WWW-Authenticate"];
+            if required.contains(&name.as_str()) {
+                assert!(
+                    reply.header(name).is_some(),
+                    "{method} {path} {status} sends {name}"
+                );
+            }
+        }
+    }
+}
