@@ -269,3 +269,43 @@ async fn shared_responses_are_documented_where_they_happen() {
         }
     }
 }
+
+/// PostgreSQL's JSONB prints a stored double as a plain decimal
+/// (`17976931348623157000…0`); serde_json's fast float parsing read that
+/// back as infinity and refused it, so one record holding a number near
+/// f64::MAX made every list of its kind a 500. Numbers are parsed exactly
+/// (serde_json's `float_roundtrip`) and come back as they were stored.
+#[tokio::test]
+async fn extreme_numbers_in_stored_bodies_read_back() {
+    let app = TestApp::spawn().await;
+    let token = app.admin("acme", "user_admin").await;
+    let numbers = json!([
+        1.7976931348623157e308,
+        -1.7976931348623157e308,
+        5e-324,
+        2.2250738585072014e-308
+    ]);
+    let reply = app
+        .post(
+            "/v2/client",
+            &token,
+            &json!({"name": "Acme", "status": "ACTIVE", "active": true,
+                    "region": {"n": numbers}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let search = app.get("/v2/client/search", &token).await;
+    assert_eq!(search.status, StatusCode::OK, "{}", search.text);
+    assert_eq!(search.body["data"][0]["region"]["n"], numbers);
+
+    let icp = json!({"name": "big", "leadProviderCriteria": [
+        {"provider": "baseProvider", "filters": {"n": numbers}}]});
+    let reply = app.post("/api/v1/entities/icps", &token, &icp).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let list = app.get("/api/v1/entities/icps", &token).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_eq!(
+        list.body[0]["leadProviderCriteria"][0]["filters"]["n"],
+        numbers
+    );
+}
