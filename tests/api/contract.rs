@@ -309,3 +309,25 @@ async fn extreme_numbers_in_stored_bodies_read_back() {
         numbers
     );
 }
+
+/// ICP history offsets are int64, as documented: a larger one was accepted
+/// and echoed back as a number outside the document's range.
+#[tokio::test]
+async fn icp_history_offsets_beyond_int64_are_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin("acme", "user_admin").await;
+    let icp = json!({"name": "x", "leadProviderCriteria": [
+        {"provider": "baseProvider", "filters": {}}]});
+    let created = app.post("/api/v1/entities/icps", &token, &icp).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let history = format!("/api/v1/entities/icps/{id}/history");
+    let reply = app
+        .get(&format!("{history}?offset=9223372036854775807"), &token)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let reply = app
+        .get(&format!("{history}?offset=9223372036854775808"), &token)
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.body["error"]["details"][0]["path"], json!(["offset"]));
+}
