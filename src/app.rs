@@ -11,7 +11,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -79,7 +78,7 @@ impl Default for AppSettings {
 #[openapi(
     info(
         title = "Clientele",
-        description = "Customer records behind three vendors' APIs: Lance ICPs, ClientSuccess clients and Ocamba Hood profiles.",
+        description = "Customer records behind three vendors' APIs: Lance ICPs, ClientSuccess clients and Ocamba Hood profiles.\n\nRequest bodies are JSON of at most 1 MiB, without repeated keys, and no string or key in them may contain U+0000 (400). Every response carries `X-Request-Id`.",
     ),
     modifiers(&BearerAuth),
 )]
@@ -108,19 +107,29 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(healthz))
         .routes(utoipa_axum::routes!(readyz))
+        .routes(utoipa_axum::routes!(openapi_json))
         .merge(surfaces::lance::router())
         .merge(surfaces::clientsuccess::router())
         .merge(surfaces::hood::router())
 }
 
+/// The router and its document, with the responses every route shares
+/// (authentication, rate limits, timeouts, body limits) added to each
+/// operation rather than repeated in every handler's annotation.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut api) = routes().split_for_parts();
+    surfaces::document_shared_responses(&mut api);
+    (router, api)
+}
+
 /// The OpenAPI document of every route, generated from the handlers' types.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    routes_and_document().1
 }
 
 /// Builds the application router over `store`.
 pub fn build(store: SharedStore, settings: AppSettings) -> Router {
-    let (router, api) = routes().split_for_parts();
+    let (router, api) = routes_and_document();
     let document = api
         .to_pretty_json()
         .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"));
@@ -136,7 +145,6 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
         openapi_json: Arc::new(document),
     };
     router
-        .route("/openapi.json", get(openapi_json))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -228,6 +236,10 @@ async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "Operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of every route",
+        content_type = "application/json", body = Object)))]
 async fn openapi_json(State(app): State<AppState>) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -15,7 +15,7 @@ use super::rate_limit::RateLimitSlot;
 use super::{Failure, Surface};
 use crate::app::AppState;
 use crate::core::auth::Principal;
-use crate::core::error::DomainError;
+use crate::core::error::{DomainError, FieldPath};
 use crate::core::input::parse_json_strictly;
 use crate::core::records::Precondition;
 
@@ -116,7 +116,34 @@ impl<S: Surface> FromRequest<AppState> for JsonBody<S> {
                 }
             })?;
         let value = parse_json_strictly(&bytes).map_err(DomainError::MalformedBody)?;
+        // PostgreSQL's JSONB cannot hold U+0000, so a body with one would be
+        // stored on SQLite and fail with a 500 on PostgreSQL; refuse it on
+        // both, pointing at the field.
+        if let Some(path) = nul_character_at(&value, FieldPath::root()) {
+            return Err(DomainError::invalid(path, NUL_MESSAGE).into());
+        }
         Ok(JsonBody(value, PhantomData))
+    }
+}
+
+const NUL_MESSAGE: &str = "Text must not contain the NUL character (U+0000)";
+
+/// The path of the first string or object key that contains U+0000.
+fn nul_character_at(value: &Value, path: FieldPath) -> Option<FieldPath> {
+    match value {
+        Value::String(text) => text.contains('\0').then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| nul_character_at(item, path.index(index))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(path.key(key))
+            } else {
+                nul_character_at(item, path.key(key))
+            }
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
     }
 }
 
@@ -167,7 +194,26 @@ impl FromRequestParts<AppState> for IfMatch {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::{bearer_token, nul_character_at};
+    use crate::core::error::FieldPath;
+    use serde_json::json;
+
+    #[test]
+    fn nul_characters_are_found_in_values_and_keys() {
+        let root = FieldPath::root;
+        assert_eq!(
+            nul_character_at(&json!({"a": ["x", 1, null]}), root()),
+            None
+        );
+        assert_eq!(
+            nul_character_at(&json!({"a": [{"b": "x\0"}]}), root()),
+            Some(root().key("a").index(0).key("b"))
+        );
+        assert_eq!(
+            nul_character_at(&json!({"a\0": 1}), root()),
+            Some(root().key("a\0"))
+        );
+    }
 
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {

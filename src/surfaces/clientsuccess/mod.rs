@@ -591,8 +591,10 @@ mod tests {
     security(("bearer" = [])),
     params(
         ("uuid" = String, Path, description = "Client UUID"),
-        ("page" = Option<i64>, Query, description = "Zero-based page number; default 0"),
-        ("size" = Option<i64>, Query, description = "Entries per page, 1 to 100; default 20"),
+        ("page" = Option<i64>, Query, minimum = 0, maximum = 2147483647,
+            description = "Zero-based page number; default 0"),
+        ("size" = Option<i64>, Query, minimum = 1, maximum = 100,
+            description = "Entries per page, 1 to 100; default 20"),
     ),
     responses(
         (status = 200, description = "A page of the client's history, oldest first",

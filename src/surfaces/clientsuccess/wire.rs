@@ -12,6 +12,9 @@ use std::ops::RangeInclusive;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{
+    Array, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::core::client::{
@@ -20,6 +23,7 @@ use crate::core::client::{
 use crate::core::error::{DomainError, FieldPath};
 use crate::core::input::{Fields, FreeFormLimits, Nullable, Reader};
 use crate::core::records::Record;
+use crate::surfaces::schema;
 
 /// ISO 8601 in UTC with milliseconds (`2024-01-25T09:15:00.000Z`).
 pub fn timestamp(time: &DateTime<Utc>) -> String {
@@ -189,10 +193,11 @@ impl From<&Record<Client>> for ClientSuccessClient {
 /// The body of `POST /v2/client`. `name`, `status` and `active` are
 /// required; `null` on any other field means "no value".
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientSuccessCreateRequest {
     /// Merged into an empty map; keys whose value is `null` are dropped.
     /// At most 100 keys of 1 to 100 characters.
+    #[schema(schema_with = custom_schema)]
     pub custom: Option<Map<String, Value>>,
     #[schema(max_length = 255)]
     pub name: String,
@@ -203,8 +208,10 @@ pub struct ClientSuccessCreateRequest {
     pub status: ClientSuccessStatus,
     pub active: bool,
     /// `YYYY-MM-DD`, a real calendar date.
+    #[schema(schema_with = date_schema)]
     pub inception_date: Option<NaiveDate>,
     /// `YYYY-MM-DD`, a real calendar date.
+    #[schema(schema_with = date_schema)]
     pub terminated_date: Option<NaiveDate>,
     #[schema(max_length = 1024)]
     pub street: Option<String>,
@@ -216,9 +223,10 @@ pub struct ClientSuccessCreateRequest {
     pub zip: Option<String>,
     #[schema(max_length = 100)]
     pub country: Option<String>,
+    #[schema(schema_with = region_schema)]
     pub region: Option<Map<String, Value>>,
     /// A tz database name.
-    #[schema(max_length = 60)]
+    #[schema(schema_with = timezone_schema)]
     pub timezone: Option<String>,
     #[schema(max_length = 100)]
     pub external_id: Option<String>,
@@ -262,6 +270,7 @@ pub struct ClientSuccessCreateRequest {
     #[schema(minimum = 0)]
     pub parent_client_id: Option<i64>,
     /// At most 100 JSON objects.
+    #[schema(schema_with = teaming_roles_schema)]
     pub acc_teaming_roles: Option<Vec<Map<String, Value>>>,
 }
 
@@ -270,8 +279,9 @@ pub struct ClientSuccessCreateRequest {
 /// merges key by key (a key set to `null` is removed; `custom: null`
 /// removes every key); `region` and `accTeamingRoles` are replaced whole.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientSuccessPatchRequest {
+    #[schema(schema_with = custom_schema)]
     pub custom: Option<Map<String, Value>>,
     #[schema(nullable = false, max_length = 255)]
     pub name: Option<String>,
@@ -283,7 +293,9 @@ pub struct ClientSuccessPatchRequest {
     pub status: Option<ClientSuccessStatus>,
     #[schema(nullable = false)]
     pub active: Option<bool>,
+    #[schema(schema_with = date_schema)]
     pub inception_date: Option<NaiveDate>,
+    #[schema(schema_with = date_schema)]
     pub terminated_date: Option<NaiveDate>,
     #[schema(max_length = 1024)]
     pub street: Option<String>,
@@ -295,8 +307,9 @@ pub struct ClientSuccessPatchRequest {
     pub zip: Option<String>,
     #[schema(max_length = 100)]
     pub country: Option<String>,
+    #[schema(schema_with = region_schema)]
     pub region: Option<Map<String, Value>>,
-    #[schema(max_length = 60)]
+    #[schema(schema_with = timezone_schema)]
     pub timezone: Option<String>,
     #[schema(max_length = 100)]
     pub external_id: Option<String>,
@@ -340,7 +353,77 @@ pub struct ClientSuccessPatchRequest {
     pub primary_contact_id: Option<i64>,
     #[schema(minimum = 0)]
     pub parent_client_id: Option<i64>,
+    #[schema(schema_with = teaming_roles_schema)]
     pub acc_teaming_roles: Option<Vec<Map<String, Value>>>,
+}
+
+/// `custom`: custom field values by name, each a scalar or an array of
+/// scalars; `null` removes the key. At most 100 keys once merged, which
+/// depends on the stored client, so the count is stated, not enforced.
+fn custom_schema() -> Object {
+    let scalar = || {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([
+                Type::String,
+                Type::Number,
+                Type::Boolean,
+            ]))
+            .max_length(Some(*client::CUSTOM_STRING_CHARS.end()))
+    };
+    let value: Schema = OneOfBuilder::new()
+        .item(scalar())
+        .item(schema::array(scalar(), client::CUSTOM_ARRAY_ITEMS))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into();
+    schema::nullable(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(schema::text(client::CUSTOM_KEY_CHARS)))
+            .additional_properties(Some(value))
+            .description(Some(format!(
+                "Custom field values by field name: a string, number or boolean, or an array of those; `null` removes the key. At most {} keys once merged into the stored ones.",
+                client::MAX_CUSTOM_KEYS
+            ))),
+    )
+}
+
+fn region_schema() -> Object {
+    schema::nullable(schema::bounded_object(client::REGION_LIMITS))
+}
+
+fn teaming_roles_schema() -> Array {
+    schema::nullable_array(schema::array(
+        schema::bounded_object(client::ACC_TEAMING_ROLE_LIMITS),
+        client::ACC_TEAMING_ROLES_ITEMS,
+    ))
+}
+
+/// A real calendar date as `YYYY-MM-DD` (the pattern knows month lengths
+/// and leap years, as the reader does).
+fn date_schema() -> Object {
+    schema::nullable(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .pattern(Some(CALENDAR_DATE_PATTERN))
+            .description(Some("`YYYY-MM-DD`, a real calendar date")),
+    )
+}
+
+/// `YYYY-MM-DD` for the days that exist: 1–28 in every month, 29–30 in
+/// all but February, 31 in the long months, and 29 February in leap years.
+pub const CALENDAR_DATE_PATTERN: &str = concat!(
+    "^(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])",
+    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)",
+    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$"
+);
+
+/// A tz database name, exactly as the database spells it.
+fn timezone_schema() -> Object {
+    let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+    schema::nullable(
+        schema::one_of(&names).description(Some("A tz database name, e.g. `America/Denver`")),
+    )
 }
 
 // ---- request bodies -------------------------------------------------------

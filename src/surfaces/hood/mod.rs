@@ -24,8 +24,8 @@ use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
 use crate::http::{Failure, Surface};
 use wire::{
     CreateHoodProfileRequest, HoodHistoryEntry, HoodHistoryPage, HoodProfileListPage,
-    HoodProfileListRequest, HoodProfileListView, HoodProfilePage, HoodProfileView,
-    UpdateHoodProfileRequest,
+    HoodProfileListPatchRequest, HoodProfileListRequest, HoodProfileListView, HoodProfilePage,
+    HoodProfileView, UpdateHoodProfileRequest,
 };
 
 /// Marker for the Hood surface.
@@ -270,9 +270,21 @@ fn query_pairs(
     tag = "Ocamba Hood profiles",
     security(("bearer" = [])),
     params(
-        ("page" = Option<String>, Query, description = "`N` or `N,M`: page N (from 1) of M profiles (default 20, at most 1000)"),
-        ("sort" = Option<String>, Query, description = "Comma-separated fields, `-` for descending, e.g. `-create_time,email`"),
-        ("email" = Option<String>, Query, description = "Filter `[op:]value` with op in eq, neq, gt, gte, lt, lte, in, nin (in/nin take comma-separated values); the same form works for id, mobile_phone_number, country_code, full_name, organization_id, lists, unsubscribed, create_time and update_time"),
+        ("page" = Option<String>, Query, pattern = r"^[ \t]*\+?0*[1-9][0-9]{0,17}[ \t]*(,[ \t]*\+?0*([1-9][0-9]{0,2}|1000)[ \t]*)?$",
+            description = "`N` or `N,M`: page N (from 1) of M profiles (default 20, at most 1000)"),
+        ("sort" = Option<String>, Query,
+            pattern = r"^([-+]?(id|email|mobile_phone_number|country_code|full_name|organization_id|lists|unsubscribed|create_time|update_time))?(,([-+]?(id|email|mobile_phone_number|country_code|full_name|organization_id|lists|unsubscribed|create_time|update_time))?)*$",
+            description = "Comma-separated fields, `-` for descending, e.g. `-create_time,email`"),
+        ("id" = Option<String>, Query, description = "Filter `[op:]value` with op in eq, neq, gt, gte, lt, lte, in, nin (in/nin take comma-separated values); every filter below has this form"),
+        ("email" = Option<String>, Query, description = "Filter on the email"),
+        ("mobile_phone_number" = Option<String>, Query, description = "Filter on the number"),
+        ("country_code" = Option<String>, Query, description = "Filter on the number's region"),
+        ("full_name" = Option<String>, Query, description = "Filter on the name"),
+        ("organization_id" = Option<String>, Query, description = "Filter on the organization"),
+        ("lists" = Option<String>, Query, description = "Filter on list membership"),
+        ("unsubscribed" = Option<String>, Query, description = "Filter on `true` or `false`"),
+        ("create_time" = Option<String>, Query, description = "Filter on the creation time (`YYYY-MM-DD HH:MM:SS`)"),
+        ("update_time" = Option<String>, Query, description = "Filter on the last update time (`YYYY-MM-DD HH:MM:SS`)"),
     ),
     responses(
         (status = 200, description = "A page of profiles", body = HoodProfilePage),
@@ -600,7 +612,7 @@ async fn get_profile_list(
         ("id" = String, Path, description = "Numeric id of the list"),
         ("If-Match" = Option<String>, Header, description = "Apply only if the list's ETag is still this one"),
     ),
-    request_body(content = HoodProfileListRequest, content_type = "application/json"),
+    request_body(content = HoodProfileListPatchRequest, content_type = "application/json"),
     responses(
         (status = 204, description = "Updated",
             headers(("ETag" = String, description = "New version of the list"))),
@@ -683,7 +695,8 @@ async fn delete_profile_list(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Numeric id of the profile"),
-        ("page" = Option<String>, Query, description = "`N` or `N,M`: page N (from 1) of M entries"),
+        ("page" = Option<String>, Query, pattern = r"^[ \t]*\+?0*[1-9][0-9]{0,17}[ \t]*(,[ \t]*\+?0*([1-9][0-9]{0,2}|1000)[ \t]*)?$",
+            description = "`N` or `N,M`: page N (from 1) of M entries (default 20, at most 1000)"),
     ),
     responses(
         (status = 200, description = "A page of the profile's history, oldest first", body = HoodHistoryPage),

@@ -6,6 +6,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 
 use crate::core::error::{DomainError, FieldPath};
 use crate::core::hood::{
@@ -14,6 +18,7 @@ use crate::core::hood::{
 };
 use crate::core::input::{Nullable, Reader};
 use crate::core::records::Record;
+use crate::surfaces::schema;
 
 /// A profile as Hood returns it. Ids are numeric strings; times are
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
@@ -106,47 +111,168 @@ pub struct HoodProfileListPage {
 }
 
 /// Body of `POST /v1/hood/profiles`: `email` or `mobile_phone_number` is
-/// required.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)] // documents the body; bodies are read field by field
-pub struct CreateHoodProfileRequest {
-    #[schema(example = "john.doe@example.com")]
-    pub email: Option<String>,
-    #[schema(example = "+49658245684")]
-    pub mobile_phone_number: Option<String>,
-    #[schema(example = "John Doe")]
-    pub full_name: Option<String>,
-    #[schema(example = "1000")]
-    pub organization_id: Option<String>,
-    pub lists: Option<Vec<String>>,
-    pub comment: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub custom_properties: Option<Map<String, Value>>,
-}
+/// required. Its schema is built from the bounds the reader checks.
+pub struct CreateHoodProfileRequest;
 
 /// Body of `PATCH /v1/hood/profiles/{id}`: at least one of these fields and
 /// nothing else. `custom_properties` merges key by key; `null` removes a key.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)] // documents the body; bodies are read field by field
-pub struct UpdateHoodProfileRequest {
-    pub email: Option<String>,
-    pub mobile_phone_number: Option<String>,
-    pub full_name: Option<String>,
-    pub organization_id: Option<String>,
-    pub lists: Option<Vec<String>>,
-    pub comment: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub custom_properties: Option<Map<String, Value>>,
+pub struct UpdateHoodProfileRequest;
+
+/// Body of `POST /v1/hood/profile-lists`.
+pub struct HoodProfileListRequest;
+
+/// Body of `PATCH /v1/hood/profile-lists/{id}`: at least one field.
+pub struct HoodProfileListPatchRequest;
+
+impl utoipa::PartialSchema for CreateHoodProfileRequest {
+    fn schema() -> RefOr<Schema> {
+        // A contact is a non-null email or number; `null` counts as absent.
+        let contact = |field: &str| {
+            ObjectBuilder::new()
+                .property(field, ObjectBuilder::new().schema_type(Type::String))
+                .required(field)
+        };
+        let fields = profile_fields(true).description(Some(
+            "Body of `POST /v1/hood/profiles`: `email` or `mobile_phone_number` is required.",
+        ));
+        AllOfBuilder::new()
+            .item(fields)
+            .item(
+                AnyOfBuilder::new()
+                    .item(contact("email"))
+                    .item(contact("mobile_phone_number")),
+            )
+            .into()
+    }
 }
 
-/// Body of `POST /v1/hood/profile-lists` (and, all optional, its PATCH).
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)] // documents the body; bodies are read field by field
-pub struct HoodProfileListRequest {
-    pub name: String,
-    pub description: Option<String>,
-    #[schema(example = "#33aaff")]
-    pub color: Option<String>,
+impl ToSchema for CreateHoodProfileRequest {}
+
+impl utoipa::PartialSchema for UpdateHoodProfileRequest {
+    fn schema() -> RefOr<Schema> {
+        profile_fields(false)
+            .min_properties(Some(1))
+            .description(Some(
+                "Body of `PATCH /v1/hood/profiles/{id}`: at least one of these fields and nothing else. `custom_properties` merges key by key; `null` removes a key. The profile must keep an email or a number.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for UpdateHoodProfileRequest {}
+
+impl utoipa::PartialSchema for HoodProfileListRequest {
+    fn schema() -> RefOr<Schema> {
+        list_fields()
+            .required("name")
+            .description(Some("Body of `POST /v1/hood/profile-lists`."))
+            .into()
+    }
+}
+
+impl ToSchema for HoodProfileListRequest {}
+
+impl utoipa::PartialSchema for HoodProfileListPatchRequest {
+    fn schema() -> RefOr<Schema> {
+        list_fields()
+            .min_properties(Some(1))
+            .description(Some(
+                "Body of `PATCH /v1/hood/profile-lists/{id}`: at least one field.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for HoodProfileListPatchRequest {}
+
+/// Numeric-string ids (`organization_id`, list ids).
+fn numeric_id_schema() -> ObjectBuilder {
+    schema::text(hood::NUMERIC_ID_CHARS)
+        .pattern(Some("^[0-9]+$"))
+        .examples(["1000"])
+}
+
+/// The profile fields as [`read_new_profile`] and [`read_profile_patch`]
+/// read them. On create `lists` may be absent but not null; on a PATCH
+/// neither `lists` nor `custom_properties` may be null.
+fn profile_fields(create: bool) -> ObjectBuilder {
+    let value = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Boolean,
+            Type::Null,
+        ]))
+        .max_length(Some(hood::CUSTOM_PROPERTY_VALUE_CHARS));
+    let names = schema::text(hood::CUSTOM_PROPERTY_KEY_CHARS);
+    // The reader takes up to twice the bound in one body, since `null`
+    // entries remove keys; the merged result is checked against the bound.
+    let max_keys = 2 * hood::MAX_CUSTOM_PROPERTIES;
+    let mut properties = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(value))
+        .property_names(Some(names))
+        .max_properties(Some(max_keys))
+        .description(Some(format!(
+            "String (≤ {1} characters), number, boolean or null values; `null` removes a key. At most {0} keys once merged into the stored ones.",
+            hood::MAX_CUSTOM_PROPERTIES,
+            hood::CUSTOM_PROPERTY_VALUE_CHARS
+        )))
+        .build();
+    if create {
+        properties.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
+    }
+    schema::closed_object()
+        .property(
+            "email",
+            schema::nullable(
+                schema::text(hood::EMAIL_CHARS)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                    .examples(["john.doe@example.com"]),
+            ),
+        )
+        .property(
+            "mobile_phone_number",
+            schema::nullable(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\+[1-9][0-9]{1,14}$"))
+                    .description(Some(
+                        "A valid number in E.164 form (the number must exist in its country's plan)",
+                    ))
+                    .examples(["+49658245684"]),
+            ),
+        )
+        .property(
+            "full_name",
+            schema::nullable(schema::text(hood::FULL_NAME_CHARS).examples(["John Doe"])),
+        )
+        .property("organization_id", schema::nullable(numeric_id_schema()))
+        .property(
+            "lists",
+            schema::array(numeric_id_schema(), hood::LISTS_ITEMS)
+                .description(Some("Ids of existing profile lists")),
+        )
+        .property("comment", schema::nullable(schema::text(hood::COMMENT_CHARS)))
+        .property("custom_properties", properties)
+}
+
+fn list_fields() -> ObjectBuilder {
+    schema::closed_object()
+        .property("name", schema::text(hood::LIST_NAME_CHARS))
+        .property(
+            "description",
+            schema::nullable(schema::text(hood::LIST_DESCRIPTION_CHARS)),
+        )
+        .property(
+            "color",
+            schema::nullable(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^#[0-9A-Fa-f]{6}$"))
+                    .examples(["#33aaff"]),
+            ),
+        )
 }
 
 const LIST_FIELDS: [&str; 3] = ["name", "description", "color"];

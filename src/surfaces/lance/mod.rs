@@ -385,10 +385,13 @@ async fn delete_icp(
 
 /// Paging of a history request.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Entries per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
     pub limit: Option<u64>,
     /// Entries to skip (default 0).
+    #[param(minimum = 0, maximum = 9223372036854775807_u64, nullable = false)]
     pub offset: Option<u64>,
 }
 
@@ -432,6 +435,15 @@ async fn icp_history(
         .into());
     }
     let offset = query.offset.unwrap_or(0);
+    // Offsets are int64 in the document (and in storage); a larger one
+    // would be echoed back as a number the document does not allow.
+    if i64::try_from(offset).is_err() {
+        return Err(DomainError::invalid(
+            FieldPath::root().key("offset"),
+            format!("Number must be between 0 and {}", i64::MAX),
+        )
+        .into());
+    }
     let id = icp_id(&id)?;
     let page = app
         .records

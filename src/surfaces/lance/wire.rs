@@ -6,6 +6,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 
 use crate::core::error::{DomainError, FieldPath};
 use crate::core::icp::{
@@ -14,6 +18,7 @@ use crate::core::icp::{
 };
 use crate::core::input::{FreeFormLimits, Nullable, Reader};
 use crate::core::records::Record;
+use crate::surfaces::schema;
 
 /// ISO 8601 in UTC with milliseconds, as Lance writes timestamps.
 pub fn timestamp(time: &DateTime<Utc>) -> String {
@@ -58,11 +63,9 @@ pub struct LeadProviderCriterionView {
 
 /// A custom filtering rule, tagged by `type`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+// Multi-word fields are renamed one by one: utoipa ignores serde's
+// `rename_all_fields`, and the document must name what is sent.
+#[serde(tag = "type", rename_all = "camelCase")]
 pub enum CustomFilterView {
     Website {
         provider: String,
@@ -70,12 +73,17 @@ pub enum CustomFilterView {
     },
     Webscraping {
         provider: String,
+        #[serde(rename = "extractionPrompt")]
         extraction_prompt: Option<String>,
+        #[serde(rename = "pageFindingPrompt")]
         page_finding_prompt: Option<String>,
+        #[serde(rename = "includeSearchStrings")]
         include_search_strings: Option<Vec<String>>,
+        #[serde(rename = "excludeSearchStrings")]
         exclude_search_strings: Option<Vec<String>>,
     },
     Ai {
+        #[serde(rename = "entityType")]
         entity_type: String,
         prompt: String,
     },
@@ -125,43 +133,210 @@ pub enum CrmValueView {
     Many(Vec<String>),
 }
 
-/// The body of `POST /api/v1/entities/icps`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateIcpRequest {
-    pub name: String,
-    pub description: Option<String>,
-    /// The creator is always added.
-    pub user_ids: Option<Vec<String>>,
-    /// 1 to 10,000; default 10.
-    pub leads_per_list: Option<i64>,
-    #[schema(format = DateTime)]
-    pub active_until: Option<String>,
-    /// At least one.
-    pub lead_provider_criteria: Vec<LeadProviderCriterionView>,
-    pub custom_filter_criteria: Option<Vec<CustomFilterView>>,
-    pub crm_filters: Option<CrmFiltersView>,
-}
+/// The body of `POST /api/v1/entities/icps`; its schema is built from the
+/// bounds the reader checks (see [`icp_body_schema`]).
+pub struct CreateIcpRequest;
 
 /// The body of `PATCH /api/v1/entities/icps/{id}`: every field optional;
 /// `null` clears `description`, `activeUntil` and `crmFilters`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateIcpRequest {
-    #[schema(nullable = false)]
-    pub name: Option<String>,
-    pub description: Option<String>,
-    #[schema(nullable = false)]
-    pub user_ids: Option<Vec<String>>,
-    #[schema(nullable = false)]
-    pub leads_per_list: Option<i64>,
-    #[schema(format = DateTime)]
-    pub active_until: Option<String>,
-    #[schema(nullable = false)]
-    pub lead_provider_criteria: Option<Vec<LeadProviderCriterionView>>,
-    #[schema(nullable = false)]
-    pub custom_filter_criteria: Option<Vec<CustomFilterView>>,
-    pub crm_filters: Option<CrmFiltersView>,
+pub struct UpdateIcpRequest;
+
+impl utoipa::PartialSchema for CreateIcpRequest {
+    fn schema() -> RefOr<Schema> {
+        icp_body_schema(true)
+            .description(Some(
+                "The body of `POST /api/v1/entities/icps`. The creator is always added to `userIds`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CreateIcpRequest {}
+
+impl utoipa::PartialSchema for UpdateIcpRequest {
+    fn schema() -> RefOr<Schema> {
+        icp_body_schema(false)
+            .description(Some(
+                "The body of `PATCH /api/v1/entities/icps/{id}`: only the fields sent change; `null` clears `description`, `activeUntil` and `crmFilters`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for UpdateIcpRequest {}
+
+/// The fields of an ICP body, as [`read_new_icp`] and [`read_icp_patch`]
+/// read them: the same nullability in both, `name` and
+/// `leadProviderCriteria` required on create.
+fn icp_body_schema(create: bool) -> ObjectBuilder {
+    let body = schema::closed_object()
+        .property("name", schema::text(icp::NAME_CHARS))
+        .property(
+            "description",
+            schema::nullable(schema::text(icp::DESCRIPTION_CHARS)),
+        )
+        .property(
+            "userIds",
+            schema::array(schema::text(icp::USER_ID_CHARS), icp::USER_IDS_ITEMS)
+                .description(Some("Clerk user ids with access to the ICP")),
+        )
+        .property(
+            "leadsPerList",
+            schema::integer(icp::LEADS_PER_LIST)
+                .description(Some(format!("Default {}", icp::DEFAULT_LEADS_PER_LIST))),
+        )
+        .property(
+            "activeUntil",
+            schema::nullable(
+                schema::text(1..=64)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some("RFC 3339, e.g. 2024-12-31T23:59:59.000Z")),
+            ),
+        )
+        .property(
+            "leadProviderCriteria",
+            schema::array(
+                lead_provider_criterion_schema(),
+                icp::LEAD_PROVIDER_CRITERIA_ITEMS,
+            ),
+        )
+        .property(
+            "customFilterCriteria",
+            schema::array(custom_filter_schema(), icp::CUSTOM_FILTER_CRITERIA_ITEMS),
+        )
+        .property("crmFilters", nullable_crm_filters_schema());
+    if create {
+        body.required("name").required("leadProviderCriteria")
+    } else {
+        body
+    }
+}
+
+fn lead_provider_criterion_schema() -> ObjectBuilder {
+    schema::closed_object()
+        .property("provider", schema::one_of(&icp::LEAD_PROVIDERS))
+        .property(
+            "type",
+            schema::one_of(&icp::ENTITY_TYPES).description(Some("Default `person`")),
+        )
+        .property(
+            "filters",
+            schema::free_object(FreeFormLimits::DEFAULT)
+                .description(Some("Provider-specific filters")),
+        )
+        .required("provider")
+        .required("filters")
+}
+
+/// One `customFilterCriteria` element: `type` picks the variant and the
+/// variant its keys.
+fn custom_filter_schema() -> Schema {
+    let variant = |name: &str| {
+        schema::closed_object()
+            .property("type", schema::one_of(&[name]))
+            .required("type")
+    };
+    let prompt = || schema::text(icp::PROMPT_CHARS);
+    let optional_prompt = || schema::nullable(schema::text(icp::OPTIONAL_PROMPT_CHARS));
+    let search_strings = || {
+        schema::nullable_array(schema::array(
+            schema::text(icp::SEARCH_STRING_CHARS),
+            icp::SEARCH_STRINGS_ITEMS,
+        ))
+    };
+    let provider = |default: &str| {
+        schema::text(icp::FILTER_PROVIDER_CHARS).description(Some(format!("Default `{default}`")))
+    };
+    OneOfBuilder::new()
+        .item(
+            variant("website")
+                .property("provider", provider(icp::DEFAULT_WEBSITE_PROVIDER))
+                .property("prompt", prompt())
+                .required("prompt"),
+        )
+        .item(
+            variant("webscraping")
+                .property("provider", provider(icp::DEFAULT_WEBSCRAPING_PROVIDER))
+                .property("extractionPrompt", optional_prompt())
+                .property("pageFindingPrompt", optional_prompt())
+                .property("includeSearchStrings", search_strings())
+                .property("excludeSearchStrings", search_strings()),
+        )
+        .item(
+            variant("ai")
+                .property("entityType", schema::one_of(&icp::ENTITY_TYPES))
+                .property("prompt", prompt())
+                .required("entityType")
+                .required("prompt"),
+        )
+        .item(
+            variant("maxPeoplePerCompany")
+                .property("value", schema::integer(icp::MAX_PEOPLE_PER_COMPANY))
+                .required("value"),
+        )
+        .item(
+            variant("maxPercentFromCRM")
+                .property("value", schema::number(icp::MAX_PERCENT_FROM_CRM))
+                .required("value"),
+        )
+        .item(
+            variant("minDaysUntilReuse")
+                .property("value", schema::integer(icp::MIN_DAYS_UNTIL_REUSE))
+                .required("value"),
+        )
+        .item(
+            variant("matchFieldWithRegex")
+                .property("field", schema::text(icp::FIELD_PATH_CHARS))
+                .property(
+                    "regex",
+                    schema::text(icp::REGEX_CHARS)
+                        .format(Some(SchemaFormat::Custom("regex".to_owned())))
+                        .description(Some(format!(
+                            "A pattern in the Rust `regex` crate's syntax (no look-around or backreferences), compiling to at most {} bytes",
+                            icp::REGEX_COMPILED_BYTES
+                        ))),
+                )
+                .required("field")
+                .required("regex"),
+        )
+        .description(Some("A custom filtering rule, tagged by `type`"))
+        .into()
+}
+
+fn nullable_crm_filters_schema() -> Schema {
+    let text = || schema::nullable(schema::text(icp::CRM_TEXT_CHARS));
+    let condition = |modes: &[&str], value: RefOr<Schema>| {
+        schema::closed_object()
+            .property("path", schema::text(icp::FIELD_PATH_CHARS))
+            .property("mode", schema::one_of(modes))
+            .property("value", value)
+            .property(
+                "exclude",
+                schema::boolean().description(Some("Default false")),
+            )
+            .required("path")
+            .required("mode")
+            .required("value")
+    };
+    let filter = OneOfBuilder::new()
+        .item(condition(
+            &["equals", "startsWith"],
+            schema::text(icp::CRM_VALUE_CHARS).into(),
+        ))
+        .item(condition(
+            &["in"],
+            schema::array(schema::text(icp::CRM_VALUE_CHARS), icp::CRM_IN_ITEMS).into(),
+        ));
+    let filters = schema::closed_object()
+        .property("provider", schema::one_of(&icp::CRM_PROVIDERS))
+        .property("textSearch", text())
+        .property("query", text())
+        .property("filters", schema::array(filter, icp::CRM_FILTERS_ITEMS))
+        .required("provider");
+    OneOfBuilder::new()
+        .item(filters)
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into()
 }
 
 fn entity_type_name(entity: EntityType) -> String {

@@ -1,0 +1,138 @@
+"""Schemathesis hooks for ci/schemathesis.sh (loaded through SCHEMATHESIS_HOOKS).
+
+Two checks stand in for built-in ones and fail exactly where those do, but for
+the cases named here; docs/testing.md lists them with the reasons.
+
+- `positive_data_acceptance_except_state` replaces `positive_data_acceptance`:
+  it excuses rejections that no request schema can rule out because they depend
+  on data the server holds or on rules JSON Schema cannot state. Each exemption
+  names the operation, the status, and the field and message the server
+  reports, so any other rejection of schema-valid data still fails the run.
+- `negative_data_rejection_unless_valid` replaces `negative_data_rejection`:
+  it excuses a "negative" body that in fact validates against the operation's
+  schema. Schemathesis 4's coverage phase turns `minProperties: 1` (our "at
+  least one field" rule for PATCH bodies) into a required property and then
+  reports `{"color": …}` as a body missing `name`.
+"""
+
+import json
+import re
+
+import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.specs.openapi.checks import (
+    _get_openapi_schema,
+    _has_other_negated_location,
+    make_validator,
+    negative_data_rejection,
+    positive_data_acceptance,
+)
+
+# (method, path template) -> [(field pattern, message pattern)], matched against
+# the 400's per-field errors. A 400 is excused only when *every* field error it
+# lists matches one of its operation's pairs.
+STATE_DEPENDENT_400 = {
+    # A parent must be an existing client of the workspace, not a descendant.
+    ("POST", "/v2/client"): [
+        (r"/parentClientId", r".*"),
+        (r"/custom", r"this update would make"),
+    ],
+    ("PATCH", "/v2/client/{uuid}"): [
+        (r"/parentClientId", r".*"),
+        (r"/custom", r"this update would make"),
+    ],
+    # Lists must exist; phone numbers must exist in their country's numbering
+    # plan; unsubscribed contacts cannot start a new profile; a PATCH may not
+    # leave a profile without a contact or with too many merged properties.
+    ("POST", "/v1/hood/profiles"): [
+        (r"lists\[\d+\]", r"does not exist"),
+        (r"mobile_phone_number", r"valid phone number"),
+        (r"email|mobile_phone_number", r"has unsubscribed"),
+        (r"custom_properties", r"at most \d+ custom properties"),
+    ],
+    ("PATCH", "/v1/hood/profiles/{id}"): [
+        (r"lists\[\d+\]", r"does not exist"),
+        (r"mobile_phone_number", r"valid phone number"),
+        (r"email", r"both would be empty"),
+        (r"custom_properties", r"this update would make"),
+    ],
+    # A regex must compile in Rust's syntax, which no JSON Schema format names.
+    ("POST", "/api/v1/entities/icps"): [
+        (r"customFilterCriteria/\d+/regex", r".*"),
+    ],
+    ("PATCH", "/api/v1/entities/icps/{id}"): [
+        (r"customFilterCriteria/\d+/regex", r".*"),
+    ],
+}
+
+
+def _field_errors(body):
+    """(field, message) of every per-field error, in any surface's envelope."""
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("error"), dict):  # Lance
+        details = body["error"].get("details") or []
+        return [("/".join(str(part) for part in d.get("path", [])), d.get("message", "")) for d in details]
+    if "errors" in body and "code" in body:  # Hood
+        return [(e.get("field", ""), e.get("message", "")) for e in body.get("errors") or []]
+    if "errors" in body and "status" in body:  # ClientSuccess
+        return [(e.get("pointer") or e.get("parameter") or "", e.get("detail", "")) for e in body.get("errors") or []]
+    return None
+
+
+def _excused(response, case):
+    if response.status_code == 412 and "If-Match" in (case.headers or {}):
+        # A generated If-Match rarely names the current version; 412 is the
+        # documented answer to a stale one.
+        return True
+    if response.status_code != 400:
+        return False
+    rules = STATE_DEPENDENT_400.get((case.operation.method.upper(), case.operation.path))
+    if not rules:
+        return False
+    try:
+        errors = _field_errors(json.loads(response.content))
+    except ValueError:
+        return False
+    if not errors:
+        return False
+    return all(
+        any(re.fullmatch(field, path) and re.search(message, text) for field, message in rules)
+        for path, text in errors
+    )
+
+
+@schemathesis.check
+def positive_data_acceptance_except_state(ctx, response, case):
+    """Schema-valid requests are accepted, but for the state-dependent rejections above."""
+    try:
+        return positive_data_acceptance(ctx, response, case)
+    except AssertionError:
+        if _excused(response, case):
+            return None
+        raise
+
+
+def _body_is_valid(case):
+    """Whether the case's body, its only negated part, satisfies its schema."""
+    meta = case.meta
+    if meta is None or not meta.is_negative_at(ParameterLocation.BODY):
+        return False
+    if _has_other_negated_location(case, ParameterLocation.BODY) or case.media_type is None:
+        return False
+    body = case.operation.get_body_for_media_type(case.media_type)
+    if body is None:
+        return False
+    validator = make_validator(body.optimized_schema, _get_openapi_schema(case).adapter.jsonschema_validator_cls)
+    return validator.is_valid(case.body)
+
+
+@schemathesis.check
+def negative_data_rejection_unless_valid(ctx, response, case):
+    """Schema-violating requests are rejected, judging the body by the schema itself."""
+    try:
+        return negative_data_rejection(ctx, response, case)
+    except AssertionError:
+        if _body_is_valid(case):
+            return None
+        raise
