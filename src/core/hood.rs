@@ -479,7 +479,12 @@ pub fn record_query(query: &ProfileQuery) -> Result<RecordQuery, DomainError> {
                 Column::CreatedAt | Column::UpdatedAt => {
                     hood_time_millis(value).map(Operand::Integer)
                 }
-                Column::Text(_) | Column::Members(_) => Some(Operand::Text(value.clone())),
+                // List ids are numeric strings.
+                Column::Members(_) => (!value.is_empty()
+                    && value.len() <= 19
+                    && value.bytes().all(|byte| byte.is_ascii_digit()))
+                .then(|| Operand::Text(value.clone())),
+                Column::Text(_) => Some(Operand::Text(value.clone())),
             };
             match operand {
                 Some(operand) => operands.push(operand),

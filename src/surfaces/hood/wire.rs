@@ -612,6 +612,9 @@ pub fn read_profile_query(pairs: &[(String, String)]) -> Result<ProfileQuery, Do
                     }
                 }
             }
+            // An empty value (`email=`, as forms send unused fields) is no
+            // filter at all.
+            field if hood::QUERYABLE_FIELDS.contains(&field) && value.is_empty() => {}
             field if hood::QUERYABLE_FIELDS.contains(&field) => {
                 let (op, operand) = match value.split_once(':') {
                     Some((op, operand)) => match FilterOp::parse(op) {
@@ -681,6 +684,8 @@ mod tests {
         assert_eq!(query.filters[1].values, vec!["1", "2"]);
         assert_eq!(query.filters[2].op, FilterOp::Eq);
         assert!(read_profile_query(&pairs("page=0,10")).is_err());
+        let empty = read_profile_query(&pairs("id=&create_time=&email=")).expect("valid");
+        assert!(empty.filters.is_empty(), "empty values filter nothing");
         assert!(read_profile_query(&pairs("sort=password")).is_err());
         assert!(read_profile_query(&pairs("password=x")).is_err());
     }
