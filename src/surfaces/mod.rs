@@ -8,6 +8,37 @@ pub mod lance;
 pub mod schema;
 
 use axum::response::Response;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::store::HistoryEntry;
+
+/// One changed field of an audit entry; every surface shows it this way.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// The changed fields of an audit entry (stored as `[{"field","old","new"}]`).
+pub fn field_changes(entry: &HistoryEntry) -> Vec<FieldChange> {
+    entry
+        .changes
+        .as_array()
+        .map(|changes| {
+            changes
+                .iter()
+                .map(|change| FieldChange {
+                    field: change["field"].as_str().unwrap_or_default().to_owned(),
+                    old: change["old"].clone(),
+                    new: change["new"].clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
 use utoipa::openapi::RefOr;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::{Header, HeaderBuilder};

@@ -1223,14 +1223,6 @@ pub fn read_history_query(pairs: &[(String, String)]) -> Result<(i64, i64), Vec<
     }
 }
 
-/// One changed field of a history entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClientSuccessFieldChange {
-    pub field: String,
-    pub old: Value,
-    pub new: Value,
-}
-
 /// One create, update or delete of a client.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -1245,25 +1237,12 @@ pub struct ClientSuccessHistoryEntry {
     pub request_id: String,
     /// ISO 8601 UTC with milliseconds.
     pub at: String,
-    pub changes: Vec<ClientSuccessFieldChange>,
+    pub changes: Vec<crate::surfaces::FieldChange>,
 }
 
 impl From<&crate::store::HistoryEntry> for ClientSuccessHistoryEntry {
     fn from(entry: &crate::store::HistoryEntry) -> Self {
-        let changes = entry
-            .changes
-            .as_array()
-            .map(|changes| {
-                changes
-                    .iter()
-                    .map(|change| ClientSuccessFieldChange {
-                        field: change["field"].as_str().unwrap_or_default().to_owned(),
-                        old: change["old"].clone(),
-                        new: change["new"].clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let changes = crate::surfaces::field_changes(entry);
         Self {
             version: entry.version,
             action: entry.action.clone(),

@@ -691,14 +691,6 @@ mod tests {
     }
 }
 
-/// One changed field in a history entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HoodFieldChange {
-    pub field: String,
-    pub old: Value,
-    pub new: Value,
-}
-
 /// One create, update or delete of a profile.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HoodHistoryEntry {
@@ -712,7 +704,7 @@ pub struct HoodHistoryEntry {
     pub trace_id: String,
     #[schema(example = "2024-01-25 09:15:00")]
     pub time: String,
-    pub changes: Vec<HoodFieldChange>,
+    pub changes: Vec<crate::surfaces::FieldChange>,
 }
 
 /// A page of a profile's history, oldest first.
@@ -724,20 +716,7 @@ pub struct HoodHistoryPage {
 
 impl From<&crate::store::HistoryEntry> for HoodHistoryEntry {
     fn from(entry: &crate::store::HistoryEntry) -> Self {
-        let changes = entry
-            .changes
-            .as_array()
-            .map(|changes| {
-                changes
-                    .iter()
-                    .map(|change| HoodFieldChange {
-                        field: change["field"].as_str().unwrap_or_default().to_owned(),
-                        old: change["old"].clone(),
-                        new: change["new"].clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let changes = crate::surfaces::field_changes(entry);
         Self {
             version: entry.version,
             action: entry.action.clone(),

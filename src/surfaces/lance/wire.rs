@@ -818,14 +818,6 @@ fn read_crm_filter(reader: &mut Reader, value: &Value, path: &FieldPath) -> Opti
     })
 }
 
-/// One change of one field in an audit entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FieldChangeView {
-    pub field: String,
-    pub old: Value,
-    pub new: Value,
-}
-
 /// One create, update or delete of an ICP: who, when, in which request,
 /// and what changed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -841,7 +833,7 @@ pub struct IcpHistoryEntryView {
     pub request_id: String,
     #[schema(format = DateTime)]
     pub at: String,
-    pub changes: Vec<FieldChangeView>,
+    pub changes: Vec<crate::surfaces::FieldChange>,
 }
 
 /// A page of an ICP's audit trail, oldest first.
@@ -853,23 +845,6 @@ pub struct IcpHistoryPage {
     pub offset: u64,
 }
 
-/// Field changes as stored (`[{"field","old","new"}]`).
-pub fn field_changes(changes: &Value) -> Vec<FieldChangeView> {
-    changes
-        .as_array()
-        .map(|changes| {
-            changes
-                .iter()
-                .map(|change| FieldChangeView {
-                    field: change["field"].as_str().unwrap_or_default().to_owned(),
-                    old: change["old"].clone(),
-                    new: change["new"].clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl From<&crate::store::HistoryEntry> for IcpHistoryEntryView {
     fn from(entry: &crate::store::HistoryEntry) -> Self {
         Self {
@@ -879,7 +854,7 @@ impl From<&crate::store::HistoryEntry> for IcpHistoryEntryView {
             key_id: entry.key_id.clone(),
             request_id: entry.request_id.clone(),
             at: timestamp(&entry.at),
-            changes: field_changes(&entry.changes),
+            changes: crate::surfaces::field_changes(entry),
         }
     }
 }
