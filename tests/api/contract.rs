@@ -66,7 +66,9 @@ fn lance_document_matches_what_the_server_reads_and_sends() {
     let document = document();
     let history = &document["paths"]["/api/v1/entities/icps/{id}/history"]["get"];
     for parameter in history["parameters"].as_array().expect("parameters") {
-        if parameter["name"] != "id" {
+        if parameter["name"] == "id" {
+            assert_eq!(parameter["schema"]["format"], "uuid", "{parameter}");
+        } else {
             assert_eq!(parameter["in"], "query", "{parameter}");
             assert_eq!(parameter["required"], false, "{parameter}");
         }
@@ -175,6 +177,8 @@ async fn clientsuccess_document_matches_what_the_server_reads() {
             reply.text
         );
     }
+    let get = &document["paths"]["/v2/client/{uuid}"]["get"]["parameters"][0];
+    assert_eq!(get["schema"]["format"], "uuid", "{get}");
     let history = &document["paths"]["/v2/client/{uuid}/history"]["get"]["parameters"];
     let size = history
         .as_array()

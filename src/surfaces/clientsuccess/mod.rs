@@ -366,7 +366,7 @@ fn parameter_error(error: ParameterError) -> ClientSuccessProblemError {
     path = "/v2/client/{uuid}",
     tag = "ClientSuccess clients",
     security(("bearer" = [])),
-    params(("uuid" = String, Path, description = "Client UUID")),
+    params(("uuid" = String, Path, format = Uuid, description = "Client UUID; any other id names no client (404)")),
     responses(
         (status = 200, description = "The client", body = ClientSuccessClient,
             headers(("ETag" = String, description = "Version of the client"))),
@@ -401,7 +401,7 @@ async fn get_client(
     tag = "ClientSuccess clients",
     security(("bearer" = [])),
     params(
-        ("uuid" = String, Path, description = "Client UUID"),
+        ("uuid" = String, Path, format = Uuid, description = "Client UUID; any other id names no client (404)"),
         ("If-Match" = Option<String>, Header, description = "Apply only if the client's ETag is still this one"),
     ),
     request_body(content = ClientSuccessPatchRequest, content_type = "application/json"),
@@ -455,7 +455,7 @@ async fn update_client(
     tag = "ClientSuccess clients",
     security(("bearer" = [])),
     params(
-        ("uuid" = String, Path, description = "Client UUID"),
+        ("uuid" = String, Path, format = Uuid, description = "Client UUID; any other id names no client (404)"),
         ("If-Match" = Option<String>, Header, description = "Delete only if the client's ETag is still this one"),
     ),
     responses(
@@ -590,7 +590,7 @@ mod tests {
     tag = "ClientSuccess clients",
     security(("bearer" = [])),
     params(
-        ("uuid" = String, Path, description = "Client UUID"),
+        ("uuid" = String, Path, format = Uuid, description = "Client UUID; any other id names no client (404)"),
         ("page" = Option<i64>, Query, minimum = 0, maximum = 2147483647,
             description = "Zero-based page number; default 0"),
         ("size" = Option<i64>, Query, minimum = 1, maximum = 100,

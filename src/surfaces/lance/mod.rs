@@ -285,7 +285,7 @@ async fn create_icp(
     path = "/api/v1/entities/icps/{id}",
     tag = "Lance ICPs",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "UUID of the ICP")),
+    params(("id" = String, Path, format = Uuid, description = "UUID of the ICP; any other id names no ICP (404)")),
     responses(
         (status = 200, description = "The ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
@@ -313,7 +313,7 @@ async fn get_icp(
     tag = "Lance ICPs",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "UUID of the ICP"),
+        ("id" = String, Path, format = Uuid, description = "UUID of the ICP; any other id names no ICP (404)"),
         ("If-Match" = Option<String>, Header, description = "Apply only if the ICP's ETag is still this one"),
     ),
     request_body(content = UpdateIcpRequest, content_type = "application/json"),
@@ -357,7 +357,7 @@ async fn update_icp(
     tag = "Lance ICPs",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "UUID of the ICP"),
+        ("id" = String, Path, format = Uuid, description = "UUID of the ICP; any other id names no ICP (404)"),
         ("If-Match" = Option<String>, Header, description = "Delete only if the ICP's ETag is still this one"),
     ),
     responses(
@@ -403,7 +403,7 @@ pub struct HistoryQuery {
     path = "/api/v1/entities/icps/{id}/history",
     tag = "Lance ICPs",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "UUID of the ICP"), HistoryQuery),
+    params(("id" = String, Path, format = Uuid, description = "UUID of the ICP; any other id names no ICP (404)"), HistoryQuery),
     responses(
         (status = 200, description = "A page of the ICP's history, oldest first", body = IcpHistoryPage),
         (status = 400, description = "Invalid paging", body = LanceError),
