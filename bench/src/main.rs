@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use clientele::core::auth::{Principal, Role, WorkspaceId, issue_api_key};
+use clientele::core::error::DomainError;
 use clientele::core::hood::Profile;
 use clientele::core::icp::Icp;
 use clientele::core::records::{Precondition, Records};
@@ -191,6 +192,26 @@ fn principal() -> Principal {
     }
 }
 
+/// The ICP and the Hood profile preloaded as number `index`.
+fn preload_bodies(index: usize) -> Result<(Icp, Profile), DomainError> {
+    let principal = principal();
+    let body = json!({
+        "name": format!("ICP {index}"),
+        "description": "C-level and VP-level technology leaders at enterprise companies",
+        "userIds": [USER],
+        "leadProviderCriteria": [{"provider": "baseProvider", "type": "person",
+            "filters": {"job_titles": ["CTO", "VP Engineering"]}}]
+    });
+    let icp = Icp::create(read_new_icp(&body)?, &principal);
+    let body = json!({
+        "email": format!("person{index}@example.com"),
+        "full_name": format!("Person {index}"),
+        "organization_id": format!("{}", 1000 + index % 10),
+        "custom_properties": {"clicker": "1"}
+    });
+    Ok((icp, Profile::from(read_new_profile(&body)?)))
+}
+
 /// Inserts `count` ICPs and `count` profiles, 1,000 per transaction, and
 /// returns their ids.
 async fn preload(store: &SharedStore, count: usize) -> Result<(Vec<String>, Vec<String>), String> {
@@ -198,29 +219,26 @@ async fn preload(store: &SharedStore, count: usize) -> Result<(Vec<String>, Vec<
     let principal = principal();
     let mut icp_ids = Vec::with_capacity(count);
     let mut profile_ids = Vec::with_capacity(count);
-    let fail = |error: clientele::core::error::DomainError| format!("preload: {error}");
+    let fail = |error: DomainError| format!("preload: {error}");
     for batch_start in (0..count).step_by(1_000) {
-        let mut session = records.begin(&principal).await.map_err(fail)?;
-        for index in batch_start..(batch_start + 1_000).min(count) {
-            let body = json!({
-                "name": format!("ICP {index}"),
-                "description": "C-level and VP-level technology leaders at enterprise companies",
-                "userIds": [USER],
-                "leadProviderCriteria": [{"provider": "baseProvider", "type": "person",
-                    "filters": {"job_titles": ["CTO", "VP Engineering"]}}]
-            });
-            let icp = Icp::create(read_new_icp(&body).map_err(fail)?, &principal);
-            icp_ids.push(session.insert(|_| icp).await.map_err(fail)?.id);
-            let body = json!({
-                "email": format!("person{index}@example.com"),
-                "full_name": format!("Person {index}"),
-                "organization_id": format!("{}", 1000 + index % 10),
-                "custom_properties": {"clicker": "1"}
-            });
-            let profile = Profile::from(read_new_profile(&body).map_err(fail)?);
-            profile_ids.push(session.insert(|_| profile).await.map_err(fail)?.id);
-        }
-        session.commit().await.map_err(fail)?;
+        let batch = batch_start..(batch_start + 1_000).min(count);
+        let (icps, profiles) = records
+            .transact(&principal, move |session| {
+                Box::pin(async move {
+                    let mut icp_ids = Vec::with_capacity(batch.len());
+                    let mut profile_ids = Vec::with_capacity(batch.len());
+                    for index in batch {
+                        let (icp, profile) = preload_bodies(index)?;
+                        icp_ids.push(session.insert(|_| icp).await?.id);
+                        profile_ids.push(session.insert(|_| profile).await?.id);
+                    }
+                    Ok((icp_ids, profile_ids))
+                })
+            })
+            .await
+            .map_err(fail)?;
+        icp_ids.extend(icps);
+        profile_ids.extend(profiles);
     }
     Ok((icp_ids, profile_ids))
 }

@@ -172,6 +172,11 @@ fn decode_optional<T: Document>(
     stored.map(decode::<T>).transpose()
 }
 
+/// What a [`Records::transact`] work function returns: a future borrowing
+/// the session.
+pub type SessionFuture<'s, R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, DomainError>> + Send + 's>>;
+
 /// One write transaction in one workspace, typed by record kind. Reads see
 /// the latest committed data and hold the write lock; dropping the session
 /// without [`WriteSession::commit`] rolls everything back.
@@ -193,6 +198,20 @@ impl WriteSession {
             .await
             .map_err(store_failure)?;
         decode_optional(stored)
+    }
+
+    /// The record `id`, if the session's caller may change it and it
+    /// meets `precondition`: not found, forbidden or precondition failed
+    /// otherwise.
+    pub async fn get_accessible<T: Document>(
+        &mut self,
+        id: &str,
+        precondition: &Precondition,
+    ) -> Result<Record<T>, DomainError> {
+        let record = self.get::<T>(id).await?.ok_or_else(|| not_found::<T>(id))?;
+        authorize(&self.actor, &record)?;
+        precondition.check(record.version)?;
+        Ok(record)
     }
 
     /// The record whose [`Document::lookup_key`] is `key`.
@@ -421,17 +440,42 @@ impl Records {
         Ok(visible)
     }
 
+    /// Runs `work` in one write transaction and commits it: all of its
+    /// writes become durable together, or none does. The work runs where
+    /// the store wants write transactions to run (SQLite's writer thread),
+    /// so it owns what it captures.
+    pub async fn transact<R, F>(&self, principal: &Principal, work: F) -> Result<R, DomainError>
+    where
+        R: Send + 'static,
+        F: for<'s> FnOnce(&'s mut WriteSession) -> SessionFuture<'s, R> + Send + 'static,
+    {
+        let records = self.clone();
+        let principal = principal.clone();
+        let job = async move {
+            let mut session = records.begin(&principal).await?;
+            let result = work(&mut session).await?;
+            session.commit().await?;
+            Ok(result)
+        };
+        match self.store.write_runtime() {
+            Some(runtime) => crate::store::run_on(&runtime, job)
+                .await
+                .map_err(store_failure)?,
+            None => job.await,
+        }
+    }
+
     /// Stores a new record in the caller's workspace; `build` receives the
     /// ids the record's [`IdScheme`] produced.
     pub async fn create<T: Document>(
         &self,
         principal: &Principal,
-        build: impl FnOnce(&NewIds) -> T + Send,
+        build: impl FnOnce(&NewIds) -> T + Send + 'static,
     ) -> Result<Record<T>, DomainError> {
-        let mut session = self.begin(principal).await?;
-        let record = session.insert(build).await?;
-        session.commit().await?;
-        Ok(record)
+        self.transact(principal, move |session| {
+            Box::pin(async move { session.insert(build).await })
+        })
+        .await
     }
 
     /// One record the caller may see.
@@ -474,18 +518,16 @@ impl Records {
         principal: &Principal,
         id: &str,
         precondition: &Precondition,
-        change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send,
+        change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send + 'static,
     ) -> Result<Record<T>, DomainError> {
-        let mut session = self.begin(principal).await?;
-        let record = session
-            .get::<T>(id)
-            .await?
-            .ok_or_else(|| not_found::<T>(id))?;
-        authorize(principal, &record)?;
-        precondition.check(record.version)?;
-        let record = session.update(record, change).await?;
-        session.commit().await?;
-        Ok(record)
+        let (id, precondition) = (id.to_owned(), precondition.clone());
+        self.transact(principal, move |session| {
+            Box::pin(async move {
+                let record = session.get_accessible::<T>(&id, &precondition).await?;
+                session.update(record, change).await
+            })
+        })
+        .await
     }
 
     /// Deletes a record the caller may change.
@@ -495,15 +537,14 @@ impl Records {
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), DomainError> {
-        let mut session = self.begin(principal).await?;
-        let record = session
-            .get::<T>(id)
-            .await?
-            .ok_or_else(|| not_found::<T>(id))?;
-        authorize(principal, &record)?;
-        precondition.check(record.version)?;
-        session.delete(&record).await?;
-        session.commit().await
+        let (id, precondition) = (id.to_owned(), precondition.clone());
+        self.transact(principal, move |session| {
+            Box::pin(async move {
+                let record = session.get_accessible::<T>(&id, &precondition).await?;
+                session.delete(&record).await.map(|_| ())
+            })
+        })
+        .await
     }
 }
 

@@ -159,6 +159,13 @@ pub trait Store: Send + Sync + 'static {
     /// Starts a write transaction holding the write lock for what it reads.
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError>;
 
+    /// The runtime that write transactions should run on, if the backend
+    /// has one of its own (SQLite's writer thread); `None` runs them in the
+    /// caller's task.
+    fn write_runtime(&self) -> Option<tokio::runtime::Handle> {
+        None
+    }
+
     /// Creates the workspace if it does not exist; true if it was created.
     async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError>;
 
@@ -234,6 +241,42 @@ pub trait WriteTx: Send {
 
     /// Makes every write of this transaction durable before returning.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Runs `job` on `runtime` and waits for it. If the caller stops waiting
+/// (a cancelled request), the job is aborted at its next await, as if it
+/// had run in the caller's own task.
+pub async fn run_on<T: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    job: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, StoreError> {
+    AbortOnDrop(runtime.spawn(job)).await.map_err(|error| {
+        if error.is_cancelled() {
+            StoreError::Unavailable("the database writer has stopped".into())
+        } else {
+            StoreError::Other(format!("a write transaction panicked: {error}"))
+        }
+    })
+}
+
+/// A spawned task's handle that aborts the task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(context)
+    }
 }
 
 /// The store shared by every request.

@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{OptionalExtension, params};
+use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row};
 
-use super::group_commit::{GroupWriter, WriterSession};
+use super::group_commit::{GroupWriter, WriterSession, from_rusqlite};
 
 use super::query::{Dialect, Operand, RecordQuery, render};
 use super::{
@@ -65,7 +66,7 @@ impl SqliteStore {
             .await
             .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
         writer.close().await;
-        let writer = GroupWriter::new(options.connect().await.map_err(from_sqlx)?);
+        let writer = GroupWriter::open(options.get_filename(), BUSY_TIMEOUT)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -102,18 +103,43 @@ fn from_millis(value: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Other(format!("stored timestamp {value} out of range")))
 }
 
+/// A record row's columns, as either driver reads them.
+struct RecordColumns {
+    kind: String,
+    id: String,
+    version: i64,
+    lookup: Option<String>,
+    body: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RecordColumns {
+    fn into_record(self) -> Result<StoredRecord, StoreError> {
+        Ok(StoredRecord {
+            kind: self.kind,
+            id: self.id,
+            version: self.version,
+            lookup: self.lookup,
+            body: serde_json::from_str(&self.body)
+                .map_err(|error| StoreError::Other(format!("stored body is not JSON: {error}")))?,
+            created_at: from_millis(self.created_at)?,
+            updated_at: from_millis(self.updated_at)?,
+        })
+    }
+}
+
 fn record_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
-    let body: String = row.try_get("body").map_err(from_sqlx)?;
-    Ok(StoredRecord {
+    RecordColumns {
         kind: row.try_get("kind").map_err(from_sqlx)?,
         id: row.try_get("id").map_err(from_sqlx)?,
         version: row.try_get("version").map_err(from_sqlx)?,
         lookup: row.try_get("lookup").map_err(from_sqlx)?,
-        body: serde_json::from_str(&body)
-            .map_err(|error| StoreError::Other(format!("stored body is not JSON: {error}")))?,
-        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
-        updated_at: from_millis(row.try_get("updated_at").map_err(from_sqlx)?)?,
-    })
+        body: row.try_get("body").map_err(from_sqlx)?,
+        created_at: row.try_get("created_at").map_err(from_sqlx)?,
+        updated_at: row.try_get("updated_at").map_err(from_sqlx)?,
+    }
+    .into_record()
 }
 
 fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreError> {
@@ -306,19 +332,24 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn write_runtime(&self) -> Option<tokio::runtime::Handle> {
+        Some(self.writer.runtime())
+    }
+
     async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO workspaces (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(workspace.as_str())
-        .bind(millis(Utc::now()));
-        let mut session = self.writer.begin().await?;
-        let result = result
-            .execute(session.connection()?)
+        let workspace = workspace.as_str().to_owned();
+        self.writer
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO workspaces (id, created_at) VALUES (?1, ?2) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .and_then(|mut insert| insert.execute(params![workspace, millis(Utc::now())]))
+                    .map(|inserted| inserted == 1)
+                    .map_err(from_rusqlite)
+            })
             .await
-            .map_err(from_sqlx)?;
-        session.commit().await?;
-        Ok(result.rows_affected() == 1)
     }
 
     async fn workspace_count(&self) -> Result<i64, StoreError> {
@@ -329,25 +360,31 @@ impl Store for SqliteStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let query = sqlx::query(
-            "INSERT INTO api_keys \
-             (id, workspace_id, user_id, role, token_hash, token_prefix, created_at, revoked_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(&key.id)
-        .bind(key.workspace.as_str())
-        .bind(&key.user_id)
-        .bind(key.role.as_str())
-        .bind(&key.token_hash)
-        .bind(&key.token_prefix)
-        .bind(millis(key.created_at))
-        .bind(key.revoked_at.map(millis));
-        let mut session = self.writer.begin().await?;
-        query
-            .execute(session.connection()?)
+        let key = key.clone();
+        self.writer
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO api_keys (id, workspace_id, user_id, role, token_hash, \
+                         token_prefix, created_at, revoked_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .and_then(|mut insert| {
+                        insert.execute(params![
+                            key.id,
+                            key.workspace.as_str(),
+                            key.user_id,
+                            key.role.as_str(),
+                            key.token_hash,
+                            key.token_prefix,
+                            millis(key.created_at),
+                            key.revoked_at.map(millis),
+                        ])
+                    })
+                    .map(|_| ())
+                    .map_err(from_rusqlite)
+            })
             .await
-            .map_err(from_sqlx)?;
-        session.commit().await
     }
 
     async fn find_api_key(&self, token_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -368,23 +405,59 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-                .bind(id)
-                .bind(millis(Utc::now()));
-        let mut session = self.writer.begin().await?;
-        let result = result
-            .execute(session.connection()?)
+        let id = id.to_owned();
+        self.writer
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    )
+                    .and_then(|mut update| update.execute(params![id, millis(Utc::now())]))
+                    .map(|updated| updated == 1)
+                    .map_err(from_rusqlite)
+            })
             .await
-            .map_err(from_sqlx)?;
-        session.commit().await?;
-        Ok(result.rows_affected() == 1)
     }
 }
 
 /// A write session on the writer connection (see [`super::group_commit`]).
+/// Its statements are direct SQLite calls: they take microseconds, and the
+/// session runs on the writer thread, so they block no request handling.
 struct SqliteWriteTx {
     session: WriterSession,
+}
+
+/// A record row read by the writer (the columns of [`SELECT_RECORD`]).
+fn record_from_writer_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordColumns> {
+    Ok(RecordColumns {
+        kind: row.get(0)?,
+        id: row.get(1)?,
+        version: row.get(2)?,
+        lookup: row.get(3)?,
+        body: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+impl SqliteWriteTx {
+    fn select_one(
+        &mut self,
+        statement: &str,
+        key: [&str; 3],
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let columns = self
+            .session
+            .connection()?
+            .prepare_cached(statement)
+            .and_then(|mut select| {
+                select
+                    .query_row(params![key[0], key[1], key[2]], record_from_writer_row)
+                    .optional()
+            })
+            .map_err(from_rusqlite)?;
+        columns.map(RecordColumns::into_record).transpose()
+    }
 }
 
 #[async_trait]
@@ -395,14 +468,7 @@ impl WriteTx for SqliteWriteTx {
         kind: &str,
         id: &str,
     ) -> Result<Option<StoredRecord>, StoreError> {
-        let row = sqlx::query(SELECT_RECORD)
-            .bind(workspace.as_str())
-            .bind(kind)
-            .bind(id)
-            .fetch_optional(self.session.connection()?)
-            .await
-            .map_err(from_sqlx)?;
-        row.as_ref().map(record_from_row).transpose()
+        self.select_one(SELECT_RECORD, [workspace.as_str(), kind, id])
     }
 
     async fn get_by_lookup_for_update(
@@ -411,26 +477,18 @@ impl WriteTx for SqliteWriteTx {
         kind: &str,
         lookup: &str,
     ) -> Result<Option<StoredRecord>, StoreError> {
-        let row = sqlx::query(SELECT_BY_LOOKUP)
-            .bind(workspace.as_str())
-            .bind(kind)
-            .bind(lookup)
-            .fetch_optional(self.session.connection()?)
-            .await
-            .map_err(from_sqlx)?;
-        row.as_ref().map(record_from_row).transpose()
+        self.select_one(SELECT_BY_LOOKUP, [workspace.as_str(), kind, lookup])
     }
 
     async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "INSERT INTO sequences (name, value) VALUES (?1, ?2) \
-             ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-        )
-        .bind(name)
-        .bind(start)
-        .fetch_one(self.session.connection()?)
-        .await
-        .map_err(from_sqlx)
+        self.session
+            .connection()?
+            .prepare_cached(
+                "INSERT INTO sequences (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            )
+            .and_then(|mut next| next.query_row(params![name, start], |row| row.get(0)))
+            .map_err(from_rusqlite)
     }
 
     async fn insert(
@@ -438,23 +496,27 @@ impl WriteTx for SqliteWriteTx {
         workspace: &WorkspaceId,
         record: &StoredRecord,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO records \
-             (workspace_id, kind, id, version, lookup, body, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(workspace.as_str())
-        .bind(&record.kind)
-        .bind(&record.id)
-        .bind(record.version)
-        .bind(&record.lookup)
-        .bind(record.body.to_string())
-        .bind(millis(record.created_at))
-        .bind(millis(record.updated_at))
-        .execute(self.session.connection()?)
-        .await
-        .map(|_| ())
-        .map_err(from_sqlx)
+        self.session
+            .connection()?
+            .prepare_cached(
+                "INSERT INTO records \
+                 (workspace_id, kind, id, version, lookup, body, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    workspace.as_str(),
+                    record.kind,
+                    record.id,
+                    record.version,
+                    record.lookup,
+                    record.body.to_string(),
+                    millis(record.created_at),
+                    millis(record.updated_at),
+                ])
+            })
+            .map(|_| ())
+            .map_err(from_rusqlite)
     }
 
     async fn update(
@@ -462,21 +524,26 @@ impl WriteTx for SqliteWriteTx {
         workspace: &WorkspaceId,
         record: &StoredRecord,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(
-            "UPDATE records SET version = ?4, body = ?5, updated_at = ?6, lookup = ?7 \
-             WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?4 - 1",
-        )
-        .bind(workspace.as_str())
-        .bind(&record.kind)
-        .bind(&record.id)
-        .bind(record.version)
-        .bind(record.body.to_string())
-        .bind(millis(record.updated_at))
-        .bind(&record.lookup)
-        .execute(self.session.connection()?)
-        .await
-        .map_err(from_sqlx)?;
-        if result.rows_affected() == 1 {
+        let updated = self
+            .session
+            .connection()?
+            .prepare_cached(
+                "UPDATE records SET version = ?4, body = ?5, updated_at = ?6, lookup = ?7 \
+                 WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3 AND version = ?4 - 1",
+            )
+            .and_then(|mut update| {
+                update.execute(params![
+                    workspace.as_str(),
+                    record.kind,
+                    record.id,
+                    record.version,
+                    record.body.to_string(),
+                    millis(record.updated_at),
+                    record.lookup,
+                ])
+            })
+            .map_err(from_rusqlite)?;
+        if updated == 1 {
             Ok(())
         } else {
             Err(StoreError::Other(format!(
@@ -494,15 +561,12 @@ impl WriteTx for SqliteWriteTx {
         kind: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("DELETE FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3")
-                .bind(workspace.as_str())
-                .bind(kind)
-                .bind(id)
-                .execute(self.session.connection()?)
-                .await
-                .map_err(from_sqlx)?;
-        Ok(result.rows_affected() == 1)
+        self.session
+            .connection()?
+            .prepare_cached("DELETE FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3")
+            .and_then(|mut delete| delete.execute(params![workspace.as_str(), kind, id]))
+            .map(|deleted| deleted == 1)
+            .map_err(from_rusqlite)
     }
 
     async fn append_history(
@@ -510,25 +574,29 @@ impl WriteTx for SqliteWriteTx {
         workspace: &WorkspaceId,
         entry: &HistoryEntry,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
-             key_id, request_id, at, changes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(workspace.as_str())
-        .bind(&entry.kind)
-        .bind(&entry.record_id)
-        .bind(entry.version)
-        .bind(&entry.action)
-        .bind(&entry.user_id)
-        .bind(&entry.key_id)
-        .bind(&entry.request_id)
-        .bind(millis(entry.at))
-        .bind(entry.changes.to_string())
-        .execute(self.session.connection()?)
-        .await
-        .map(|_| ())
-        .map_err(from_sqlx)
+        self.session
+            .connection()?
+            .prepare_cached(
+                "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
+                 key_id, request_id, at, changes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    workspace.as_str(),
+                    entry.kind,
+                    entry.record_id,
+                    entry.version,
+                    entry.action,
+                    entry.user_id,
+                    entry.key_id,
+                    entry.request_id,
+                    millis(entry.at),
+                    entry.changes.to_string(),
+                ])
+            })
+            .map(|_| ())
+            .map_err(from_rusqlite)
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

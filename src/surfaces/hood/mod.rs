@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::hood::{self, Profile, ProfileList};
-use crate::core::records::{Precondition, Record, authorize, not_found};
+use crate::core::records::Precondition;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
 use crate::http::{Failure, Surface};
 use wire::{
@@ -497,14 +497,17 @@ async fn unsubscribe_profile(
     PathId(id, ..): PathId<Hood>,
 ) -> HoodResult {
     let id = numeric_id(RecordKind::HoodProfile, &id)?;
-    let mut session = app.records.begin(&principal).await?;
-    let record: Record<Profile> = session
-        .get::<Profile>(&id)
-        .await?
-        .ok_or_else(|| not_found::<Profile>(&id))?;
-    authorize(&principal, &record)?;
-    let record = hood::unsubscribe(&mut session, record).await?;
-    session.commit().await?;
+    let record = app
+        .records
+        .transact(&principal, move |session| {
+            Box::pin(async move {
+                let record = session
+                    .get_accessible::<Profile>(&id, &Precondition::None)
+                    .await?;
+                hood::unsubscribe(session, record).await
+            })
+        })
+        .await?;
     Ok(with_etag::<()>(
         StatusCode::NO_CONTENT,
         &record.etag(),
