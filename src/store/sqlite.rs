@@ -7,22 +7,29 @@
 //! Concurrency: one connection is reserved for writes; every write session
 //! holds it exclusively, inside a transaction begun with `BEGIN IMMEDIATE`
 //! (SQLite's write lock is taken before anything is read). Read-modify-write
-//! sequences are therefore serialised and no update is lost; readers use a
-//! separate pool and, thanks to WAL, never wait for the writer. Concurrent
-//! sessions share one transaction and one fsync through group commit
-//! ([`super::group_commit`]), each in its own savepoint.
+//! sequences are therefore serialised and no update is lost; readers use
+//! connections of their own and, thanks to WAL, never wait for the writer.
+//! Concurrent sessions share one transaction and one fsync through group
+//! commit ([`super::group_commit`]), each in its own savepoint.
+//!
+//! The connections are rusqlite's, called directly; sqlx only applies the
+//! migrations. A read by key (a record, an API key) takes microseconds and
+//! runs inline in the request's task: handing it to another thread, as an
+//! async driver must, cost more than the read itself (see bench/PROFILE.md).
+//! Reads that may scan (lists, queries, history) run on tokio's blocking
+//! threads so they never hold up other requests.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{OptionalExtension, params};
-use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use super::group_commit::{GroupWriter, WriterSession, from_rusqlite};
 
@@ -35,14 +42,17 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// How long a connection waits for SQLite's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request waits for a pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_CONNECTIONS: u32 = 8;
+/// Idle read connections kept open; more are opened when needed.
+const IDLE_READERS: usize = 8;
+/// Reads that may scan, running at once; more wait, up to [`SCAN_WAIT`].
+const CONCURRENT_SCANS: usize = 8;
+const SCAN_WAIT: Duration = Duration::from_secs(10);
 
 /// A SQLite database file, with one writer connection and a pool of readers.
 pub struct SqliteStore {
     writer: GroupWriter,
-    readers: SqlitePool,
+    readers: Arc<ReaderPool>,
+    scans: Arc<tokio::sync::Semaphore>,
 }
 
 impl SqliteStore {
@@ -55,41 +65,84 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
-            .await
-            .map_err(from_sqlx)?;
+        let mut migrating = options.connect().await.map_err(|error| {
+            StoreError::Unavailable(format!("cannot open the SQLite database: {error}"))
+        })?;
         MIGRATOR
-            .run(&writer)
+            .run(&mut migrating)
             .await
             .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
-        writer.close().await;
-        let writer = GroupWriter::open(options.get_filename(), BUSY_TIMEOUT)?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+        drop(migrating);
+        let path = options.get_filename().to_owned();
+        let writer = GroupWriter::open(&path, BUSY_TIMEOUT)?;
+        let readers = Arc::new(ReaderPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok(Self {
+            writer,
+            readers,
+            scans: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SCANS)),
+        })
+    }
+
+    /// Runs a read that may scan on a blocking thread.
+    async fn scan<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let permit = tokio::time::timeout(SCAN_WAIT, self.scans.clone().acquire_owned())
             .await
-            .map_err(from_sqlx)?;
-        Ok(Self { writer, readers })
+            .map_err(|_| StoreError::Unavailable("every read connection is busy".into()))?
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            readers.read(read)
+        })
+        .await
+        .map_err(|error| StoreError::Other(format!("a read panicked: {error}")))?
     }
 }
 
-pub(super) fn from_sqlx(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(error.to_string())
+/// Read connections, taken for one read at a time and put back.
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn open(path: &Path) -> Result<Connection, StoreError> {
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|error| StoreError::Unavailable(format!("cannot open the database: {error}")))?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(from_rusqlite)?;
+        connection
+            .execute_batch("PRAGMA query_only = ON")
+            .map_err(from_rusqlite)?;
+        Ok(connection)
+    }
+
+    fn read<R>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let connection = match idle {
+            Some(connection) => connection,
+            None => Self::open(&self.path)?,
+        };
+        let result = read(&connection);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(connection);
         }
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
-        // SQLITE_BUSY / SQLITE_LOCKED: the lock was held past the busy timeout.
-        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")) => {
-            StoreError::Unavailable(db.message().to_owned())
-        }
-        _ => StoreError::Other(error.to_string()),
+        result
     }
 }
 
@@ -103,7 +156,7 @@ fn from_millis(value: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Other(format!("stored timestamp {value} out of range")))
 }
 
-/// A record row's columns, as either driver reads them.
+/// A record row's columns (those of [`SELECT_RECORD`], in its order).
 struct RecordColumns {
     kind: String,
     id: String,
@@ -115,6 +168,18 @@ struct RecordColumns {
 }
 
 impl RecordColumns {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            kind: row.get(0)?,
+            id: row.get(1)?,
+            version: row.get(2)?,
+            lookup: row.get(3)?,
+            body: row.get(4)?,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+        })
+    }
+
     fn into_record(self) -> Result<StoredRecord, StoreError> {
         Ok(StoredRecord {
             kind: self.kind,
@@ -129,51 +194,123 @@ impl RecordColumns {
     }
 }
 
-fn record_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
-    RecordColumns {
-        kind: row.try_get("kind").map_err(from_sqlx)?,
-        id: row.try_get("id").map_err(from_sqlx)?,
-        version: row.try_get("version").map_err(from_sqlx)?,
-        lookup: row.try_get("lookup").map_err(from_sqlx)?,
-        body: row.try_get("body").map_err(from_sqlx)?,
-        created_at: row.try_get("created_at").map_err(from_sqlx)?,
-        updated_at: row.try_get("updated_at").map_err(from_sqlx)?,
-    }
-    .into_record()
+/// One record by a three-part key, with `statement` selecting the columns
+/// of [`SELECT_RECORD`].
+fn select_record(
+    connection: &Connection,
+    statement: &str,
+    key: [&str; 3],
+) -> Result<Option<StoredRecord>, StoreError> {
+    connection
+        .prepare_cached(statement)
+        .and_then(|mut select| {
+            select
+                .query_row(params![key[0], key[1], key[2]], RecordColumns::read)
+                .optional()
+        })
+        .map_err(from_rusqlite)?
+        .map(RecordColumns::into_record)
+        .transpose()
 }
 
-fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreError> {
-    let changes: String = row.try_get("changes").map_err(from_sqlx)?;
-    let changes = serde_json::from_str(&changes)
-        .map_err(|error| StoreError::Other(format!("stored changes are not JSON: {error}")))?;
+/// Every row of a query, read by `read` and then converted by `convert`.
+fn select_all<C, T>(
+    connection: &Connection,
+    statement: &str,
+    parameters: impl rusqlite::Params,
+    read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<C>,
+    convert: impl FnMut(C) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let columns = connection
+        .prepare_cached(statement)
+        .and_then(|mut select| {
+            select
+                .query_map(parameters, read)?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(from_rusqlite)?;
+    columns.into_iter().map(convert).collect()
+}
+
+/// A history row's columns, in the order [`SELECT_HISTORY`] selects them.
+type HistoryColumns = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+);
+
+fn history_columns(row: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryColumns> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+    ))
+}
+
+fn history_entry(columns: HistoryColumns) -> Result<HistoryEntry, StoreError> {
+    let (kind, record_id, version, action, user_id, key_id, request_id, at, changes) = columns;
     Ok(HistoryEntry {
-        kind: row.try_get("kind").map_err(from_sqlx)?,
-        record_id: row.try_get("record_id").map_err(from_sqlx)?,
-        version: row.try_get("version").map_err(from_sqlx)?,
-        action: row.try_get("action").map_err(from_sqlx)?,
-        user_id: row.try_get("user_id").map_err(from_sqlx)?,
-        key_id: row.try_get("key_id").map_err(from_sqlx)?,
-        request_id: row.try_get("request_id").map_err(from_sqlx)?,
-        at: from_millis(row.try_get("at").map_err(from_sqlx)?)?,
-        changes,
+        kind,
+        record_id,
+        version,
+        action,
+        user_id,
+        key_id,
+        request_id,
+        at: from_millis(at)?,
+        changes: serde_json::from_str(&changes)
+            .map_err(|error| StoreError::Other(format!("stored changes are not JSON: {error}")))?,
     })
 }
 
-fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
-    let role: String = row.try_get("role").map_err(from_sqlx)?;
-    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(from_sqlx)?;
+/// An API key row's columns, in the order [`SELECT_API_KEY`] selects them.
+type ApiKeyColumns = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+);
+
+fn api_key_columns(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyColumns> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+    ))
+}
+
+fn api_key(columns: ApiKeyColumns) -> Result<ApiKeyRecord, StoreError> {
+    let (id, workspace, user_id, role, token_hash, token_prefix, created_at, revoked_at) = columns;
     Ok(ApiKeyRecord {
-        id: row.try_get("id").map_err(from_sqlx)?,
-        workspace: WorkspaceId::new(
-            row.try_get::<String, _>("workspace_id")
-                .map_err(from_sqlx)?,
-        ),
-        user_id: row.try_get("user_id").map_err(from_sqlx)?,
+        id,
+        workspace: WorkspaceId::new(workspace),
+        user_id,
         role: StoredRole::parse(&role)
             .ok_or_else(|| StoreError::Other(format!("unknown stored role '{role}'")))?,
-        token_hash: row.try_get("token_hash").map_err(from_sqlx)?,
-        token_prefix: row.try_get("token_prefix").map_err(from_sqlx)?,
-        created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
+        token_hash,
+        token_prefix,
+        created_at: from_millis(created_at)?,
         revoked_at: revoked_at.map(from_millis).transpose()?,
     })
 }
@@ -182,15 +319,20 @@ const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at,
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3";
 const SELECT_BY_LOOKUP: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND lookup = ?3";
+const SELECT_HISTORY: &str = "SELECT kind, record_id, version, action, user_id, key_id, request_id, at, changes \
+     FROM history WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3 \
+     ORDER BY seq LIMIT ?4 OFFSET ?5";
+const SELECT_API_KEY: &str = "SELECT id, workspace_id, user_id, role, token_hash, token_prefix, \
+     created_at, revoked_at FROM api_keys";
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.readers)
-            .await
-            .map(|_| ())
-            .map_err(from_sqlx)
+        self.readers.read(|connection| {
+            connection
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(from_rusqlite)
+        })
     }
 
     async fn get(
@@ -199,14 +341,9 @@ impl Store for SqliteStore {
         kind: &str,
         id: &str,
     ) -> Result<Option<StoredRecord>, StoreError> {
-        let row = sqlx::query(SELECT_RECORD)
-            .bind(workspace.as_str())
-            .bind(kind)
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(from_sqlx)?;
-        row.as_ref().map(record_from_row).transpose()
+        self.readers.read(|connection| {
+            select_record(connection, SELECT_RECORD, [workspace.as_str(), kind, id])
+        })
     }
 
     async fn get_by_lookup(
@@ -215,14 +352,13 @@ impl Store for SqliteStore {
         kind: &str,
         lookup: &str,
     ) -> Result<Option<StoredRecord>, StoreError> {
-        let row = sqlx::query(SELECT_BY_LOOKUP)
-            .bind(workspace.as_str())
-            .bind(kind)
-            .bind(lookup)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(from_sqlx)?;
-        row.as_ref().map(record_from_row).transpose()
+        self.readers.read(|connection| {
+            select_record(
+                connection,
+                SELECT_BY_LOOKUP,
+                [workspace.as_str(), kind, lookup],
+            )
+        })
     }
 
     async fn list(
@@ -230,16 +366,18 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         kind: &str,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
-             WHERE workspace_id = ?1 AND kind = ?2 ORDER BY created_at, id",
-        )
-        .bind(workspace.as_str())
-        .bind(kind)
-        .fetch_all(&self.readers)
+        let (workspace, kind) = (workspace.as_str().to_owned(), kind.to_owned());
+        self.scan(move |connection| {
+            select_all(
+                connection,
+                "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+                 WHERE workspace_id = ?1 AND kind = ?2 ORDER BY created_at, id",
+                params![workspace, kind],
+                RecordColumns::read,
+                RecordColumns::into_record,
+            )
+        })
         .await
-        .map_err(from_sqlx)?;
-        rows.iter().map(record_from_row).collect()
     }
 
     async fn query(
@@ -258,35 +396,32 @@ impl Store for SqliteStore {
              WHERE workspace_id = ?1 AND kind = ?2{}{} LIMIT {} OFFSET {}",
             rendered.filter, rendered.order, query.limit, query.offset
         );
-        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
-            .bind(workspace.as_str())
-            .bind(kind);
-        let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql))
-            .bind(workspace.as_str())
-            .bind(kind);
-        for operand in &rendered.binds {
-            match operand {
-                Operand::Text(text) => {
-                    count = count.bind(text.clone());
-                    page = page.bind(text.clone());
-                }
-                Operand::Integer(number) => {
-                    count = count.bind(*number);
-                    page = page.bind(*number);
-                }
-                Operand::Bool(flag) => {
-                    count = count.bind(*flag);
-                    page = page.bind(*flag);
-                }
-            }
-        }
-        let total = count.fetch_one(&self.readers).await.map_err(from_sqlx)?;
-        let rows = page.fetch_all(&self.readers).await.map_err(from_sqlx)?;
-        let records = rows
-            .iter()
-            .map(record_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((records, u64::try_from(total).unwrap_or(0)))
+        let mut parameters = vec![
+            SqlValue::Text(workspace.as_str().to_owned()),
+            SqlValue::Text(kind.to_owned()),
+        ];
+        parameters.extend(rendered.binds.iter().map(|operand| match operand {
+            Operand::Text(text) => SqlValue::Text(text.clone()),
+            Operand::Integer(number) => SqlValue::Integer(*number),
+            Operand::Bool(flag) => SqlValue::Integer(i64::from(*flag)),
+        }));
+        self.scan(move |connection| {
+            let total: i64 = connection
+                .prepare_cached(&count_sql)
+                .and_then(|mut count| {
+                    count.query_row(params_from_iter(parameters.iter()), |row| row.get(0))
+                })
+                .map_err(from_rusqlite)?;
+            let records = select_all(
+                connection,
+                &page_sql,
+                params_from_iter(parameters.iter()),
+                RecordColumns::read,
+                RecordColumns::into_record,
+            )?;
+            Ok((records, u64::try_from(total).unwrap_or(0)))
+        })
+        .await
     }
 
     async fn history(
@@ -297,33 +432,33 @@ impl Store for SqliteStore {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<HistoryEntry>, u64), StoreError> {
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM history WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3",
-        )
-        .bind(workspace.as_str())
-        .bind(kind)
-        .bind(record_id)
-        .fetch_one(&self.readers)
+        let key = [workspace.as_str(), kind, record_id].map(str::to_owned);
+        self.scan(move |connection| {
+            let total: i64 = connection
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM history \
+                     WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3",
+                )
+                .and_then(|mut count| {
+                    count.query_row(params![key[0], key[1], key[2]], |row| row.get(0))
+                })
+                .map_err(from_rusqlite)?;
+            let entries = select_all(
+                connection,
+                SELECT_HISTORY,
+                params![
+                    key[0],
+                    key[1],
+                    key[2],
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    i64::try_from(offset).unwrap_or(i64::MAX)
+                ],
+                history_columns,
+                history_entry,
+            )?;
+            Ok((entries, u64::try_from(total).unwrap_or(0)))
+        })
         .await
-        .map_err(from_sqlx)?;
-        let rows = sqlx::query(
-            "SELECT kind, record_id, version, action, user_id, key_id, request_id, at, changes \
-             FROM history WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3 \
-             ORDER BY seq LIMIT ?4 OFFSET ?5",
-        )
-        .bind(workspace.as_str())
-        .bind(kind)
-        .bind(record_id)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(from_sqlx)?;
-        let entries = rows
-            .iter()
-            .map(history_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((entries, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
@@ -353,10 +488,11 @@ impl Store for SqliteStore {
     }
 
     async fn workspace_count(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM workspaces")
-            .fetch_one(&self.readers)
-            .await
-            .map_err(from_sqlx)
+        self.readers.read(|connection| {
+            connection
+                .query_row("SELECT COUNT(*) FROM workspaces", [], |row| row.get(0))
+                .map_err(from_rusqlite)
+        })
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
@@ -388,20 +524,31 @@ impl Store for SqliteStore {
     }
 
     async fn find_api_key(&self, token_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE token_hash = ?1")
-            .bind(token_hash)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(from_sqlx)?;
-        row.as_ref().map(api_key_from_row).transpose()
+        self.readers.read(|connection| {
+            connection
+                .prepare_cached(&format!("{SELECT_API_KEY} WHERE token_hash = ?1"))
+                .and_then(|mut select| {
+                    select
+                        .query_row(params![token_hash], api_key_columns)
+                        .optional()
+                })
+                .map_err(from_rusqlite)?
+                .map(api_key)
+                .transpose()
+        })
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
-            .fetch_all(&self.readers)
-            .await
-            .map_err(from_sqlx)?;
-        rows.iter().map(api_key_from_row).collect()
+        self.scan(|connection| {
+            select_all(
+                connection,
+                &format!("{SELECT_API_KEY} ORDER BY created_at, id"),
+                [],
+                api_key_columns,
+                api_key,
+            )
+        })
+        .await
     }
 
     async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
@@ -427,36 +574,13 @@ struct SqliteWriteTx {
     session: WriterSession,
 }
 
-/// A record row read by the writer (the columns of [`SELECT_RECORD`]).
-fn record_from_writer_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordColumns> {
-    Ok(RecordColumns {
-        kind: row.get(0)?,
-        id: row.get(1)?,
-        version: row.get(2)?,
-        lookup: row.get(3)?,
-        body: row.get(4)?,
-        created_at: row.get(5)?,
-        updated_at: row.get(6)?,
-    })
-}
-
 impl SqliteWriteTx {
     fn select_one(
         &mut self,
         statement: &str,
         key: [&str; 3],
     ) -> Result<Option<StoredRecord>, StoreError> {
-        let columns = self
-            .session
-            .connection()?
-            .prepare_cached(statement)
-            .and_then(|mut select| {
-                select
-                    .query_row(params![key[0], key[1], key[2]], record_from_writer_row)
-                    .optional()
-            })
-            .map_err(from_rusqlite)?;
-        columns.map(RecordColumns::into_record).transpose()
+        select_record(self.session.connection()?, statement, key)
     }
 }
 
