@@ -1,5 +1,6 @@
 -- One wrk workload for Clientele. Environment:
---   BENCH_KIND   patch_icp | get_icp | patch_profile | list_profiles | ceiling
+--   BENCH_KIND   patch_icp | get_icp | patch_profile | list_profiles | get_path | ceiling
+--   BENCH_PATH   the path get_path requests
 --   BENCH_IDS    file with one record id per line (not for list/ceiling)
 --   BENCH_TOKEN  API key
 -- done() prints one JSON line the harness parses.
@@ -33,6 +34,8 @@ request = function()
   elseif kind == "patch_profile" then
     local body = '{"custom_properties":{"clicker":"' .. math.random(1, 1000000) .. '"}}'
     return wrk.format("PATCH", "/v1/hood/profiles/" .. pick(), headers, body)
+  elseif kind == "get_path" then
+    return wrk.format("GET", os.getenv("BENCH_PATH"), headers)
   elseif kind == "list_profiles" then
     return wrk.format("GET", "/v1/hood/profiles?organization_id=eq:1007&page=1,20", headers)
   else

@@ -47,6 +47,10 @@ struct Cli {
 enum BenchCommand {
     /// The whole benchmark: preload, floor, workloads, ceiling, report.
     Run(RunArgs),
+    /// Scale: single-record GET and PATCH, and the first and last list
+    /// pages, at a small and a large record count, from one database that
+    /// grows between the two; writes bench/SCALE.md.
+    Scale(ScaleArgs),
     /// The HTTP ceiling: a bare axum handler with a fixed JSON body.
     Ceiling {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -85,6 +89,34 @@ struct RunArgs {
     server_binary: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct ScaleArgs {
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Records of each kind (ICPs, Hood profiles) at the first measurement.
+    #[arg(long, default_value_t = 100_000)]
+    small: usize,
+    /// Records of each kind at the second measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    large: usize,
+    /// Connections to drive each measurement with.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Where to write the report (nothing written when empty). Default:
+    /// `bench/SCALE.md`, or `bench/SCALE-postgres.md` for PostgreSQL.
+    #[arg(long)]
+    results: Option<String>,
+    /// The `clientele` binary to benchmark (default: beside this one).
+    #[arg(long)]
+    server_binary: Option<PathBuf>,
+}
+
 const WORKSPACE: &str = "bench";
 const USER: &str = "user_bench";
 
@@ -96,6 +128,7 @@ fn main() -> Result<(), String> {
         .map_err(|error| format!("runtime: {error}"))?;
     match cli.command {
         BenchCommand::Run(args) => runtime.block_on(run(args)),
+        BenchCommand::Scale(args) => runtime.block_on(scale(args)),
         BenchCommand::Ceiling { listen } => runtime.block_on(ceiling(listen)),
     }
 }
@@ -146,8 +179,8 @@ impl Drop for Database {
     }
 }
 
-fn fresh_database(args: &RunArgs) -> Result<Database, String> {
-    match args.backend {
+fn fresh_database(backend: Backend, postgres_url: &str) -> Result<Database, String> {
+    match backend {
         Backend::Sqlite => {
             let directory = tempfile::tempdir().map_err(|error| error.to_string())?;
             Ok(Database {
@@ -159,24 +192,19 @@ fn fresh_database(args: &RunArgs) -> Result<Database, String> {
         Backend::Postgres => {
             let name = format!("clientele_bench_{}", std::process::id());
             let status = Command::new("psql")
-                .args([
-                    args.postgres_url.as_str(),
-                    "-qc",
-                    &format!("CREATE DATABASE {name}"),
-                ])
+                .args([postgres_url, "-qc", &format!("CREATE DATABASE {name}")])
                 .status()
                 .map_err(|error| format!("psql: {error}"))?;
             if !status.success() {
                 return Err("could not create the PostgreSQL benchmark database".into());
             }
-            let base = args
-                .postgres_url
+            let base = postgres_url
                 .rsplit_once('/')
-                .map_or(args.postgres_url.as_str(), |(base, _)| base);
+                .map_or(postgres_url, |(base, _)| base);
             Ok(Database {
                 url: format!("{base}/{name}"),
                 _directory: None,
-                drop_on_exit: Some((args.postgres_url.clone(), name)),
+                drop_on_exit: Some((postgres_url.to_owned(), name)),
             })
         }
     }
@@ -214,14 +242,19 @@ fn preload_bodies(index: usize) -> Result<(Icp, Profile), DomainError> {
 
 /// Inserts `count` ICPs and `count` profiles, 1,000 per transaction, and
 /// returns their ids.
-async fn preload(store: &SharedStore, count: usize) -> Result<(Vec<String>, Vec<String>), String> {
+async fn preload(
+    store: &SharedStore,
+    start: usize,
+    count: usize,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let records = Records::new(store.clone());
     let principal = principal();
     let mut icp_ids = Vec::with_capacity(count);
     let mut profile_ids = Vec::with_capacity(count);
     let fail = |error: DomainError| format!("preload: {error}");
-    for batch_start in (0..count).step_by(1_000) {
-        let batch = batch_start..(batch_start + 1_000).min(count);
+    let end = start + count;
+    for batch_start in (start..end).step_by(1_000) {
+        let batch = batch_start..(batch_start + 1_000).min(end);
         let (icps, profiles) = records
             .transact(&principal, move |session| {
                 Box::pin(async move {
@@ -312,6 +345,7 @@ fn wrk(
     url: &str,
     kind: &str,
     ids: Option<&Path>,
+    path: Option<&str>,
     token: &str,
     connections: usize,
     seconds: u64,
@@ -339,6 +373,7 @@ fn wrk(
                 .unwrap_or_default(),
         )
         .env("BENCH_TOKEN", token)
+        .env("BENCH_PATH", path.unwrap_or("/"))
         .output()
         .map_err(|error| format!("wrk (install it: apt-get install wrk): {error}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -459,7 +494,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
             .with_file_name("clientele"),
     };
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
-    let database = fresh_database(&args)?;
+    let database = fresh_database(args.backend, &args.postgres_url)?;
     let backend = match args.backend {
         Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
         Backend::Postgres => "PostgreSQL",
@@ -476,7 +511,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|error| format!("key: {error}"))?
         .token;
-    let (icp_ids, profile_ids) = preload(&store, args.records).await?;
+    let (icp_ids, profile_ids) = preload(&store, 0, args.records).await?;
     eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
     let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
     let profile_file = write_ids(scratch.path(), "profiles.txt", &profile_ids)?;
@@ -488,17 +523,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let floor = storage_floor(&store, &icp_ids, args.seconds).await?;
     drop(store);
 
-    let mut server = Command::new(&server_binary);
-    server
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &database.url,
-        ])
-        .args(["--hood-rate-limit", "off", "--log", "warn"]);
-    let (mut server, server_url) = start_listening(server)?;
+    let (mut server, server_url) = start_server(&server_binary, &database.url)?;
     let mut ceiling_command =
         Command::new(std::env::current_exe().map_err(|error| error.to_string())?);
     ceiling_command.arg("ceiling");
@@ -521,13 +546,22 @@ async fn run(args: RunArgs) -> Result<(), String> {
             &ceiling_url,
             "ceiling",
             None,
+            None,
             &token,
             connections,
             args.seconds,
         )?;
         for (name, kind, ids) in workloads {
             eprintln!("== {name} at {connections} connection(s)");
-            let measured = wrk(&server_url, kind, ids, &token, connections, args.seconds)?;
+            let measured = wrk(
+                &server_url,
+                kind,
+                ids,
+                None,
+                &token,
+                connections,
+                args.seconds,
+            )?;
             rows.push((name.to_owned(), connections, measured, ceiling.clone()));
         }
     }
@@ -617,6 +651,187 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let command: Vec<String> = std::env::args().collect();
         let document = format!(
             "# Benchmark results\n\nWritten by the harness (`bench/run`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            command.join(" ")
+        );
+        std::fs::write(&results, document).map_err(|error| format!("write {results}: {error}"))?;
+        eprintln!("wrote {results}");
+    }
+    Ok(())
+}
+
+/// Starts `clientele serve` on `database_url` (rate limits off).
+fn start_server(binary: &Path, database_url: &str) -> Result<(Child, String), String> {
+    let mut server = Command::new(binary);
+    server
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .args(["--hood-rate-limit", "off", "--log", "warn"]);
+    start_listening(server)
+}
+
+/// The measurements of one scale point, by workload name.
+type ScalePoint = Vec<(String, Measured)>;
+
+/// Starts the server on `database`, runs each scale workload, stops it;
+/// returns the measurements and the server's peak memory.
+fn measure_scale(
+    args: &ScaleArgs,
+    binary: &Path,
+    database_url: &str,
+    token: &str,
+    id_files: (&Path, &Path),
+    records: usize,
+) -> Result<(ScalePoint, f64), String> {
+    let (mut server, url) = start_server(binary, database_url)?;
+    let last_page = records.div_ceil(20);
+    let filtered_last_page = records.div_ceil(10).div_ceil(20);
+    let last = format!("/v1/hood/profiles?page={last_page},20");
+    let filtered_last =
+        format!("/v1/hood/profiles?organization_id=eq:1007&page={filtered_last_page},20");
+    let workloads: [(&str, &str, Option<&Path>, Option<&str>); 7] = [
+        ("GET ICP", "get_icp", Some(id_files.0), None),
+        ("PATCH ICP (seed body)", "patch_icp", Some(id_files.0), None),
+        (
+            "PATCH profile custom_properties",
+            "patch_profile",
+            Some(id_files.1),
+            None,
+        ),
+        (
+            "list profiles, first page",
+            "get_path",
+            None,
+            Some("/v1/hood/profiles?page=1,20"),
+        ),
+        ("list profiles, last page", "get_path", None, Some(&last)),
+        (
+            "list profiles filtered, first page",
+            "get_path",
+            None,
+            Some("/v1/hood/profiles?organization_id=eq:1007&page=1,20"),
+        ),
+        (
+            "list profiles filtered, last page",
+            "get_path",
+            None,
+            Some(&filtered_last),
+        ),
+    ];
+    let mut point = Vec::new();
+    for (name, kind, ids, path) in workloads {
+        eprintln!("== {records} records: {name}");
+        let measured = wrk(&url, kind, ids, path, token, args.connections, args.seconds)?;
+        point.push((name.to_owned(), measured));
+    }
+    let peak = peak_memory_mib(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    Ok((point, peak))
+}
+
+async fn scale(args: ScaleArgs) -> Result<(), String> {
+    if args.large <= args.small {
+        return Err("--large must be more than --small".into());
+    }
+    let binary = match &args.server_binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map_err(|error| error.to_string())?
+            .with_file_name("clientele"),
+    };
+    let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let database = fresh_database(args.backend, &args.postgres_url)?;
+    let store = clientele::store::connect(&database.url)
+        .await
+        .map_err(|error| format!("open the database: {error}"))?;
+    let token = issue_api_key(&store, &WorkspaceId::new(WORKSPACE), USER, Role::Admin)
+        .await
+        .map_err(|error| format!("key: {error}"))?
+        .token;
+    let mut points = Vec::new();
+    let mut icp_ids = Vec::new();
+    let mut profile_ids = Vec::new();
+    let mut store = Some(store);
+    for records in [args.small, args.large] {
+        let open = match store.take() {
+            Some(open) => open,
+            None => clientele::store::connect(&database.url)
+                .await
+                .map_err(|error| format!("open the database: {error}"))?,
+        };
+        let started = Instant::now();
+        eprintln!("== growing to {records} ICPs and {records} Hood profiles");
+        let (icps, profiles) = preload(&open, icp_ids.len(), records - icp_ids.len()).await?;
+        icp_ids.extend(icps);
+        profile_ids.extend(profiles);
+        eprintln!("   done in {:.0} s", started.elapsed().as_secs_f64());
+        drop(open);
+        let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
+        let profile_file = write_ids(scratch.path(), "profiles.txt", &profile_ids)?;
+        let (point, peak) = measure_scale(
+            &args,
+            &binary,
+            &database.url,
+            &token,
+            (&icp_file, &profile_file),
+            records,
+        )?;
+        points.push((records, point, peak));
+    }
+
+    let backend = match args.backend {
+        Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
+        Backend::Postgres => "PostgreSQL",
+    };
+    let (small, large) = (&points[0], &points[1]);
+    let mut report = String::new();
+    let _ = writeln!(report, "Backend: {backend}. Machine: {}.", machine());
+    let _ = writeln!(
+        report,
+        "One database grown from {} to {} ICPs and as many Hood profiles (10% of the profiles in organization 1007); the server restarted on it for each measurement; {} connection(s), {} s per workload; pages of 20.\n",
+        args.small, args.large, args.connections, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "| workload | req/s at {a} | p50 ms | p99 ms | req/s at {b} | p50 ms | p99 ms | p50 ratio | errors |",
+        a = args.small,
+        b = args.large
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for ((name, at_small), (_, at_large)) in small.1.iter().zip(&large.1) {
+        let _ = writeln!(
+            report,
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            at_small.requests_per_second,
+            at_small.p50_ms,
+            at_small.p99_ms,
+            at_large.requests_per_second,
+            at_large.p50_ms,
+            at_large.p99_ms,
+            at_large.p50_ms / at_small.p50_ms.max(1e-9),
+            at_small.errors + at_large.errors,
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nPeak server memory (VmHWM): {:.1} MiB at {}, {:.1} MiB at {}.",
+        small.2, small.0, large.2, large.0
+    );
+    println!("{report}");
+    let results = args.results.clone().unwrap_or_else(|| match args.backend {
+        Backend::Sqlite => "bench/SCALE.md".to_owned(),
+        Backend::Postgres => "bench/SCALE-postgres.md".to_owned(),
+    });
+    if !results.is_empty() {
+        let command: Vec<String> = std::env::args().collect();
+        let document = format!(
+            "# Scale results\n\nWritten by the harness (`bench/run scale`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
             chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
             command.join(" ")
         );
