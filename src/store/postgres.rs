@@ -28,7 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 
-use super::query::{Dialect, Operand, RecordQuery, render};
+use super::query::{self, Dialect, Operand, RecordQuery};
 use super::{
     ApiKeyRecord, HistoryEntry, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
 };
@@ -238,45 +238,40 @@ impl Store for PostgresStore {
         kind: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
-        let rendered = render(query, Dialect::Postgres, 2).map_err(StoreError::Other)?;
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM records WHERE workspace_id = $1 AND kind = $2{}",
-            rendered.filter
-        );
-        let page_sql = format!(
-            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
-             WHERE workspace_id = $1 AND kind = $2{}{} LIMIT {} OFFSET {}",
-            rendered.filter, rendered.order, query.limit, query.offset
-        );
+        let statements =
+            query::statements(query, Dialect::Postgres, false).map_err(StoreError::Other)?;
+        let count_sql = statements
+            .count
+            .clone()
+            .ok_or_else(|| StoreError::Other("a PostgreSQL query must count".into()))?;
         let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
             .bind(workspace.as_str())
             .bind(kind);
-        let mut page = sqlx::query(sqlx::AssertSqlSafe(page_sql))
-            .bind(workspace.as_str())
-            .bind(kind);
-        for operand in &rendered.binds {
-            match operand {
-                Operand::Text(text) => {
-                    count = count.bind(text.clone());
-                    page = page.bind(text.clone());
-                }
-                Operand::Integer(number) => {
-                    count = count.bind(*number);
-                    page = page.bind(*number);
-                }
-                Operand::Bool(flag) => {
-                    count = count.bind(*flag);
-                    page = page.bind(*flag);
-                }
-            }
+        for operand in &statements.binds {
+            count = match operand {
+                Operand::Text(text) => count.bind(text.clone()),
+                Operand::Integer(number) => count.bind(*number),
+                Operand::Bool(flag) => count.bind(*flag),
+            };
         }
         let total = count.fetch_one(&self.pool).await.map_err(from_sqlx)?;
+        let total = u64::try_from(total).unwrap_or(0);
+        let mut page = sqlx::query(sqlx::AssertSqlSafe(statements.page(total)))
+            .bind(workspace.as_str())
+            .bind(kind);
+        for operand in &statements.binds {
+            page = match operand {
+                Operand::Text(text) => page.bind(text.clone()),
+                Operand::Integer(number) => page.bind(*number),
+                Operand::Bool(flag) => page.bind(*flag),
+            };
+        }
         let rows = page.fetch_all(&self.pool).await.map_err(from_sqlx)?;
         let records = rows
             .iter()
             .map(record_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((records, u64::try_from(total).unwrap_or(0)))
+        Ok((records, total))
     }
 
     async fn history(

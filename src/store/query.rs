@@ -75,6 +75,8 @@ pub(super) enum Dialect {
 pub(super) struct Rendered {
     pub filter: String,
     pub order: String,
+    /// The same order, backwards (to read a page from the end).
+    pub reversed: String,
     pub binds: Vec<Operand>,
 }
 
@@ -248,19 +250,111 @@ pub(super) fn render(
             },
             other => renderer.expression(other)?,
         };
-        // Missing values sort first, as the empty string would.
-        keys.push(if *descending {
-            format!("{expression} DESC NULLS LAST")
-        } else {
-            format!("{expression} ASC NULLS FIRST")
-        });
+        keys.push((expression, *descending, true));
     }
-    keys.push(format!("{} ASC", renderer.expression(&Column::NumericId)?));
+    keys.push((renderer.expression(&Column::NumericId)?, false, false));
+    let order_by = |reverse: bool| {
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|(expression, descending, nulls)| {
+                // Missing values sort first, as the empty string would.
+                match (descending ^ reverse, nulls) {
+                    (true, true) => format!("{expression} DESC NULLS LAST"),
+                    (false, true) => format!("{expression} ASC NULLS FIRST"),
+                    (true, false) => format!("{expression} DESC"),
+                    (false, false) => format!("{expression} ASC"),
+                }
+            })
+            .collect();
+        format!(" ORDER BY {}", keys.join(", "))
+    };
     Ok(Rendered {
         filter,
-        order: format!(" ORDER BY {}", keys.join(", ")),
+        order: order_by(false),
+        reversed: order_by(true),
         binds: renderer.binds,
     })
+}
+
+/// The statements that run a query: first the count, then the page, whose
+/// statement depends on the count. Parameters: the workspace, the kind,
+/// then [`Statements::binds`].
+pub(super) struct Statements {
+    /// Counts every record that matches, over all pages; `None` when there
+    /// are no conditions and the backend keeps the count (read it instead).
+    pub count: Option<String>,
+    pub binds: Vec<Operand>,
+    scope: String,
+    rendered: Rendered,
+    offset: u64,
+    limit: u64,
+}
+
+const RECORD_COLUMNS: &str = "kind, id, version, lookup, body, created_at, updated_at";
+
+/// The statements of `query`. `kept_counts`: the backend keeps the number
+/// of records per workspace and kind itself.
+pub(super) fn statements(
+    query: &RecordQuery,
+    dialect: Dialect,
+    kept_counts: bool,
+) -> Result<Statements, String> {
+    let rendered = render(query, dialect, 2)?;
+    let scope = match dialect {
+        Dialect::Sqlite => "workspace_id = ?1 AND kind = ?2",
+        Dialect::Postgres => "workspace_id = $1 AND kind = $2",
+    };
+    let count = (!kept_counts || !query.conditions.is_empty()).then(|| {
+        format!(
+            "SELECT COUNT(*) FROM records WHERE {scope}{}",
+            rendered.filter
+        )
+    });
+    Ok(Statements {
+        count,
+        binds: rendered.binds.clone(),
+        scope: scope.to_owned(),
+        rendered,
+        offset: query.offset,
+        limit: query.limit,
+    })
+}
+
+impl Statements {
+    /// The page's statement, given how many records match in all.
+    ///
+    /// The page is found in two steps (a "deferred join"): the ids of the
+    /// page first, read from an index that holds the sort key and the id,
+    /// then those records by primary key. Skipping entries of a narrow
+    /// index is cheap; skipping whole records, bodies and all, made a far
+    /// page cost many times the first. And a page in the second half is
+    /// read from the end, in the reverse order, so the last page costs what
+    /// the first does (only pages in the middle skip many entries).
+    pub fn page(&self, total: u64) -> String {
+        let end = self.offset.saturating_add(self.limit).min(total);
+        let after_page = total - end;
+        let (inner_order, limit, offset) = if after_page < self.offset {
+            (
+                &self.rendered.reversed,
+                end.saturating_sub(self.offset),
+                after_page,
+            )
+        } else {
+            (&self.rendered.order, self.limit, self.offset)
+        };
+        // CROSS JOIN keeps SQLite from turning the join around (scanning
+        // records in order and probing the page); PostgreSQL reads it as
+        // an inner join.
+        format!(
+            "WITH page AS (SELECT id AS page_id FROM records WHERE {scope}{filter}{inner_order} \
+             LIMIT {limit} OFFSET {offset}) \
+             SELECT {RECORD_COLUMNS} FROM page CROSS JOIN records \
+             WHERE {scope} AND id = page_id{order}",
+            scope = self.scope,
+            filter = self.rendered.filter,
+            order = self.rendered.order,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -302,12 +396,70 @@ mod tests {
             rendered.order,
             " ORDER BY created_at DESC NULLS LAST, CAST(id AS INTEGER) ASC"
         );
+        assert_eq!(
+            rendered.reversed,
+            " ORDER BY created_at ASC NULLS FIRST, CAST(id AS INTEGER) DESC"
+        );
         assert_eq!(rendered.binds.len(), 4);
         let postgres = render(&query, Dialect::Postgres, 2).expect("renders");
         assert!(
             postgres
                 .filter
                 .contains("CAST(body->>'organization_id' AS NUMERIC) END) = CAST($3 AS NUMERIC)")
+        );
+    }
+
+    #[test]
+    fn pages_select_ids_first_and_counts_are_read_when_kept() {
+        let unfiltered = RecordQuery {
+            offset: 40,
+            limit: 20,
+            ..RecordQuery::default()
+        };
+        let kept = statements(&unfiltered, Dialect::Sqlite, true).expect("renders");
+        assert_eq!(kept.count, None);
+        assert_eq!(
+            kept.page(1000),
+            "WITH page AS (SELECT id AS page_id FROM records \
+             WHERE workspace_id = ?1 AND kind = ?2 ORDER BY CAST(id AS INTEGER) ASC \
+             LIMIT 20 OFFSET 40) \
+             SELECT kind, id, version, lookup, body, created_at, updated_at \
+             FROM page CROSS JOIN records \
+             WHERE workspace_id = ?1 AND kind = ?2 AND id = page_id \
+             ORDER BY CAST(id AS INTEGER) ASC"
+        );
+        // Rows 40..60 of 70 are read as rows 10..30 from the end.
+        assert!(
+            kept.page(70)
+                .contains("ORDER BY CAST(id AS INTEGER) DESC LIMIT 20 OFFSET 10)")
+        );
+        // Rows 40..50 of 50: the last ten, a short page.
+        assert!(
+            kept.page(50)
+                .contains("ORDER BY CAST(id AS INTEGER) DESC LIMIT 10 OFFSET 0)")
+        );
+        // Past the end: nothing.
+        assert!(kept.page(30).contains("LIMIT 0 OFFSET 0)"));
+        let counted = statements(&unfiltered, Dialect::Postgres, false).expect("renders");
+        assert_eq!(
+            counted.count.as_deref(),
+            Some("SELECT COUNT(*) FROM records WHERE workspace_id = $1 AND kind = $2")
+        );
+        let filtered = RecordQuery {
+            conditions: vec![Condition {
+                column: Column::Number("organization_id"),
+                compare: Compare::Eq,
+                operands: vec![Operand::Integer(7)],
+            }],
+            ..unfiltered
+        };
+        let kept = statements(&filtered, Dialect::Sqlite, true).expect("renders");
+        assert_eq!(
+            kept.count.as_deref(),
+            Some(
+                "SELECT COUNT(*) FROM records WHERE workspace_id = ?1 AND kind = ?2 \
+                 AND CAST(json_extract(body, '$.organization_id') AS INTEGER) = ?3"
+            )
         );
     }
 

@@ -33,7 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use super::group_commit::{GroupWriter, WriterSession, from_rusqlite};
 
-use super::query::{Dialect, Operand, RecordQuery, render};
+use super::query::{self, Dialect, Operand, RecordQuery};
 use super::{
     ApiKeyRecord, HistoryEntry, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
 };
@@ -386,40 +386,46 @@ impl Store for SqliteStore {
         kind: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
-        let rendered = render(query, Dialect::Sqlite, 2).map_err(StoreError::Other)?;
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM records WHERE workspace_id = ?1 AND kind = ?2{}",
-            rendered.filter
-        );
-        let page_sql = format!(
-            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
-             WHERE workspace_id = ?1 AND kind = ?2{}{} LIMIT {} OFFSET {}",
-            rendered.filter, rendered.order, query.limit, query.offset
-        );
+        let statements =
+            query::statements(query, Dialect::Sqlite, true).map_err(StoreError::Other)?;
         let mut parameters = vec![
             SqlValue::Text(workspace.as_str().to_owned()),
             SqlValue::Text(kind.to_owned()),
         ];
-        parameters.extend(rendered.binds.iter().map(|operand| match operand {
+        parameters.extend(statements.binds.iter().map(|operand| match operand {
             Operand::Text(text) => SqlValue::Text(text.clone()),
             Operand::Integer(number) => SqlValue::Integer(*number),
             Operand::Bool(flag) => SqlValue::Integer(i64::from(*flag)),
         }));
         self.scan(move |connection| {
-            let total: i64 = connection
-                .prepare_cached(&count_sql)
-                .and_then(|mut count| {
+            // One snapshot for the count and the page.
+            let snapshot = connection.unchecked_transaction().map_err(from_rusqlite)?;
+            let total: i64 = match &statements.count {
+                Some(count) => connection.prepare_cached(count).and_then(|mut count| {
                     count.query_row(params_from_iter(parameters.iter()), |row| row.get(0))
-                })
-                .map_err(from_rusqlite)?;
+                }),
+                None => connection
+                    .prepare_cached(
+                        "SELECT COALESCE((SELECT records FROM record_counts \
+                         WHERE workspace_id = ?1 AND kind = ?2), 0)",
+                    )
+                    .and_then(|mut count| {
+                        count.query_row(params_from_iter(parameters.iter().take(2)), |row| {
+                            row.get(0)
+                        })
+                    }),
+            }
+            .map_err(from_rusqlite)?;
+            let total = u64::try_from(total).unwrap_or(0);
             let records = select_all(
                 connection,
-                &page_sql,
+                &statements.page(total),
                 params_from_iter(parameters.iter()),
                 RecordColumns::read,
                 RecordColumns::into_record,
             )?;
-            Ok((records, u64::try_from(total).unwrap_or(0)))
+            snapshot.commit().map_err(from_rusqlite)?;
+            Ok((records, total))
         })
         .await
     }

@@ -423,6 +423,60 @@ async fn an_unsubscribed_email_or_number_cannot_start_a_new_profile() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+/// Pages in the second half of a list are read from its end; every page,
+/// in every order, must still be the matching slice of the whole list, and
+/// the total must follow creates and deletes.
+#[tokio::test]
+async fn every_page_is_its_slice_of_the_whole_order() {
+    let (app, token) = member_app().await;
+    let mut ids = Vec::new();
+    // Two without a name: missing values sort first ascending, last descending.
+    for name in ["Gus", "", "Ann", "Fay", "", "Cleo", "Bob"] {
+        let mut body = json!({"email": format!("p{}@example.com", ids.len())});
+        if !name.is_empty() {
+            body["full_name"] = json!(name);
+        }
+        ids.push(create(&app, &token, PROFILES, &body).await);
+    }
+    let ids_of = |reply: &Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| item["id"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for sort in ["", "&sort=full_name", "&sort=-full_name", "&sort=-id"] {
+        let whole = app
+            .get(&format!("{PROFILES}?page=1,100{sort}"), &token)
+            .await;
+        let whole = ids_of(&whole);
+        assert_eq!(whole.len(), 7, "sort {sort:?}");
+        for size in 1..=4 {
+            let mut paged = Vec::new();
+            for page in 1..=8usize.div_ceil(size) {
+                let reply = app
+                    .get(&format!("{PROFILES}?page={page},{size}{sort}"), &token)
+                    .await;
+                assert_eq!(reply.status, StatusCode::OK);
+                assert_eq!(reply.body["total"], 7);
+                paged.extend(ids_of(&reply));
+            }
+            assert_eq!(paged, whole, "sort {sort:?}, pages of {size}");
+        }
+    }
+    assert_eq!(
+        app.delete(&profile_path(&ids[0]), &token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let after = app.get(&format!("{PROFILES}?page=3,2"), &token).await;
+    assert_eq!(after.body["total"], 6);
+    assert_eq!(ids_of(&after), ids[5..7]);
+}
+
 #[tokio::test]
 async fn lists_page_sort_and_filter() {
     let (app, token) = member_app().await;
