@@ -138,7 +138,7 @@ impl Precondition {
 }
 
 fn decode<T: Document>(stored: StoredRecord) -> Result<Record<T>, DomainError> {
-    let data = serde_json::from_value(stored.body).map_err(|error| {
+    let data = serde_json::from_str(&stored.body).map_err(|error| {
         DomainError::Internal(format!(
             "stored {} {} does not decode: {error}",
             stored.kind, stored.id
@@ -153,14 +153,18 @@ fn decode<T: Document>(stored: StoredRecord) -> Result<Record<T>, DomainError> {
     })
 }
 
+fn to_text<T: Document>(document: &T) -> Result<String, DomainError> {
+    serde_json::to_string(document)
+        .map_err(|error| DomainError::Internal(format!("encoding a record: {error}")))
+}
+
 fn encode<T: Document>(record: &Record<T>) -> Result<StoredRecord, DomainError> {
     Ok(StoredRecord {
         kind: T::KIND.as_str().to_owned(),
         id: record.id.clone(),
         version: record.version,
         lookup: record.data.lookup_key(),
-        body: serde_json::to_value(&record.data)
-            .map_err(|error| DomainError::Internal(format!("encoding a record: {error}")))?,
+        body: to_text(&record.data)?,
         created_at: record.created_at,
         updated_at: record.updated_at,
     })
@@ -244,14 +248,6 @@ impl WriteSession {
         };
         record.data.check_relations(&record.id, None, self).await?;
         self.insert_record(&record).await?;
-        self.record_history(
-            &record.id,
-            record.version,
-            "create",
-            None,
-            Some(&record.data),
-        )
-        .await?;
         Ok(record)
     }
 
@@ -270,23 +266,24 @@ impl WriteSession {
             data,
         };
         self.insert_record(&record).await?;
-        self.record_history(
-            &record.id,
-            record.version,
-            "create",
-            None,
-            Some(&record.data),
-        )
-        .await?;
         Ok(record)
     }
 
+    /// Inserts a new record and its `create` entry in the audit trail.
     async fn insert_record<T: Document>(&mut self, record: &Record<T>) -> Result<(), DomainError> {
         let stored = encode(record)?;
         self.transaction
             .insert(&self.workspace, &stored)
             .await
-            .map_err(store_failure)
+            .map_err(store_failure)?;
+        self.record_history::<T>(
+            &record.id,
+            record.version,
+            "create",
+            None,
+            Some(&stored.body),
+        )
+        .await
     }
 
     async fn new_ids<T: Document>(&mut self) -> Result<NewIds, DomainError> {
@@ -325,6 +322,7 @@ impl WriteSession {
         change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send,
     ) -> Result<Record<T>, DomainError> {
         let previous = record.data.clone();
+        let previous_text = to_text(&previous)?;
         change(&mut record.data)?;
         record
             .data
@@ -337,25 +335,26 @@ impl WriteSession {
             .update(&self.workspace, &stored)
             .await
             .map_err(store_failure)?;
-        self.record_history(
+        self.record_history::<T>(
             &record.id,
             record.version,
             "update",
-            Some(&previous),
-            Some(&record.data),
+            Some(&previous_text),
+            Some(&stored.body),
         )
         .await?;
         Ok(record)
     }
 
-    /// Appends who changed what to the audit trail, in this transaction.
+    /// Appends who changed what to the audit trail, in this transaction;
+    /// `old` and `new` are the record's JSON text before and after.
     async fn record_history<T: Document>(
         &mut self,
         id: &str,
         version: i64,
         action: &str,
-        old: Option<&T>,
-        new: Option<&T>,
+        old: Option<&str>,
+        new: Option<&str>,
     ) -> Result<(), DomainError> {
         let entry = HistoryEntry {
             kind: T::KIND.as_str().to_owned(),
@@ -382,11 +381,11 @@ impl WriteSession {
             .await
             .map_err(store_failure)?;
         if deleted {
-            self.record_history(
+            self.record_history::<T>(
                 &record.id,
                 record.version,
                 "delete",
-                Some(&record.data),
+                Some(&to_text(&record.data)?),
                 None,
             )
             .await?;
@@ -616,31 +615,45 @@ impl Records {
 }
 
 /// `[{"field", "old", "new"}, …]` for each top-level field whose value
-/// differs between `old` and `new` (absent on one side reads as null).
-fn changed_fields<T: Document>(
-    old: Option<&T>,
-    new: Option<&T>,
-) -> Result<serde_json::Value, DomainError> {
-    use serde_json::{Map, Value, json};
-    let as_map = |document: Option<&T>| -> Result<Map<String, Value>, DomainError> {
-        match document.map(serde_json::to_value).transpose() {
-            Ok(Some(Value::Object(map))) => Ok(map),
-            Ok(_) => Ok(Map::new()),
-            Err(error) => Err(DomainError::Internal(format!("encoding history: {error}"))),
+/// differs between the JSON texts `old` and `new` (absent on one side reads
+/// as null).
+///
+/// The texts are split into their top-level fields without building value
+/// trees; only a field whose text differs is parsed, to compare the values
+/// themselves (the same value may be written two ways) and to record them.
+fn changed_fields(old: Option<&str>, new: Option<&str>) -> Result<serde_json::Value, DomainError> {
+    use serde_json::value::RawValue;
+    use serde_json::{Value, json};
+    use std::collections::BTreeMap;
+    type Fields<'a> = BTreeMap<String, &'a RawValue>;
+    fn fields(text: Option<&str>) -> Result<Fields<'_>, DomainError> {
+        match text {
+            None => Ok(Fields::new()),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|error| DomainError::Internal(format!("diffing history: {error}"))),
         }
-    };
-    let (old, new) = (as_map(old)?, as_map(new)?);
-    let mut fields: Vec<&String> = old.keys().chain(new.keys()).collect();
-    fields.sort();
-    fields.dedup();
-    let changes = fields
-        .into_iter()
-        .filter_map(|field| {
-            let before = old.get(field).unwrap_or(&Value::Null);
-            let after = new.get(field).unwrap_or(&Value::Null);
-            (before != after).then(|| json!({"field": field, "old": before, "new": after}))
+    }
+    let parse = |raw: Option<&&RawValue>| -> Result<Value, DomainError> {
+        raw.map_or(Ok(Value::Null), |raw| {
+            serde_json::from_str(raw.get())
+                .map_err(|error| DomainError::Internal(format!("diffing history: {error}")))
         })
-        .collect();
+    };
+    let (old, new) = (fields(old)?, fields(new)?);
+    let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut changes = Vec::new();
+    for name in names {
+        let (before, after) = (old.get(name), new.get(name));
+        if before.map(|raw| raw.get()) == after.map(|raw| raw.get()) {
+            continue;
+        }
+        let (before, after) = (parse(before)?, parse(after)?);
+        if before != after {
+            changes.push(json!({"field": name, "old": before, "new": after}));
+        }
+    }
     Ok(Value::Array(changes))
 }
 
@@ -679,6 +692,30 @@ mod tests {
             Precondition::from_if_match("\"1\", W/\"2\""),
             Precondition::OneOf(vec!["\"1\"".into(), "W/\"2\"".into()])
         );
+    }
+
+    #[test]
+    fn history_lists_only_fields_whose_values_changed() {
+        let changes = changed_fields(
+            Some(r#"{"name":"A","n":1.0,"tags":{"x":1,"y":[2]},"gone":true,"nil":null}"#),
+            // The same values written another way (PostgreSQL's JSONB text).
+            Some(r#"{"name": "B", "n": 1.0, "tags": {"y": [2], "x": 1}, "new": "v"}"#),
+        )
+        .expect("diffs");
+        assert_eq!(
+            changes,
+            serde_json::json!([
+                {"field": "gone", "old": true, "new": null},
+                {"field": "name", "old": "A", "new": "B"},
+                {"field": "new", "old": null, "new": "v"},
+            ])
+        );
+        let created = changed_fields(None, Some(r#"{"a":1,"b":null}"#)).expect("diffs");
+        assert_eq!(
+            created,
+            serde_json::json!([{"field": "a", "old": null, "new": 1}])
+        );
+        assert!(changed_fields(Some("[1]"), None).is_err());
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub struct StoredRecord {
     /// An optional second key, unique per workspace and kind (e.g. a
     /// ClientSuccess client's numeric id beside its UUID).
     pub lookup: Option<String>,
-    pub body: Value,
+    /// The record's JSON document, as text: the core decodes it straight
+    /// into its typed record, with no `serde_json::Value` in between.
+    pub body: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

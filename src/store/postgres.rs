@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
@@ -117,14 +118,20 @@ fn from_millis(value: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Other(format!("stored timestamp {value} out of range")))
 }
 
+/// A record's JSON text, to be bound as JSONB as it is.
+fn raw_json(text: &str) -> Result<&RawValue, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|error| StoreError::Other(format!("a record body is not JSON: {error}")))
+}
+
 fn record_from_row(row: &PgRow) -> Result<StoredRecord, StoreError> {
-    let Json(body): Json<serde_json::Value> = row.try_get("body").map_err(from_sqlx)?;
+    let Json(body): Json<Box<RawValue>> = row.try_get("body").map_err(from_sqlx)?;
     Ok(StoredRecord {
         kind: row.try_get("kind").map_err(from_sqlx)?,
         id: row.try_get("id").map_err(from_sqlx)?,
         version: row.try_get("version").map_err(from_sqlx)?,
         lookup: row.try_get("lookup").map_err(from_sqlx)?,
-        body,
+        body: body.get().to_owned(),
         created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
         updated_at: from_millis(row.try_get("updated_at").map_err(from_sqlx)?)?,
     })
@@ -450,7 +457,7 @@ impl WriteTx for PgWriteTx {
         .bind(&record.id)
         .bind(record.version)
         .bind(&record.lookup)
-        .bind(Json(&record.body))
+        .bind(Json(raw_json(&record.body)?))
         .bind(millis(record.created_at))
         .bind(millis(record.updated_at))
         .execute(&mut *self.transaction)
@@ -472,7 +479,7 @@ impl WriteTx for PgWriteTx {
         .bind(&record.kind)
         .bind(&record.id)
         .bind(record.version)
-        .bind(Json(&record.body))
+        .bind(Json(raw_json(&record.body)?))
         .bind(millis(record.updated_at))
         .bind(&record.lookup)
         .execute(&mut *self.transaction)

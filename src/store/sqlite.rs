@@ -186,8 +186,7 @@ impl RecordColumns {
             id: self.id,
             version: self.version,
             lookup: self.lookup,
-            body: serde_json::from_str(&self.body)
-                .map_err(|error| StoreError::Other(format!("stored body is not JSON: {error}")))?,
+            body: self.body,
             created_at: from_millis(self.created_at)?,
             updated_at: from_millis(self.updated_at)?,
         })
@@ -640,7 +639,7 @@ impl WriteTx for SqliteWriteTx {
                     record.id,
                     record.version,
                     record.lookup,
-                    record.body.to_string(),
+                    record.body,
                     millis(record.created_at),
                     millis(record.updated_at),
                 ])
@@ -667,7 +666,7 @@ impl WriteTx for SqliteWriteTx {
                     record.kind,
                     record.id,
                     record.version,
-                    record.body.to_string(),
+                    record.body,
                     millis(record.updated_at),
                     record.lookup,
                 ])
