@@ -45,6 +45,10 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_BATCH_AGE: Duration = Duration::from_millis(20);
 /// Prepared statements the writer keeps (every write statement fits).
 const STATEMENT_CACHE: usize = 64;
+/// The writer's page cache, in KiB. SQLite's default (2 MiB) stops holding
+/// the inner pages of the record table and its indexes somewhere past a
+/// few hundred thousand records, and then every write reads them again.
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
 
 type Outcome = Result<(), StoreError>;
 
@@ -148,7 +152,10 @@ fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
     }
     execute(
         &connection,
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+        &format!(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}"
+        ),
     )?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(connection)
