@@ -245,13 +245,8 @@ impl Store for PostgresStore {
         kind: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
-        let statements =
-            query::statements(query, Dialect::Postgres, false).map_err(StoreError::Other)?;
-        let count_sql = statements
-            .count
-            .clone()
-            .ok_or_else(|| StoreError::Other("a PostgreSQL query must count".into()))?;
-        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
+        let statements = query::statements(query, Dialect::Postgres).map_err(StoreError::Other)?;
+        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(statements.count.clone()))
             .bind(workspace.as_str())
             .bind(kind);
         for operand in &statements.binds {

@@ -280,9 +280,9 @@ pub(super) fn render(
 /// statement depends on the count. Parameters: the workspace, the kind,
 /// then [`Statements::binds`].
 pub(super) struct Statements {
-    /// Counts every record that matches, over all pages; `None` when there
-    /// are no conditions and the backend keeps the count (read it instead).
-    pub count: Option<String>,
+    /// The number of records that match, over all pages: counted, or read
+    /// where the backend keeps it.
+    pub count: String,
     pub binds: Vec<Operand>,
     scope: String,
     rendered: Rendered,
@@ -292,19 +292,47 @@ pub(super) struct Statements {
 
 const RECORD_COLUMNS: &str = "kind, id, version, lookup, body, created_at, updated_at";
 
-/// The statements of `query`. `kept_counts`: the backend keeps the number
-/// of records per workspace and kind itself.
-pub(super) fn statements(
-    query: &RecordQuery,
-    dialect: Dialect,
-    kept_counts: bool,
-) -> Result<Statements, String> {
+/// The body fields whose records SQLite counts per value (migration 0006),
+/// with the type their filters compare as.
+const SQLITE_VALUE_COUNTS: &[Column] = &[Column::Number("organization_id"), Column::Text("email")];
+
+/// The statement that reads a total SQLite keeps (migrations 0005 and
+/// 0006), if it keeps the one `conditions` need: all records of a kind, or
+/// those with one value of a counted field.
+fn kept_total(conditions: &[Condition]) -> Option<String> {
+    match conditions {
+        [] => Some(
+            "SELECT COALESCE((SELECT records FROM record_counts \
+             WHERE workspace_id = ?1 AND kind = ?2), 0)"
+                .to_owned(),
+        ),
+        [
+            Condition {
+                column: column @ (Column::Number(field) | Column::Text(field)),
+                compare: Compare::Eq,
+                operands,
+            },
+        ] if operands.len() == 1 && SQLITE_VALUE_COUNTS.contains(column) => Some(format!(
+            "SELECT COALESCE((SELECT records FROM record_value_counts \
+             WHERE workspace_id = ?1 AND kind = ?2 AND field = '{}' AND value = ?3), 0)",
+            identifier(field).ok()?
+        )),
+        _ => None,
+    }
+}
+
+/// The statements of `query` for `dialect`.
+pub(super) fn statements(query: &RecordQuery, dialect: Dialect) -> Result<Statements, String> {
     let rendered = render(query, dialect, 2)?;
     let scope = match dialect {
         Dialect::Sqlite => "workspace_id = ?1 AND kind = ?2",
         Dialect::Postgres => "workspace_id = $1 AND kind = $2",
     };
-    let count = (!kept_counts || !query.conditions.is_empty()).then(|| {
+    let kept = match dialect {
+        Dialect::Sqlite => kept_total(&query.conditions),
+        Dialect::Postgres => None,
+    };
+    let count = kept.unwrap_or_else(|| {
         format!(
             "SELECT COUNT(*) FROM records WHERE {scope}{}",
             rendered.filter
@@ -416,8 +444,8 @@ mod tests {
             limit: 20,
             ..RecordQuery::default()
         };
-        let kept = statements(&unfiltered, Dialect::Sqlite, true).expect("renders");
-        assert_eq!(kept.count, None);
+        let kept = statements(&unfiltered, Dialect::Sqlite).expect("renders");
+        assert!(kept.count.contains("FROM record_counts"));
         assert_eq!(
             kept.page(1000),
             "WITH page AS (SELECT id AS page_id FROM records \
@@ -440,10 +468,10 @@ mod tests {
         );
         // Past the end: nothing.
         assert!(kept.page(30).contains("LIMIT 0 OFFSET 0)"));
-        let counted = statements(&unfiltered, Dialect::Postgres, false).expect("renders");
+        let counted = statements(&unfiltered, Dialect::Postgres).expect("renders");
         assert_eq!(
-            counted.count.as_deref(),
-            Some("SELECT COUNT(*) FROM records WHERE workspace_id = $1 AND kind = $2")
+            counted.count,
+            "SELECT COUNT(*) FROM records WHERE workspace_id = $1 AND kind = $2"
         );
         let filtered = RecordQuery {
             conditions: vec![Condition {
@@ -453,13 +481,24 @@ mod tests {
             }],
             ..unfiltered
         };
-        let kept = statements(&filtered, Dialect::Sqlite, true).expect("renders");
+        let kept = statements(&filtered, Dialect::Sqlite).expect("renders");
+        assert!(kept.count.contains(
+            "FROM record_value_counts WHERE workspace_id = ?1 AND kind = ?2 \
+             AND field = 'organization_id' AND value = ?3"
+        ));
+        // Anything else is counted.
+        let ranged = RecordQuery {
+            conditions: vec![Condition {
+                column: Column::Number("organization_id"),
+                compare: Compare::Gt,
+                operands: vec![Operand::Integer(7)],
+            }],
+            ..RecordQuery::default()
+        };
         assert_eq!(
-            kept.count.as_deref(),
-            Some(
-                "SELECT COUNT(*) FROM records WHERE workspace_id = ?1 AND kind = ?2 \
-                 AND CAST(json_extract(body, '$.organization_id') AS INTEGER) = ?3"
-            )
+            statements(&ranged, Dialect::Sqlite).expect("renders").count,
+            "SELECT COUNT(*) FROM records WHERE workspace_id = ?1 AND kind = ?2 \
+             AND CAST(json_extract(body, '$.organization_id') AS INTEGER) > ?3"
         );
     }
 

@@ -385,8 +385,7 @@ impl Store for SqliteStore {
         kind: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
-        let statements =
-            query::statements(query, Dialect::Sqlite, true).map_err(StoreError::Other)?;
+        let statements = query::statements(query, Dialect::Sqlite).map_err(StoreError::Other)?;
         let mut parameters = vec![
             SqlValue::Text(workspace.as_str().to_owned()),
             SqlValue::Text(kind.to_owned()),
@@ -399,22 +398,17 @@ impl Store for SqliteStore {
         self.scan(move |connection| {
             // One snapshot for the count and the page.
             let snapshot = connection.unchecked_transaction().map_err(from_rusqlite)?;
-            let total: i64 = match &statements.count {
-                Some(count) => connection.prepare_cached(count).and_then(|mut count| {
-                    count.query_row(params_from_iter(parameters.iter()), |row| row.get(0))
-                }),
-                None => connection
-                    .prepare_cached(
-                        "SELECT COALESCE((SELECT records FROM record_counts \
-                         WHERE workspace_id = ?1 AND kind = ?2), 0)",
-                    )
-                    .and_then(|mut count| {
-                        count.query_row(params_from_iter(parameters.iter().take(2)), |row| {
-                            row.get(0)
-                        })
-                    }),
-            }
-            .map_err(from_rusqlite)?;
+            let total: i64 = connection
+                .prepare_cached(&statements.count)
+                .and_then(|mut count| {
+                    // A kept total takes the workspace, the kind and at
+                    // most the one value; a count takes every parameter.
+                    let wanted = count.parameter_count();
+                    count.query_row(params_from_iter(parameters.iter().take(wanted)), |row| {
+                        row.get(0)
+                    })
+                })
+                .map_err(from_rusqlite)?;
             let total = u64::try_from(total).unwrap_or(0);
             let records = select_all(
                 connection,

@@ -477,6 +477,67 @@ async fn every_page_is_its_slice_of_the_whole_order() {
     assert_eq!(ids_of(&after), ids[5..7]);
 }
 
+/// SQLite keeps the totals of single-value filters on some fields; they
+/// must follow every create, change and delete, in every workspace.
+#[tokio::test]
+async fn filtered_totals_follow_creates_changes_and_deletes() {
+    let (app, token) = member_app().await;
+    let other_app_token = app.member("globex", "user_abc123").await;
+    let total = |reply: Reply| reply.body["total"].clone();
+    let mut ids = Vec::new();
+    for index in 0..6 {
+        let body = json!({
+            "email": format!("p{index}@example.com"),
+            "organization_id": if index < 4 { "7" } else { "8" },
+        });
+        ids.push(create(&app, &token, PROFILES, &body).await);
+    }
+    create(
+        &app,
+        &other_app_token,
+        PROFILES,
+        &json!({"email": "p0@example.com", "organization_id": "7"}),
+    )
+    .await;
+    let org = |value: &str| format!("{PROFILES}?organization_id=eq:{value}");
+    assert_eq!(total(app.get(&org("7"), &token).await), 4);
+    assert_eq!(total(app.get(&org("8"), &token).await), 2);
+    assert_eq!(total(app.get(&org("9"), &token).await), 0);
+    let email = format!("{PROFILES}?email=eq:p1@example.com");
+    assert_eq!(total(app.get(&email, &token).await), 1);
+
+    // Moving one profile to another organization and address moves it.
+    let moved = app
+        .patch(
+            &profile_path(&ids[1]),
+            &token,
+            &json!({"organization_id": "8", "email": "moved@example.com"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::NO_CONTENT);
+    assert_eq!(total(app.get(&org("7"), &token).await), 3);
+    assert_eq!(total(app.get(&org("8"), &token).await), 3);
+    assert_eq!(total(app.get(&email, &token).await), 0);
+    // A PATCH of other fields leaves the totals alone; removing the field
+    // takes the profile out of its organization.
+    app.patch(&profile_path(&ids[2]), &token, &json!({"comment": "hi"}))
+        .await;
+    app.patch(
+        &profile_path(&ids[3]),
+        &token,
+        &json!({"organization_id": null}),
+    )
+    .await;
+    assert_eq!(total(app.get(&org("7"), &token).await), 2);
+    // Deleted profiles leave it too.
+    app.delete(&profile_path(&ids[0]), &token).await;
+    let seven = app.get(&org("7"), &token).await;
+    assert_eq!(seven.body["total"], 1);
+    assert_eq!(seven.body["items"][0]["id"], json!(ids[2]));
+    assert_eq!(total(app.get(&org("8"), &token).await), 3);
+    assert_eq!(total(app.get(&org("7"), &other_app_token).await), 1);
+}
+
 #[tokio::test]
 async fn lists_page_sort_and_filter() {
     let (app, token) = member_app().await;
