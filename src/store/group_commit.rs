@@ -48,7 +48,7 @@ const STATEMENT_CACHE: usize = 64;
 /// The writer's page cache, in KiB. SQLite's default (2 MiB) stops holding
 /// the inner pages of the record table and its indexes somewhere past a
 /// few hundred thousand records, and then every write reads them again.
-const WRITER_CACHE_KIB: u32 = 32 * 1024;
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
 type Outcome = Result<(), StoreError>;
 

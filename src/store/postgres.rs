@@ -245,7 +245,8 @@ impl Store for PostgresStore {
         kind: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
-        let statements = query::statements(query, Dialect::Postgres).map_err(StoreError::Other)?;
+        let statements =
+            query::statements(query, kind, Dialect::Postgres).map_err(StoreError::Other)?;
         let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(statements.count.clone()))
             .bind(workspace.as_str())
             .bind(kind);

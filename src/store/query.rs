@@ -292,14 +292,17 @@ pub(super) struct Statements {
 
 const RECORD_COLUMNS: &str = "kind, id, version, lookup, body, created_at, updated_at";
 
-/// The body fields whose records SQLite counts per value (migration 0006),
-/// with the type their filters compare as.
-const SQLITE_VALUE_COUNTS: &[Column] = &[Column::Number("organization_id"), Column::Text("email")];
+/// The body fields whose records SQLite counts per value (migration 0006):
+/// the kind, and the field with the type its filters compare as.
+const SQLITE_VALUE_COUNTS: &[(&str, Column)] = &[
+    ("hood_profile", Column::Number("organization_id")),
+    ("hood_profile", Column::Text("email")),
+];
 
 /// The statement that reads a total SQLite keeps (migrations 0005 and
 /// 0006), if it keeps the one `conditions` need: all records of a kind, or
 /// those with one value of a counted field.
-fn kept_total(conditions: &[Condition]) -> Option<String> {
+fn kept_total(kind: &str, conditions: &[Condition]) -> Option<String> {
     match conditions {
         [] => Some(
             "SELECT COALESCE((SELECT records FROM record_counts \
@@ -312,24 +315,34 @@ fn kept_total(conditions: &[Condition]) -> Option<String> {
                 compare: Compare::Eq,
                 operands,
             },
-        ] if operands.len() == 1 && SQLITE_VALUE_COUNTS.contains(column) => Some(format!(
-            "SELECT COALESCE((SELECT records FROM record_value_counts \
+        ] if operands.len() == 1
+            && SQLITE_VALUE_COUNTS
+                .iter()
+                .any(|(counted_kind, counted)| *counted_kind == kind && counted == column) =>
+        {
+            Some(format!(
+                "SELECT COALESCE((SELECT records FROM record_value_counts \
              WHERE workspace_id = ?1 AND kind = ?2 AND field = '{}' AND value = ?3), 0)",
-            identifier(field).ok()?
-        )),
+                identifier(field).ok()?
+            ))
+        }
         _ => None,
     }
 }
 
-/// The statements of `query` for `dialect`.
-pub(super) fn statements(query: &RecordQuery, dialect: Dialect) -> Result<Statements, String> {
+/// The statements of `query` over records of `kind`, for `dialect`.
+pub(super) fn statements(
+    query: &RecordQuery,
+    kind: &str,
+    dialect: Dialect,
+) -> Result<Statements, String> {
     let rendered = render(query, dialect, 2)?;
     let scope = match dialect {
         Dialect::Sqlite => "workspace_id = ?1 AND kind = ?2",
         Dialect::Postgres => "workspace_id = $1 AND kind = $2",
     };
     let kept = match dialect {
-        Dialect::Sqlite => kept_total(&query.conditions),
+        Dialect::Sqlite => kept_total(kind, &query.conditions),
         Dialect::Postgres => None,
     };
     let count = kept.unwrap_or_else(|| {
@@ -444,7 +457,7 @@ mod tests {
             limit: 20,
             ..RecordQuery::default()
         };
-        let kept = statements(&unfiltered, Dialect::Sqlite).expect("renders");
+        let kept = statements(&unfiltered, "hood_profile", Dialect::Sqlite).expect("renders");
         assert!(kept.count.contains("FROM record_counts"));
         assert_eq!(
             kept.page(1000),
@@ -468,7 +481,7 @@ mod tests {
         );
         // Past the end: nothing.
         assert!(kept.page(30).contains("LIMIT 0 OFFSET 0)"));
-        let counted = statements(&unfiltered, Dialect::Postgres).expect("renders");
+        let counted = statements(&unfiltered, "hood_profile", Dialect::Postgres).expect("renders");
         assert_eq!(
             counted.count,
             "SELECT COUNT(*) FROM records WHERE workspace_id = $1 AND kind = $2"
@@ -481,11 +494,18 @@ mod tests {
             }],
             ..unfiltered
         };
-        let kept = statements(&filtered, Dialect::Sqlite).expect("renders");
+        let kept = statements(&filtered, "hood_profile", Dialect::Sqlite).expect("renders");
         assert!(kept.count.contains(
             "FROM record_value_counts WHERE workspace_id = ?1 AND kind = ?2 \
              AND field = 'organization_id' AND value = ?3"
         ));
+        // Another kind's organization_id is not counted by value.
+        assert!(
+            statements(&filtered, "other_kind", Dialect::Sqlite)
+                .expect("renders")
+                .count
+                .starts_with("SELECT COUNT(*)")
+        );
         // Anything else is counted.
         let ranged = RecordQuery {
             conditions: vec![Condition {
@@ -496,7 +516,9 @@ mod tests {
             ..RecordQuery::default()
         };
         assert_eq!(
-            statements(&ranged, Dialect::Sqlite).expect("renders").count,
+            statements(&ranged, "hood_profile", Dialect::Sqlite)
+                .expect("renders")
+                .count,
             "SELECT COUNT(*) FROM records WHERE workspace_id = ?1 AND kind = ?2 \
              AND CAST(json_extract(body, '$.organization_id') AS INTEGER) > ?3"
         );

@@ -385,7 +385,8 @@ impl Store for SqliteStore {
         kind: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
-        let statements = query::statements(query, Dialect::Sqlite).map_err(StoreError::Other)?;
+        let statements =
+            query::statements(query, kind, Dialect::Sqlite).map_err(StoreError::Other)?;
         let mut parameters = vec![
             SqlValue::Text(workspace.as_str().to_owned()),
             SqlValue::Text(kind.to_owned()),
