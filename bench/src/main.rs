@@ -64,6 +64,16 @@ enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend and the settings that matter, for a report.
+    fn describe(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     /// Seconds each workload runs at each connection count.
@@ -487,18 +497,10 @@ fn write_ids(directory: &Path, name: &str, ids: &[String]) -> Result<PathBuf, St
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
-    let server_binary = match &args.server_binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .map_err(|error| error.to_string())?
-            .with_file_name("clientele"),
-    };
+    let server_binary = server_binary(args.server_binary.as_ref())?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
     let database = fresh_database(args.backend, &args.postgres_url)?;
-    let backend = match args.backend {
-        Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
-        Backend::Postgres => "PostgreSQL",
-    };
+    let backend = args.backend.describe();
     eprintln!(
         "== {backend}: preloading {} ICPs and {} Hood profiles",
         args.records, args.records
@@ -643,22 +645,11 @@ async fn run(args: RunArgs) -> Result<(), String> {
             );
         }
     }
-    println!("{report}");
     let results = args.results.clone().unwrap_or_else(|| match args.backend {
         Backend::Sqlite => "bench/RESULTS.md".to_owned(),
         Backend::Postgres => "bench/RESULTS-postgres.md".to_owned(),
     });
-    if !results.is_empty() {
-        let command: Vec<String> = std::env::args().collect();
-        let document = format!(
-            "# Benchmark results\n\nWritten by the harness (`bench/run`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-            command.join(" ")
-        );
-        std::fs::write(&results, document).map_err(|error| format!("write {results}: {error}"))?;
-        eprintln!("wrote {results}");
-    }
-    Ok(())
+    publish(&results, "Benchmark results", "bench/run", &report)
 }
 
 /// After a bulk load, lets PostgreSQL catch up before anything is
@@ -760,12 +751,7 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
     if args.large <= args.small {
         return Err("--large must be more than --small".into());
     }
-    let binary = match &args.server_binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .map_err(|error| error.to_string())?
-            .with_file_name("clientele"),
-    };
+    let binary = server_binary(args.server_binary.as_ref())?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
     let database = fresh_database(args.backend, &args.postgres_url)?;
     let store = clientele::store::connect(&database.url)
@@ -807,10 +793,7 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
         points.push((records, point, peak));
     }
 
-    let backend = match args.backend {
-        Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
-        Backend::Postgres => "PostgreSQL",
-    };
+    let backend = args.backend.describe();
     let (small, large) = (&points[0], &points[1]);
     let mut report = String::new();
     let _ = writeln!(report, "Backend: {backend}. Machine: {}.", machine());
@@ -845,20 +828,37 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
         "\nPeak server memory (VmHWM): {:.1} MiB at {}, {:.1} MiB at {}.",
         small.2, small.0, large.2, large.0
     );
-    println!("{report}");
     let results = args.results.clone().unwrap_or_else(|| match args.backend {
         Backend::Sqlite => "bench/SCALE.md".to_owned(),
         Backend::Postgres => "bench/SCALE-postgres.md".to_owned(),
     });
-    if !results.is_empty() {
-        let command: Vec<String> = std::env::args().collect();
-        let document = format!(
-            "# Scale results\n\nWritten by the harness (`bench/run scale`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-            command.join(" ")
-        );
-        std::fs::write(&results, document).map_err(|error| format!("write {results}: {error}"))?;
-        eprintln!("wrote {results}");
+    publish(&results, "Scale results", "bench/run scale", &report)
+}
+
+/// Prints `report` and, unless `results` is empty, writes it there under
+/// `title` with the date and the command that produced it.
+fn publish(results: &str, title: &str, harness: &str, report: &str) -> Result<(), String> {
+    println!("{report}");
+    if results.is_empty() {
+        return Ok(());
     }
+    let command: Vec<String> = std::env::args().collect();
+    let document = format!(
+        "# {title}\n\nWritten by the harness (`{harness}`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        command.join(" ")
+    );
+    std::fs::write(results, document).map_err(|error| format!("write {results}: {error}"))?;
+    eprintln!("wrote {results}");
     Ok(())
+}
+
+/// The `clientele` binary to benchmark: `explicit`, or the one beside this.
+fn server_binary(explicit: Option<&PathBuf>) -> Result<PathBuf, String> {
+    match explicit {
+        Some(path) => Ok(path.clone()),
+        None => std::env::current_exe()
+            .map(|exe| exe.with_file_name("clientele"))
+            .map_err(|error| error.to_string()),
+    }
 }

@@ -244,20 +244,6 @@ type HistoryColumns = (
     String,
 );
 
-fn history_columns(row: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryColumns> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-    ))
-}
-
 fn history_entry(columns: HistoryColumns) -> Result<HistoryEntry, StoreError> {
     let (kind, record_id, version, action, user_id, key_id, request_id, at, changes) = columns;
     Ok(HistoryEntry {
@@ -285,19 +271,6 @@ type ApiKeyColumns = (
     i64,
     Option<i64>,
 );
-
-fn api_key_columns(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyColumns> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
-}
 
 fn api_key(columns: ApiKeyColumns) -> Result<ApiKeyRecord, StoreError> {
     let (id, workspace, user_id, role, token_hash, token_prefix, created_at, revoked_at) = columns;
@@ -453,7 +426,7 @@ impl Store for SqliteStore {
                     i64::try_from(limit).unwrap_or(i64::MAX),
                     i64::try_from(offset).unwrap_or(i64::MAX)
                 ],
-                history_columns,
+                |row| HistoryColumns::try_from(row),
                 history_entry,
             )?;
             Ok((entries, u64::try_from(total).unwrap_or(0)))
@@ -529,7 +502,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!("{SELECT_API_KEY} WHERE token_hash = ?1"))
                 .and_then(|mut select| {
                     select
-                        .query_row(params![token_hash], api_key_columns)
+                        .query_row(params![token_hash], |row| ApiKeyColumns::try_from(row))
                         .optional()
                 })
                 .map_err(from_rusqlite)?
@@ -544,7 +517,7 @@ impl Store for SqliteStore {
                 connection,
                 &format!("{SELECT_API_KEY} ORDER BY created_at, id"),
                 [],
-                api_key_columns,
+                |row| ApiKeyColumns::try_from(row),
                 api_key,
             )
         })
