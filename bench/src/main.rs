@@ -85,18 +85,37 @@ struct RunArgs {
     /// Connection counts to drive each workload with.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     connections: Vec<usize>,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// What to benchmark and where the report goes, for `run` and `scale`.
+#[derive(clap::Args)]
+struct Target {
     #[arg(long, value_enum, default_value = "sqlite")]
     backend: Backend,
     /// PostgreSQL server to create the benchmark database on.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
     /// Where to write the report (nothing written when empty). Default:
-    /// `bench/RESULTS.md`, or `bench/RESULTS-postgres.md` for PostgreSQL.
+    /// `bench/RESULTS.md` for `run`, `bench/SCALE.md` for `scale`, each
+    /// with `-postgres` before `.md` for PostgreSQL.
     #[arg(long)]
     results: Option<String>,
     /// The `clientele` binary to benchmark (default: beside this one).
     #[arg(long)]
     server_binary: Option<PathBuf>,
+}
+
+impl Target {
+    /// The report's path: `--results`, or `bench/{name}.md` (with
+    /// `-postgres` for PostgreSQL).
+    fn results(&self, name: &str) -> String {
+        self.results.clone().unwrap_or_else(|| match self.backend {
+            Backend::Sqlite => format!("bench/{name}.md"),
+            Backend::Postgres => format!("bench/{name}-postgres.md"),
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -113,18 +132,8 @@ struct ScaleArgs {
     /// Connections to drive each measurement with.
     #[arg(long, default_value_t = 16)]
     connections: usize,
-    #[arg(long, value_enum, default_value = "sqlite")]
-    backend: Backend,
-    /// PostgreSQL server to create the benchmark database on.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    postgres_url: String,
-    /// Where to write the report (nothing written when empty). Default:
-    /// `bench/SCALE.md`, or `bench/SCALE-postgres.md` for PostgreSQL.
-    #[arg(long)]
-    results: Option<String>,
-    /// The `clientele` binary to benchmark (default: beside this one).
-    #[arg(long)]
-    server_binary: Option<PathBuf>,
+    #[command(flatten)]
+    target: Target,
 }
 
 const WORKSPACE: &str = "bench";
@@ -497,10 +506,10 @@ fn write_ids(directory: &Path, name: &str, ids: &[String]) -> Result<PathBuf, St
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
-    let server_binary = server_binary(args.server_binary.as_ref())?;
+    let server_binary = server_binary(args.target.server_binary.as_ref())?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
-    let database = fresh_database(args.backend, &args.postgres_url)?;
-    let backend = args.backend.describe();
+    let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
+    let backend = args.target.backend.describe();
     eprintln!(
         "== {backend}: preloading {} ICPs and {} Hood profiles",
         args.records, args.records
@@ -514,7 +523,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .map_err(|error| format!("key: {error}"))?
         .token;
     let (icp_ids, profile_ids) = preload(&store, 0, args.records).await?;
-    settle(args.backend, &database.url)?;
+    settle(args.target.backend, &database.url)?;
     eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
     let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
     let profile_file = write_ids(scratch.path(), "profiles.txt", &profile_ids)?;
@@ -570,7 +579,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     }
     let peak = peak_memory_mib(server.id());
     let mut pgbench_rows = Vec::new();
-    if args.backend == Backend::Postgres {
+    if args.target.backend == Backend::Postgres {
         for &connections in &args.connections {
             eprintln!("== pgbench, the profile PATCH's statements, at {connections} client(s)");
             let first = profile_ids.first().cloned().unwrap_or_default();
@@ -645,11 +654,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
             );
         }
     }
-    let results = args.results.clone().unwrap_or_else(|| match args.backend {
-        Backend::Sqlite => "bench/RESULTS.md".to_owned(),
-        Backend::Postgres => "bench/RESULTS-postgres.md".to_owned(),
-    });
-    publish(&results, "Benchmark results", "bench/run", &report)
+    publish(
+        &args.target.results("RESULTS"),
+        "Benchmark results",
+        "bench/run",
+        &report,
+    )
 }
 
 /// After a bulk load, lets PostgreSQL catch up before anything is
@@ -751,9 +761,9 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
     if args.large <= args.small {
         return Err("--large must be more than --small".into());
     }
-    let binary = server_binary(args.server_binary.as_ref())?;
+    let binary = server_binary(args.target.server_binary.as_ref())?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
-    let database = fresh_database(args.backend, &args.postgres_url)?;
+    let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
     let store = clientele::store::connect(&database.url)
         .await
         .map_err(|error| format!("open the database: {error}"))?;
@@ -777,7 +787,7 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
         let (icps, profiles) = preload(&open, icp_ids.len(), records - icp_ids.len()).await?;
         icp_ids.extend(icps);
         profile_ids.extend(profiles);
-        settle(args.backend, &database.url)?;
+        settle(args.target.backend, &database.url)?;
         eprintln!("   done in {:.0} s", started.elapsed().as_secs_f64());
         drop(open);
         let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
@@ -793,7 +803,7 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
         points.push((records, point, peak));
     }
 
-    let backend = args.backend.describe();
+    let backend = args.target.backend.describe();
     let (small, large) = (&points[0], &points[1]);
     let mut report = String::new();
     let _ = writeln!(report, "Backend: {backend}. Machine: {}.", machine());
@@ -828,11 +838,12 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
         "\nPeak server memory (VmHWM): {:.1} MiB at {}, {:.1} MiB at {}.",
         small.2, small.0, large.2, large.0
     );
-    let results = args.results.clone().unwrap_or_else(|| match args.backend {
-        Backend::Sqlite => "bench/SCALE.md".to_owned(),
-        Backend::Postgres => "bench/SCALE-postgres.md".to_owned(),
-    });
-    publish(&results, "Scale results", "bench/run scale", &report)
+    publish(
+        &args.target.results("SCALE"),
+        "Scale results",
+        "bench/run scale",
+        &report,
+    )
 }
 
 /// Prints `report` and, unless `results` is empty, writes it there under
