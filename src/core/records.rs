@@ -8,7 +8,7 @@
 //! Rules that involve other records (a parent that must exist, a list id
 //! that must name a list) run in the same transaction through
 //! [`Document::check_relations`]; flows that write several records at once
-//! use a [`WriteSession`] directly.
+//! get a [`WriteSession`] through [`Records::transact`].
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -410,8 +410,10 @@ impl Records {
         Self { store }
     }
 
-    /// Starts a write transaction in the caller's workspace.
-    pub async fn begin(&self, principal: &Principal) -> Result<WriteSession, DomainError> {
+    /// Starts a write transaction in the caller's workspace. Private: a
+    /// session must run where the store wants it (SQLite's writer thread,
+    /// whose statements block), which [`Records::transact`] sees to.
+    async fn begin(&self, principal: &Principal) -> Result<WriteSession, DomainError> {
         Ok(WriteSession {
             transaction: self.store.begin().await.map_err(store_failure)?,
             workspace: principal.workspace.clone(),
