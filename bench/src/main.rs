@@ -515,13 +515,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         args.records, args.records
     );
     let started = Instant::now();
-    let store = clientele::store::connect(&database.url)
-        .await
-        .map_err(|error| format!("open the database: {error}"))?;
-    let token = issue_api_key(&store, &WorkspaceId::new(WORKSPACE), USER, Role::Admin)
-        .await
-        .map_err(|error| format!("key: {error}"))?
-        .token;
+    let (store, token) = open_with_key(&database.url).await?;
     let (icp_ids, profile_ids) = preload(&store, 0, args.records).await?;
     settle(args.target.backend, &database.url)?;
     eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
@@ -682,6 +676,19 @@ fn settle(backend: Backend, database_url: &str) -> Result<(), String> {
     }
 }
 
+/// Opens (and migrates) the benchmark database and issues the admin key
+/// every workload uses.
+async fn open_with_key(database_url: &str) -> Result<(SharedStore, String), String> {
+    let store = clientele::store::connect(database_url)
+        .await
+        .map_err(|error| format!("open the database: {error}"))?;
+    let token = issue_api_key(&store, &WorkspaceId::new(WORKSPACE), USER, Role::Admin)
+        .await
+        .map_err(|error| format!("key: {error}"))?
+        .token;
+    Ok((store, token))
+}
+
 /// Starts `clientele serve` on `database_url` (rate limits off).
 fn start_server(binary: &Path, database_url: &str) -> Result<(Child, String), String> {
     let mut server = Command::new(binary);
@@ -764,13 +771,7 @@ async fn scale(args: ScaleArgs) -> Result<(), String> {
     let binary = server_binary(args.target.server_binary.as_ref())?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
     let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
-    let store = clientele::store::connect(&database.url)
-        .await
-        .map_err(|error| format!("open the database: {error}"))?;
-    let token = issue_api_key(&store, &WorkspaceId::new(WORKSPACE), USER, Role::Admin)
-        .await
-        .map_err(|error| format!("key: {error}"))?
-        .token;
+    let (store, token) = open_with_key(&database.url).await?;
     let mut points = Vec::new();
     let mut icp_ids = Vec::new();
     let mut profile_ids = Vec::new();

@@ -118,6 +118,30 @@ fn from_millis(value: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Other(format!("stored timestamp {value} out of range")))
 }
 
+/// The parameters of a rendered query: the workspace, the kind, then the
+/// query's own values, for both its count and its page.
+fn query_arguments(
+    workspace: &WorkspaceId,
+    kind: &str,
+    binds: &[Operand],
+) -> Result<sqlx::postgres::PgArguments, StoreError> {
+    use sqlx::Arguments;
+    let mut arguments = sqlx::postgres::PgArguments::default();
+    let add = |added: Result<(), sqlx::error::BoxDynError>| {
+        added.map_err(|error| StoreError::Other(format!("binding a query value: {error}")))
+    };
+    add(arguments.add(workspace.as_str().to_owned()))?;
+    add(arguments.add(kind.to_owned()))?;
+    for operand in binds {
+        add(match operand {
+            Operand::Text(text) => arguments.add(text.clone()),
+            Operand::Integer(number) => arguments.add(*number),
+            Operand::Bool(flag) => arguments.add(*flag),
+        })?;
+    }
+    Ok(arguments)
+}
+
 /// A record's JSON text, to be bound as JSONB as it is.
 fn raw_json(text: &str) -> Result<&RawValue, StoreError> {
     serde_json::from_str(text)
@@ -247,28 +271,16 @@ impl Store for PostgresStore {
     ) -> Result<(Vec<StoredRecord>, u64), StoreError> {
         let statements =
             query::statements(query, kind, Dialect::Postgres).map_err(StoreError::Other)?;
-        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(statements.count.clone()))
-            .bind(workspace.as_str())
-            .bind(kind);
-        for operand in &statements.binds {
-            count = match operand {
-                Operand::Text(text) => count.bind(text.clone()),
-                Operand::Integer(number) => count.bind(*number),
-                Operand::Bool(flag) => count.bind(*flag),
-            };
-        }
-        let total = count.fetch_one(&self.pool).await.map_err(from_sqlx)?;
+        let arguments = query_arguments(workspace, kind, &statements.binds)?;
+        let total: i64 = sqlx::query_scalar_with(
+            sqlx::AssertSqlSafe(statements.count.clone()),
+            arguments.clone(),
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
         let total = u64::try_from(total).unwrap_or(0);
-        let mut page = sqlx::query(sqlx::AssertSqlSafe(statements.page(total)))
-            .bind(workspace.as_str())
-            .bind(kind);
-        for operand in &statements.binds {
-            page = match operand {
-                Operand::Text(text) => page.bind(text.clone()),
-                Operand::Integer(number) => page.bind(*number),
-                Operand::Bool(flag) => page.bind(*flag),
-            };
-        }
+        let page = sqlx::query_with(sqlx::AssertSqlSafe(statements.page(total)), arguments);
         let rows = page.fetch_all(&self.pool).await.map_err(from_sqlx)?;
         let records = rows
             .iter()
