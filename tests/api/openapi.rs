@@ -134,3 +134,62 @@ async fn every_route_is_documented_with_its_schemas_and_security() {
     let printed: Value = serde_json::from_str(&run_cli(&["openapi"])).expect("JSON");
     assert_eq!(printed, document);
 }
+
+/// The document is the wire contract: it may change only on purpose. The
+/// fixture is `clientele openapi` as committed; a change that is intended
+/// is blessed with `CLIENTELE_BLESS_OPENAPI=1 cargo test --test api openapi`
+/// and named in the commit message.
+#[test]
+fn the_document_matches_the_committed_snapshot() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openapi.json");
+    let document = serde_json::to_value(clientele::app::openapi()).expect("the document is JSON");
+    if std::env::var_os("CLIENTELE_BLESS_OPENAPI").is_some() {
+        let pretty = serde_json::to_string_pretty(&document).expect("JSON");
+        std::fs::write(fixture, pretty + "\n").expect("the fixture is writable");
+        return;
+    }
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("the fixture is readable"))
+            .expect("the fixture is JSON");
+    let mut differences = Vec::new();
+    differences_between(&committed, &document, String::new(), &mut differences);
+    assert!(
+        differences.is_empty(),
+        "the OpenAPI document differs from tests/fixtures/openapi.json at {} place(s) \
+         (bless an intended change with CLIENTELE_BLESS_OPENAPI=1):\n{}",
+        differences.len(),
+        differences
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Every JSON pointer at which `expected` and `actual` differ, with both values.
+fn differences_between(expected: &Value, actual: &Value, at: String, out: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(left), Value::Object(right)) => {
+            let mut keys: Vec<&String> = left.keys().chain(right.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let pointer = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match (left.get(key), right.get(key)) {
+                    (Some(left), Some(right)) => differences_between(left, right, pointer, out),
+                    (Some(_), None) => out.push(format!("{pointer}: removed")),
+                    (None, Some(value)) => out.push(format!("{pointer}: added {value}")),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(left), Value::Array(right)) if left.len() == right.len() => {
+            for (index, (left, right)) in left.iter().zip(right).enumerate() {
+                differences_between(left, right, format!("{at}/{index}"), out);
+            }
+        }
+        _ if expected == actual => {}
+        _ => out.push(format!("{at}: {expected} -> {actual}")),
+    }
+}
