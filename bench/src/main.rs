@@ -24,12 +24,13 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use clientele::core::auth::{Principal, Role, WorkspaceId, issue_api_key};
 use clientele::core::error::DomainError;
+use clientele::core::fields::Declared;
 use clientele::core::hood::Profile;
 use clientele::core::icp::Icp;
 use clientele::core::records::{Precondition, Records};
 use clientele::store::SharedStore;
-use clientele::surfaces::hood::wire::read_new_profile;
-use clientele::surfaces::lance::wire::{read_icp_patch, read_new_icp};
+use clientele::surfaces::hood::Hood;
+use clientele::surfaces::lance::Lance;
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -249,14 +250,14 @@ fn preload_bodies(index: usize) -> Result<(Icp, Profile), DomainError> {
         "leadProviderCriteria": [{"provider": "baseProvider", "type": "person",
             "filters": {"job_titles": ["CTO", "VP Engineering"]}}]
     });
-    let icp = Icp::create(read_new_icp(&body)?, &principal);
+    let icp = Icp::read_new::<Lance>(&body)?.created_by(&principal);
     let body = json!({
         "email": format!("person{index}@example.com"),
         "full_name": format!("Person {index}"),
         "organization_id": format!("{}", 1000 + index % 10),
         "custom_properties": {"clicker": "1"}
     });
-    Ok((icp, Profile::from(read_new_profile(&body)?)))
+    Ok((icp, Profile::read_new::<Hood>(&body)?))
 }
 
 /// Inserts `count` ICPs and `count` profiles, 1,000 per transaction, and
@@ -310,13 +311,10 @@ async fn storage_floor(
     let started = Instant::now();
     while Instant::now() < deadline {
         let id = &ids[rand::rng().random_range(0..ids.len())];
-        let patch = read_icp_patch(&patch_body).map_err(|error| error.to_string())?;
+        let patch = Icp::read_patch::<Lance>(&patch_body).map_err(|error| error.to_string())?;
         let began = Instant::now();
         records
-            .update::<Icp>(&principal, id, &Precondition::None, |icp| {
-                patch.apply(icp);
-                Ok(())
-            })
+            .update::<Icp>(&principal, id, &Precondition::None, |icp| patch.apply(icp))
             .await
             .map_err(|error| format!("floor: {error}"))?;
         latencies.push(began.elapsed());

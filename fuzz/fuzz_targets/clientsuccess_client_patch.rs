@@ -8,8 +8,9 @@
 mod common;
 
 use clientele::core::client::Client;
+use clientele::core::fields::{Declared, View};
 use clientele::core::input::parse_json_strictly;
-use clientele::surfaces::clientsuccess::wire::{ClientSuccessClient, read_client_patch, read_new_client};
+use clientele::surfaces::clientsuccess::ClientSuccess;
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 
@@ -28,13 +29,13 @@ fn base() -> Client {
         "timezone": "Europe/Berlin", "npsScore": 10, "note": "before",
         "custom": {"tier": "gold", "seats": 10}
     });
-    read_new_client(&body).expect("the base client is valid")
+    Client::read_new::<ClientSuccess>(&body).expect("the base client is valid")
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = parse_json_strictly(data) else { return };
     let original = base();
-    let Ok(patch) = read_client_patch(&body) else {
+    let Ok(patch) = Client::read_patch::<ClientSuccess>(&body) else {
         assert_eq!(original, base());
         return;
     };
@@ -46,9 +47,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(patch.apply(&mut twice).is_ok(), "a patch accepted once is accepted again");
     assert_eq!(once, twice, "applying the same patch twice changed more");
     let uuid = "550e8400-e29b-41d4-a716-446655440000";
-    let before = serde_json::to_value(ClientSuccessClient::from(&common::record(uuid, original)))
+    let before = serde_json::to_value(View::<Client, ClientSuccess>::of(&common::record(uuid, original)))
         .expect("serialises");
-    let view = serde_json::to_value(ClientSuccessClient::from(&common::record(uuid, once)))
+    let view = serde_json::to_value(View::<Client, ClientSuccess>::of(&common::record(uuid, once)))
         .expect("serialises");
     let Some(sent) = body.as_object() else { return };
     common::assert_plain_fields_read_back(sent, &view, &PLAIN);

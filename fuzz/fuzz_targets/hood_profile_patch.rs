@@ -8,9 +8,10 @@
 #[path = "common.rs"]
 mod common;
 
+use clientele::core::fields::{Declared, View};
 use clientele::core::hood::Profile;
 use clientele::core::input::parse_json_strictly;
-use clientele::surfaces::hood::wire::{HoodProfileView, read_new_profile, read_profile_patch};
+use clientele::surfaces::hood::Hood;
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 
@@ -24,13 +25,13 @@ fn base() -> Profile {
         "custom_properties": {"clicker": "1", "plan": "pro"},
         "comment": "before"
     });
-    Profile::from(read_new_profile(&body).expect("the base profile is valid"))
+    Profile::read_new::<Hood>(&body).expect("the base profile is valid")
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = parse_json_strictly(data) else { return };
     let original = base();
-    let Ok(patch) = read_profile_patch(&body) else {
+    let Ok(patch) = Profile::read_patch::<Hood>(&body) else {
         assert_eq!(original, base());
         return;
     };
@@ -43,9 +44,9 @@ fuzz_target!(|data: &[u8]| {
     let mut twice = once.clone();
     assert!(patch.apply(&mut twice).is_ok(), "a patch accepted once is accepted again");
     assert_eq!(once, twice, "applying the same patch twice changed more");
-    let before = serde_json::to_value(HoodProfileView::from(&common::record("1000000", original)))
+    let before = serde_json::to_value(View::<Profile, Hood>::of(&common::record("1000000", original)))
         .expect("serialises");
-    let view = serde_json::to_value(HoodProfileView::from(&common::record("1000000", once)))
+    let view = serde_json::to_value(View::<Profile, Hood>::of(&common::record("1000000", once)))
         .expect("serialises");
     let Some(sent) = body.as_object() else { return };
     common::assert_plain_fields_read_back(sent, &view, &["email", "full_name", "organization_id", "comment"]);

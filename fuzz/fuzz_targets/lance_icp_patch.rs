@@ -8,9 +8,10 @@
 mod common;
 
 use clientele::core::auth::{Principal, Role, WorkspaceId};
+use clientele::core::fields::{Declared, View};
 use clientele::core::icp::Icp;
 use clientele::core::input::parse_json_strictly;
-use clientele::surfaces::lance::wire::{IcpView, read_icp_patch, read_new_icp};
+use clientele::surfaces::lance::Lance;
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 
@@ -31,23 +32,23 @@ fn base() -> Icp {
         key_id: None,
         request_id: String::new(),
     };
-    Icp::create(read_new_icp(&body).expect("the base ICP is valid"), &creator)
+    Icp::read_new::<Lance>(&body).expect("the base ICP is valid").created_by(&creator)
 }
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = parse_json_strictly(data) else { return };
     let original = base();
-    let Ok(patch) = read_icp_patch(&body) else {
+    let Ok(patch) = Icp::read_patch::<Lance>(&body) else {
         // Rejected: nothing is applied; the ICP is untouched.
         assert_eq!(original, base());
         return;
     };
     let mut once = original.clone();
-    patch.clone().apply(&mut once);
+    patch.clone().apply(&mut once).expect("an accepted ICP patch applies");
     let mut twice = once.clone();
-    patch.apply(&mut twice);
+    patch.apply(&mut twice).expect("and applies again");
     assert_eq!(once, twice, "applying the same patch twice changed more");
-    let view = serde_json::to_value(IcpView::from(&common::record(
+    let view = serde_json::to_value(View::<Icp, Lance>::of(&common::record(
         "550e8400-e29b-41d4-a716-446655440000",
         once,
     )))

@@ -12,41 +12,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::{DomainError, FieldError, FieldPath, RecordKind};
-use super::input::FreeFormLimits;
-use super::patch::{Patch, merge_map};
+use super::fields::{
+    Boolean, BoundedObject, Check, Choice, Choose, Int32, Integer, Mode, Record, Refine, Rules,
+    Text,
+};
+use super::input::{Expected, Fields, FreeFormLimits, Reader};
+use super::patch::Patch;
 use super::records::{Document, IdScheme, WriteSession};
+use super::shape::{self, Additional, JsonType, Shape};
 
-// ---- limits: the seed's, in the order the seed lists the fields ----------
+// Limits that several fields share; a field's own limit is in its
+// declaration below.
 
-/// `name` *(seed: "length between 0 and 255")*.
-pub const NAME_CHARS: RangeInclusive<usize> = 0..=255;
-pub const SITE_URL_CHARS: RangeInclusive<usize> = 0..=1024;
-pub const LOGO_URL_CHARS: RangeInclusive<usize> = 0..=1024;
-pub const STREET_CHARS: RangeInclusive<usize> = 0..=1024;
-pub const CITY_CHARS: RangeInclusive<usize> = 0..=100;
-pub const STATE_CHARS: RangeInclusive<usize> = 0..=100;
-pub const ZIP_CHARS: RangeInclusive<usize> = 0..=20;
-pub const COUNTRY_CHARS: RangeInclusive<usize> = 0..=100;
-pub const TIMEZONE_CHARS: RangeInclusive<usize> = 0..=60;
-pub const EXTERNAL_ID_CHARS: RangeInclusive<usize> = 0..=100;
-/// Salesforce account ids are 15 or 18 characters; the seed allows 0..=18.
-pub const SALESFORCE_ACCOUNT_ID_CHARS: RangeInclusive<usize> = 0..=18;
 /// `zendeskId`, `freshdeskId`, `usageId`, `stripeId`, `externalStatusId`.
 pub const INTEGRATION_ID_CHARS: RangeInclusive<usize> = 0..=200;
-/// `npsScore` is an int32 from −100 to 100.
-pub const NPS_SCORE: RangeInclusive<i64> = -100..=100;
 /// Every `…Id` field the seed types as int64 ≥ 0.
 pub const SYSTEM_ID: RangeInclusive<i64> = 0..=i64::MAX;
-pub const ASSIGNED_SALES_REP_CHARS: RangeInclusive<usize> = 0..=45;
-
-// ---- limits the seed leaves open (ours) ----------------------------------
-
-/// `note` has no length in the seed; 65,535 is the size of the text column
-/// such notes usually live in, and well inside the 1 MiB body limit.
-pub const NOTE_CHARS: RangeInclusive<usize> = 0..=65_535;
-/// `clientTypeTitle` has no length in the seed; a title is a short name.
-pub const CLIENT_TYPE_TITLE_CHARS: RangeInclusive<usize> = 0..=255;
-/// `custom` holds at most this many keys after a merge.
+/// `custom` holds at most this many keys after a merge *(ours)*.
 pub const MAX_CUSTOM_KEYS: usize = 100;
 pub const CUSTOM_KEY_CHARS: RangeInclusive<usize> = 1..=100;
 /// A `custom` value is a scalar or an array of scalars (a multi-select
@@ -66,13 +48,6 @@ pub const ACC_TEAMING_ROLES_ITEMS: RangeInclusive<usize> = 0..=100;
 /// so that the check stays bounded.
 pub const MAX_PARENT_DEPTH: usize = 100;
 
-/// The message for a `null` (or missing) value of a field that needs one,
-/// in Bean Validation's words as a Spring service would answer.
-pub const MUST_NOT_BE_NULL: &str = "must not be null";
-
-/// `status` values *(vendor)*.
-pub const STATUSES: [&str; 4] = ["ACTIVE", "INACTIVE", "TRIAL", "TERMINATED"];
-
 /// A client's lifecycle status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -83,9 +58,13 @@ pub enum ClientStatus {
     Terminated,
 }
 
-impl ClientStatus {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
+impl Choice for ClientStatus {
+    /// `status` values *(vendor)*.
+    const NAMES: &'static [&'static str] = &["ACTIVE", "INACTIVE", "TRIAL", "TERMINATED"];
+    const COMPONENT: Option<&'static str> = Some("ClientSuccessStatus");
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
             "ACTIVE" => Some(ClientStatus::Active),
             "INACTIVE" => Some(ClientStatus::Inactive),
             "TRIAL" => Some(ClientStatus::Trial),
@@ -93,7 +72,13 @@ impl ClientStatus {
             _ => None,
         }
     }
+}
 
+crate::view_as_stored! {
+    ClientStatus => Choose::<ClientStatus>::new().shape(),
+}
+
+impl ClientStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ClientStatus::Active => "ACTIVE",
@@ -104,51 +89,100 @@ impl ClientStatus {
     }
 }
 
-/// A client as stored. The record key is the UUID used in paths; `id` is
-/// the int64 the server assigns, kept in the body so other clients can name
-/// it as their `parentClientId`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A client as stored, declared field by field in the seed's order. The
+/// record key is the UUID used in paths; `id` is the int64 the server
+/// assigns, kept in the body so other clients can name it as their
+/// `parentClientId`. A create is a patch applied to an empty client: `null`
+/// means "no value", and only `name`, `status` and `active` are required
+/// (and cannot be cleared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
 #[serde(rename_all = "camelCase")]
+#[record(id_after = id)]
 pub struct Client {
+    /// ClientSuccess system id, assigned by the server.
+    #[field(read_only)]
     pub id: i64,
+    // Described by its check: the request and the view say different things.
+    #[field(check = CustomValues, nullable, merge)]
     pub custom: Map<String, Value>,
+    /// Up to 255 characters, empty allowed *(seed)*.
+    #[field(check = Text(0..=255), required)]
     pub name: String,
+    #[field(check = Text(0..=1024))]
     pub site_url: Option<String>,
+    #[field(check = Text(0..=1024))]
     pub logo_url: Option<String>,
+    #[field(check = Choose::<ClientStatus>::new(), required)]
     pub status: ClientStatus,
+    #[field(check = Boolean, required)]
     pub active: bool,
+    #[field(check = CalendarDate)]
     pub inception_date: Option<NaiveDate>,
+    #[field(check = CalendarDate)]
     pub terminated_date: Option<NaiveDate>,
+    #[field(check = Text(0..=1024))]
     pub street: Option<String>,
+    #[field(check = Text(0..=100))]
     pub city: Option<String>,
+    #[field(check = Text(0..=100))]
     pub state: Option<String>,
+    #[field(check = Text(0..=20))]
     pub zip: Option<String>,
+    #[field(check = Text(0..=100))]
     pub country: Option<String>,
+    /// Any JSON object (at most 4 levels, 50 entries per level), replaced whole.
+    #[field(check = BoundedObject(REGION_LIMITS))]
     pub region: Option<Map<String, Value>>,
-    /// A tz database name, checked by [`check_timezone`].
+    #[field(check = TimeZone)]
     pub timezone: Option<String>,
+    #[field(check = Text(0..=100))]
     pub external_id: Option<String>,
+    /// Salesforce account ids are 15 or 18 characters.
+    #[field(check = Text(0..=18))]
     pub salesforce_account_id: Option<String>,
+    #[field(check = Text(INTEGRATION_ID_CHARS))]
     pub zendesk_id: Option<String>,
+    #[field(check = Text(INTEGRATION_ID_CHARS))]
     pub freshdesk_id: Option<String>,
+    #[field(check = Text(INTEGRATION_ID_CHARS))]
     pub usage_id: Option<String>,
+    #[field(check = Text(INTEGRATION_ID_CHARS))]
     pub stripe_id: Option<String>,
+    #[field(check = Text(INTEGRATION_ID_CHARS))]
     pub external_status_id: Option<String>,
+    #[field(check = Int32(-100..=100))]
     pub nps_score: Option<i32>,
+    /// Up to 65,535 characters (the seed gives no bound).
+    #[field(check = Text(0..=65_535))]
     pub note: Option<String>,
+    #[field(check = Integer(SYSTEM_ID))]
     pub created_by_employee_id: Option<i64>,
+    #[field(check = Integer(SYSTEM_ID))]
     pub modified_by_employee_id: Option<i64>,
+    #[field(check = Integer(SYSTEM_ID))]
     pub managed_by_employee_id: Option<i64>,
+    #[field(check = Integer(SYSTEM_ID))]
     pub assigned_sales_rep_id: Option<i64>,
+    #[field(check = Text(0..=45))]
     pub assigned_sales_rep: Option<String>,
-    /// The client type is one value, named either by id or by title: at
-    /// most one of `client_type_id` and `client_type_title` is set (see
-    /// [`ClientPatch::apply`]).
+    /// The client type by id; overrides `clientTypeTitle` when both are
+    /// sent, and clears the stored title.
+    #[field(check = Integer(SYSTEM_ID), apply = apply_client_type_id)]
     pub client_type_id: Option<i64>,
+    /// The client type by title (up to 255 characters); when sent without
+    /// `clientTypeId`, clears the stored id.
+    #[field(check = Text(0..=255), apply = apply_client_type_title)]
     pub client_type_title: Option<String>,
+    #[field(check = Integer(SYSTEM_ID))]
     pub success_cycle_id: Option<i64>,
+    #[field(check = Integer(SYSTEM_ID))]
     pub primary_contact_id: Option<i64>,
+    /// The `id` of a client of the same workspace; no cycles.
+    #[field(check = Integer(SYSTEM_ID))]
     pub parent_client_id: Option<i64>,
+    /// Account teaming roles: JSON objects (at most 100, each at most 4
+    /// levels and 50 entries per level), replaced whole.
+    #[field(check = TeamingRoles, nullable)]
     pub acc_teaming_roles: Vec<Map<String, Value>>,
 }
 
@@ -166,11 +200,21 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
                 _ => byte.is_ascii_digit(),
             });
     if !shaped {
-        return Err("must be a date in the format YYYY-MM-DD".to_owned());
+        return Err(DATE_FORMAT_MESSAGE.to_owned());
     }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| format!("{text} is not a date on the calendar"))
 }
+
+const DATE_FORMAT_MESSAGE: &str = "must be a date in the format YYYY-MM-DD";
+
+/// `YYYY-MM-DD` for the days that exist: 1–28 in every month, 29–30 in
+/// all but February, 31 in the long months, and 29 February in leap years.
+pub const CALENDAR_DATE_PATTERN: &str = concat!(
+    "^(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])",
+    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)",
+    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$"
+);
 
 /// A time zone name of the tz database (`America/Denver`, `UTC`), exactly
 /// as the database spells it.
@@ -199,6 +243,201 @@ pub fn check_custom_value(value: &Value) -> Result<(), String> {
         )),
         Value::Array(items) => items.iter().try_for_each(scalar),
         other => scalar(other),
+    }
+}
+
+// ---- the rules of the values that are more than a type and a length ------
+
+/// `inceptionDate`, `terminatedDate`: a real calendar date.
+pub struct CalendarDate;
+
+impl Check for CalendarDate {
+    type Value = NaiveDate;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<NaiveDate> {
+        let text = match value {
+            Value::Null => {
+                reader.type_error(path, Expected::String, value);
+                return None;
+            }
+            Value::String(text) => text,
+            _ => {
+                reader.error(path, DATE_FORMAT_MESSAGE);
+                return None;
+            }
+        };
+        parse_date(text)
+            .map_err(|message| reader.error(path, message))
+            .ok()
+    }
+
+    fn shape(&self) -> Shape {
+        shape::string()
+            .format("date")
+            .pattern(CALENDAR_DATE_PATTERN)
+            .describe("`YYYY-MM-DD`, a real calendar date")
+    }
+}
+
+/// `timezone`: a tz database name, exactly as the database spells it.
+pub struct TimeZone;
+
+impl Check for TimeZone {
+    type Value = String;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<String> {
+        Refine(Text(0..=60), |name: String| {
+            check_timezone(&name).map(|()| name)
+        })
+        .read(reader, value, path)
+    }
+
+    fn shape(&self) -> Shape {
+        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+        shape::one_of(&names).describe("A tz database name, e.g. `America/Denver`")
+    }
+
+    /// Views name the zone without listing every name again.
+    fn view_shape(&self) -> Shape {
+        shape::text(0..=60).describe("A tz database name, e.g. `America/Denver`.")
+    }
+}
+
+/// `custom`: custom field names and their values (or `null`, removing the
+/// key).
+pub struct CustomValues;
+
+impl Check for CustomValues {
+    type Value = Map<String, Value>;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<Self::Value> {
+        let Value::Object(map) = value else {
+            reader.type_error(path, Expected::Object, value);
+            return None;
+        };
+        let mut valid = true;
+        for (key, value) in map {
+            let key_path = path.key(key);
+            if !CUSTOM_KEY_CHARS.contains(&key.chars().count()) {
+                reader.error(
+                    &key_path,
+                    format!(
+                        "custom field names must have {} to {} characters",
+                        CUSTOM_KEY_CHARS.start(),
+                        CUSTOM_KEY_CHARS.end()
+                    ),
+                );
+                valid = false;
+            } else if !value.is_null()
+                && let Err(message) = check_custom_value(value)
+            {
+                reader.error(&key_path, message);
+                valid = false;
+            }
+        }
+        valid.then(|| map.clone())
+    }
+
+    fn shape(&self) -> Shape {
+        let scalar = || Shape {
+            max_length: Some(*CUSTOM_STRING_CHARS.end()),
+            ..Shape::of(&[JsonType::String, JsonType::Number, JsonType::Boolean])
+        };
+        let value = shape::any_one_of(vec![
+            scalar(),
+            shape::array(scalar(), CUSTOM_ARRAY_ITEMS),
+            Shape::of(&[JsonType::Null]),
+        ]);
+        Shape {
+            property_names: Some(Box::new(shape::text(CUSTOM_KEY_CHARS))),
+            additional: Additional::Of(Box::new(value)),
+            ..shape::object()
+        }
+        .describe(format!(
+            "Custom field values by field name: a string, number or boolean, or an array of those; `null` removes the key. At most {MAX_CUSTOM_KEYS} keys once merged into the stored ones."
+        ))
+    }
+
+    fn view_shape(&self) -> Shape {
+        shape::object().describe(
+            "Custom field values by field name: strings, numbers, booleans or arrays of those.",
+        )
+    }
+}
+
+/// `accTeamingRoles`: JSON objects within bounds.
+pub struct TeamingRoles;
+
+impl Check for TeamingRoles {
+    type Value = Vec<Map<String, Value>>;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<Self::Value> {
+        reader.array_of(
+            value,
+            path,
+            ACC_TEAMING_ROLES_ITEMS,
+            Expected::ArrayOfObjects,
+            |reader, item, path| reader.free_object(item, path, ACC_TEAMING_ROLE_LIMITS),
+        )
+    }
+
+    fn shape(&self) -> Shape {
+        shape::array(
+            shape::bounded_object(ACC_TEAMING_ROLE_LIMITS),
+            ACC_TEAMING_ROLES_ITEMS,
+        )
+    }
+}
+
+fn apply_client_type_id(client: &mut Client, patch: Patch<i64>) {
+    match patch {
+        Patch::Absent => {}
+        Patch::Null => client.client_type_id = None,
+        Patch::Value(id) => {
+            client.client_type_id = Some(id);
+            client.client_type_title = None;
+        }
+    }
+}
+
+fn apply_client_type_title(client: &mut Client, patch: Patch<String>) {
+    match patch {
+        Patch::Absent => {}
+        Patch::Null => client.client_type_title = None,
+        Patch::Value(title) => {
+            client.client_type_title = Some(title);
+            client.client_type_id = None;
+        }
+    }
+}
+
+impl Rules for Client {
+    /// One client type, named by id or by title. The seed says the id
+    /// overrides the title, so an id in the request wins and a title beside
+    /// it is ignored; either one then replaces the other (see the `apply`
+    /// functions), because a kept title could contradict a new id.
+    fn after_read(
+        _mode: Mode,
+        _fields: &Fields<'_, '_>,
+        patch: &mut ClientPatch,
+        _reader: &mut Reader,
+    ) {
+        if matches!(patch.client_type_id, Patch::Value(_)) {
+            patch.client_type_title = Patch::Absent;
+        }
+    }
+
+    fn after_apply(&mut self, _mode: Mode) -> Result<(), Vec<FieldError>> {
+        if self.custom.len() > MAX_CUSTOM_KEYS {
+            return Err(vec![FieldError {
+                path: FieldPath::root().key("custom"),
+                message: format!(
+                    "must hold at most {MAX_CUSTOM_KEYS} keys; this update would make {}",
+                    self.custom.len()
+                ),
+            }]);
+        }
+        Ok(())
     }
 }
 
@@ -265,232 +504,11 @@ impl Document for Client {
     }
 }
 
-/// A partial update of a client, or (through [`Client::create`]) the body
-/// of a new one. `Null` clears; `name`, `status` and `active` cannot be
-/// cleared. `custom` merges key by key (a `null` value removes the key);
-/// `custom: null` removes every key. `region` and `accTeamingRoles` are
-/// replaced whole.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ClientPatch {
-    pub custom: Patch<Map<String, Value>>,
-    pub name: Patch<String>,
-    pub site_url: Patch<String>,
-    pub logo_url: Patch<String>,
-    pub status: Patch<ClientStatus>,
-    pub active: Patch<bool>,
-    pub inception_date: Patch<NaiveDate>,
-    pub terminated_date: Patch<NaiveDate>,
-    pub street: Patch<String>,
-    pub city: Patch<String>,
-    pub state: Patch<String>,
-    pub zip: Patch<String>,
-    pub country: Patch<String>,
-    pub region: Patch<Map<String, Value>>,
-    pub timezone: Patch<String>,
-    pub external_id: Patch<String>,
-    pub salesforce_account_id: Patch<String>,
-    pub zendesk_id: Patch<String>,
-    pub freshdesk_id: Patch<String>,
-    pub usage_id: Patch<String>,
-    pub stripe_id: Patch<String>,
-    pub external_status_id: Patch<String>,
-    pub nps_score: Patch<i32>,
-    pub note: Patch<String>,
-    pub created_by_employee_id: Patch<i64>,
-    pub modified_by_employee_id: Patch<i64>,
-    pub managed_by_employee_id: Patch<i64>,
-    pub assigned_sales_rep_id: Patch<i64>,
-    pub assigned_sales_rep: Patch<String>,
-    pub client_type_id: Patch<i64>,
-    pub client_type_title: Patch<String>,
-    pub success_cycle_id: Patch<i64>,
-    pub primary_contact_id: Patch<i64>,
-    pub parent_client_id: Patch<i64>,
-    pub acc_teaming_roles: Patch<Vec<Map<String, Value>>>,
-}
-
-fn null_error(errors: &mut Vec<FieldError>, key: &str) {
-    errors.push(FieldError {
-        path: FieldPath::root().key(key),
-        message: MUST_NOT_BE_NULL.to_owned(),
-    });
-}
-
-/// The value of a field that must have one, or an error at `key`.
-fn required<T>(errors: &mut Vec<FieldError>, key: &str, patch: Patch<T>) -> Option<T> {
-    match patch {
-        Patch::Value(value) => Some(value),
-        Patch::Absent | Patch::Null => {
-            null_error(errors, key);
-            None
-        }
-    }
-}
-
 impl Client {
-    /// A new client from a create body: `name`, `status` and `active` must
-    /// be values; every other field follows the patch rules applied to an
-    /// empty client (so `null` means "no value"). `id` is 0 until the store
-    /// assigns one ([`Client::with_id`]).
-    pub fn create(mut fields: ClientPatch) -> Result<Client, DomainError> {
-        let mut errors = Vec::new();
-        let name = required(&mut errors, "name", std::mem::take(&mut fields.name));
-        let status = required(&mut errors, "status", std::mem::take(&mut fields.status));
-        let active = required(&mut errors, "active", std::mem::take(&mut fields.active));
-        let (Some(name), Some(status), Some(active)) = (name, status, active) else {
-            return Err(DomainError::Invalid(errors));
-        };
-        let mut client = Client {
-            id: 0,
-            custom: Map::new(),
-            name,
-            site_url: None,
-            logo_url: None,
-            status,
-            active,
-            inception_date: None,
-            terminated_date: None,
-            street: None,
-            city: None,
-            state: None,
-            zip: None,
-            country: None,
-            region: None,
-            timezone: None,
-            external_id: None,
-            salesforce_account_id: None,
-            zendesk_id: None,
-            freshdesk_id: None,
-            usage_id: None,
-            stripe_id: None,
-            external_status_id: None,
-            nps_score: None,
-            note: None,
-            created_by_employee_id: None,
-            modified_by_employee_id: None,
-            managed_by_employee_id: None,
-            assigned_sales_rep_id: None,
-            assigned_sales_rep: None,
-            client_type_id: None,
-            client_type_title: None,
-            success_cycle_id: None,
-            primary_contact_id: None,
-            parent_client_id: None,
-            acc_teaming_roles: Vec::new(),
-        };
-        fields.apply(&mut client)?;
-        Ok(client)
-    }
-
-    /// This client with the int64 id the store assigned.
+    /// The client with the int64 id the store assigned.
     pub fn with_id(mut self, id: i64) -> Client {
         self.id = id;
         self
-    }
-}
-
-impl ClientPatch {
-    /// Applies the patch, then checks the rules that concern the whole
-    /// client. On error the client may be half-changed; the caller discards
-    /// it (the store writes nothing when the change fails).
-    pub fn apply(self, client: &mut Client) -> Result<(), DomainError> {
-        let mut errors = Vec::new();
-        // The reader already refuses these nulls; the rule is restated here
-        // so that no other caller can clear them either.
-        for (key, cleared) in [
-            ("name", matches!(self.name, Patch::Null)),
-            ("status", matches!(self.status, Patch::Null)),
-            ("active", matches!(self.active, Patch::Null)),
-        ] {
-            if cleared {
-                null_error(&mut errors, key);
-            }
-        }
-        match self.custom {
-            Patch::Absent => {}
-            Patch::Null => client.custom.clear(),
-            Patch::Value(changes) => merge_map(&mut client.custom, changes),
-        }
-        if client.custom.len() > MAX_CUSTOM_KEYS {
-            errors.push(FieldError {
-                path: FieldPath::root().key("custom"),
-                message: format!(
-                    "must hold at most {MAX_CUSTOM_KEYS} keys; this update would make {}",
-                    client.custom.len()
-                ),
-            });
-        }
-        self.name.apply_to(&mut client.name);
-        self.site_url.apply_to_option(&mut client.site_url);
-        self.logo_url.apply_to_option(&mut client.logo_url);
-        self.status.apply_to(&mut client.status);
-        self.active.apply_to(&mut client.active);
-        self.inception_date
-            .apply_to_option(&mut client.inception_date);
-        self.terminated_date
-            .apply_to_option(&mut client.terminated_date);
-        self.street.apply_to_option(&mut client.street);
-        self.city.apply_to_option(&mut client.city);
-        self.state.apply_to_option(&mut client.state);
-        self.zip.apply_to_option(&mut client.zip);
-        self.country.apply_to_option(&mut client.country);
-        self.region.apply_to_option(&mut client.region);
-        self.timezone.apply_to_option(&mut client.timezone);
-        self.external_id.apply_to_option(&mut client.external_id);
-        self.salesforce_account_id
-            .apply_to_option(&mut client.salesforce_account_id);
-        self.zendesk_id.apply_to_option(&mut client.zendesk_id);
-        self.freshdesk_id.apply_to_option(&mut client.freshdesk_id);
-        self.usage_id.apply_to_option(&mut client.usage_id);
-        self.stripe_id.apply_to_option(&mut client.stripe_id);
-        self.external_status_id
-            .apply_to_option(&mut client.external_status_id);
-        self.nps_score.apply_to_option(&mut client.nps_score);
-        self.note.apply_to_option(&mut client.note);
-        self.created_by_employee_id
-            .apply_to_option(&mut client.created_by_employee_id);
-        self.modified_by_employee_id
-            .apply_to_option(&mut client.modified_by_employee_id);
-        self.managed_by_employee_id
-            .apply_to_option(&mut client.managed_by_employee_id);
-        self.assigned_sales_rep_id
-            .apply_to_option(&mut client.assigned_sales_rep_id);
-        self.assigned_sales_rep
-            .apply_to_option(&mut client.assigned_sales_rep);
-        // One client type, named by id or by title. The seed says the id
-        // overrides the title, so an id in the request wins and the title
-        // beside it is ignored; either one replaces the other, because a
-        // kept title could contradict a new id (and vice versa).
-        match (self.client_type_id, self.client_type_title) {
-            (Patch::Value(id), _) => {
-                client.client_type_id = Some(id);
-                client.client_type_title = None;
-            }
-            (_, Patch::Value(title)) => {
-                client.client_type_title = Some(title);
-                client.client_type_id = None;
-            }
-            (id, title) => {
-                id.apply_to_option(&mut client.client_type_id);
-                title.apply_to_option(&mut client.client_type_title);
-            }
-        }
-        self.success_cycle_id
-            .apply_to_option(&mut client.success_cycle_id);
-        self.primary_contact_id
-            .apply_to_option(&mut client.primary_contact_id);
-        self.parent_client_id
-            .apply_to_option(&mut client.parent_client_id);
-        match self.acc_teaming_roles {
-            Patch::Absent => {}
-            Patch::Null => client.acc_teaming_roles.clear(),
-            Patch::Value(roles) => client.acc_teaming_roles = roles,
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(DomainError::Invalid(errors))
-        }
     }
 }
 
@@ -541,10 +559,10 @@ mod tests {
     }
 
     fn client() -> Client {
-        Client::create(ClientPatch {
-            name: Patch::Value("Acme".into()),
-            status: Patch::Value(ClientStatus::Active),
-            active: Patch::Value(true),
+        Client::build(ClientPatch {
+            name: Some("Acme".into()),
+            status: Some(ClientStatus::Active),
+            active: Some(true),
             note: Patch::Value("first note".into()),
             custom: Patch::Value(object(json!({"tier": "gold", "seats": 10, "gone": null}))),
             ..ClientPatch::default()
@@ -554,24 +572,7 @@ mod tests {
     }
 
     #[test]
-    fn create_needs_name_status_and_active() {
-        let result = Client::create(ClientPatch {
-            status: Patch::Null,
-            ..ClientPatch::default()
-        })
-        .map(|_| ());
-        assert_eq!(
-            paths(result),
-            vec![
-                ("/name".into(), MUST_NOT_BE_NULL.into()),
-                ("/status".into(), MUST_NOT_BE_NULL.into()),
-                ("/active".into(), MUST_NOT_BE_NULL.into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn create_treats_null_as_no_value_and_drops_null_custom_keys() {
+    fn a_new_client_is_a_patch_of_an_empty_one_and_drops_null_custom_keys() {
         let client = client();
         assert_eq!(client.id, 7);
         assert_eq!(client.lookup_key().as_deref(), Some("7"));
@@ -580,6 +581,10 @@ mod tests {
             json!({"tier": "gold", "seats": 10})
         );
         assert!(client.acc_teaming_roles.is_empty());
+        assert!(
+            Client::build(ClientPatch::default()).is_err(),
+            "name, status and active are required"
+        );
     }
 
     #[test]
@@ -597,26 +602,6 @@ mod tests {
         assert_eq!(client.nps_score, Some(-100));
         assert_eq!(client.name, before.name);
         assert_eq!(client.custom, before.custom);
-    }
-
-    #[test]
-    fn name_status_and_active_cannot_be_cleared() {
-        let mut client = client();
-        let result = ClientPatch {
-            name: Patch::Null,
-            status: Patch::Null,
-            active: Patch::Null,
-            ..ClientPatch::default()
-        }
-        .apply(&mut client);
-        assert_eq!(
-            paths(result),
-            vec![
-                ("/name".into(), MUST_NOT_BE_NULL.into()),
-                ("/status".into(), MUST_NOT_BE_NULL.into()),
-                ("/active".into(), MUST_NOT_BE_NULL.into()),
-            ]
-        );
     }
 
     #[test]
@@ -661,13 +646,17 @@ mod tests {
     #[test]
     fn client_type_id_overrides_title() {
         let mut client = client();
-        ClientPatch {
+        let mut both = ClientPatch {
             client_type_id: Patch::Value(3),
             client_type_title: Patch::Value("Enterprise".into()),
             ..ClientPatch::default()
-        }
-        .apply(&mut client)
-        .expect("applies");
+        };
+        let body = json!({});
+        let root = FieldPath::root();
+        let mut reader = Reader::new();
+        let fields = reader.object(&body, &root, &[]).expect("object");
+        Client::after_read(Mode::Patch, &fields, &mut both, &mut reader);
+        both.apply(&mut client).expect("applies");
         assert_eq!(
             (client.client_type_id, client.client_type_title.as_deref()),
             (Some(3), None)

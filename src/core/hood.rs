@@ -12,66 +12,64 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::{DomainError, FieldError, FieldPath, RecordKind};
-use super::patch::{Patch, merge_map};
+use super::fields::{Check, List, Mode, Record, Refine, Rules, Text};
+use super::input::{Expected, Fields, Reader, json_type_name};
+use super::patch::Patch;
 use super::records::{Document, IdScheme, Record, WriteSession};
+use super::shape::{self, Additional, JsonType, Shape};
 use crate::store::query::{Column, Compare, Condition, Operand, RecordQuery};
 
-/// The fields a profile PATCH may name *(the seed)*.
-pub const UPDATABLE_PROFILE_FIELDS: [&str; 7] = [
-    "email",
-    "mobile_phone_number",
-    "full_name",
-    "organization_id",
-    "lists",
-    "comment",
-    "custom_properties",
-];
-/// Fields the server sets; naming them in a body is a 400.
-pub const READ_ONLY_PROFILE_FIELDS: [&str; 6] = [
-    "id",
-    "country_code",
-    "unsubscribed",
-    "unsubscribe_time",
-    "create_time",
-    "update_time",
-];
 pub const EMAIL_CHARS: std::ops::RangeInclusive<usize> = 3..=254;
-pub const FULL_NAME_CHARS: std::ops::RangeInclusive<usize> = 0..=255;
-pub const COMMENT_CHARS: std::ops::RangeInclusive<usize> = 0..=5_000;
 /// Numeric-string ids: `organization_id`, list ids.
 pub const NUMERIC_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=19;
-pub const LISTS_ITEMS: std::ops::RangeInclusive<usize> = 0..=100;
 /// At most 100 custom properties *(vendor)*, counted after the merge.
 pub const MAX_CUSTOM_PROPERTIES: usize = 100;
 pub const CUSTOM_PROPERTY_KEY_CHARS: std::ops::RangeInclusive<usize> = 1..=100;
 pub const CUSTOM_PROPERTY_VALUE_CHARS: usize = 1_000;
-pub const LIST_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=255;
-pub const LIST_DESCRIPTION_CHARS: std::ops::RangeInclusive<usize> = 0..=1_000;
 /// Hood ids look like `1000102`; numbering starts there.
 pub const FIRST_ID: i64 = 1_000_000;
 
-/// A contact profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A contact profile. A PATCH may name the seven writable fields *(the
+/// seed)*, at least one of them; the others are set by the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[record(patch_needs_a_field)]
 pub struct Profile {
+    #[field(check = Email, example = "john.doe@example.com")]
     pub email: Option<String>,
+    /// A valid number in E.164 form (the number must exist in its country's plan).
+    #[field(check = Phone, value = PhoneNumber, apply = apply_phone, example = "+49658245684")]
     pub mobile_phone_number: Option<String>,
-    /// ISO 3166 alpha-2 region of `mobile_phone_number`.
+    /// ISO 3166 alpha-2 region, derived from `mobile_phone_number`.
+    #[field(read_only)]
     pub country_code: Option<String>,
+    #[field(check = Text(0..=255), example = "John Doe")]
     pub full_name: Option<String>,
+    #[field(check = NumericId)]
     pub organization_id: Option<String>,
+    /// Ids of existing profile lists.
+    #[field(check = List(NumericId, 0..=100))]
     pub lists: Vec<String>,
+    #[field(check = Text(0..=5_000))]
     pub comment: Option<String>,
+    // Merged key by key; described by its check.
+    #[field(check = CustomProperties, merge, nullable_on_create)]
     pub custom_properties: Map<String, Value>,
+    #[field(read_only)]
     pub unsubscribed: bool,
+    #[field(read_only)]
     pub unsubscribe_time: Option<DateTime<Utc>>,
 }
 
 /// A profile list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
+#[record(patch_needs_a_field)]
 pub struct ProfileList {
+    #[field(check = Text(1..=255), required)]
     pub name: String,
+    #[field(check = Text(0..=1_000))]
     pub description: Option<String>,
     /// `#rrggbb`.
+    #[field(check = Color, example = "#33aaff")]
     pub color: Option<String>,
 }
 
@@ -179,38 +177,6 @@ pub fn normalize_phone(text: &str) -> Result<(String, Option<String>), String> {
     Ok((e164, region))
 }
 
-/// What a new profile is made from (already validated).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewProfile {
-    pub email: Option<String>,
-    pub mobile_phone_number: Option<String>,
-    pub country_code: Option<String>,
-    pub full_name: Option<String>,
-    pub organization_id: Option<String>,
-    pub lists: Vec<String>,
-    pub comment: Option<String>,
-    pub custom_properties: Map<String, Value>,
-}
-
-impl From<NewProfile> for Profile {
-    fn from(new: NewProfile) -> Self {
-        let mut profile = Profile {
-            email: new.email,
-            mobile_phone_number: new.mobile_phone_number,
-            country_code: new.country_code,
-            full_name: new.full_name,
-            organization_id: new.organization_id,
-            lists: new.lists,
-            comment: new.comment,
-            custom_properties: new.custom_properties,
-            unsubscribed: false,
-            unsubscribe_time: None,
-        };
-        profile.normalize();
-        profile
-    }
-}
-
 impl Profile {
     /// `lists` is a set: keep the first occurrence of each id.
     fn normalize(&mut self) {
@@ -219,84 +185,265 @@ impl Profile {
     }
 }
 
-/// A partial update of a profile: only the seven updatable fields.
-/// `custom_properties` merges key by key (a `null` value removes the key).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProfilePatch {
-    pub email: Patch<String>,
-    /// The E.164 number and its region.
-    pub mobile_phone_number: Patch<(String, Option<String>)>,
-    pub full_name: Patch<String>,
-    pub organization_id: Patch<String>,
-    pub lists: Patch<Vec<String>>,
-    pub comment: Patch<String>,
-    pub custom_properties: Patch<Map<String, Value>>,
+/// A phone number as read from a body: E.164, and its region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhoneNumber {
+    pub e164: String,
+    pub region: Option<String>,
 }
 
-impl ProfilePatch {
-    /// Applies the patch, then checks the rules that hold for the whole
-    /// profile: a way to reach the contact remains, and the merged
+/// The number and the region it belongs to change together.
+fn apply_phone(profile: &mut Profile, patch: Patch<PhoneNumber>) {
+    match patch {
+        Patch::Absent => {}
+        Patch::Null => {
+            profile.mobile_phone_number = None;
+            profile.country_code = None;
+        }
+        Patch::Value(number) => {
+            profile.mobile_phone_number = Some(number.e164);
+            profile.country_code = number.region;
+        }
+    }
+}
+
+impl Rules for Profile {
+    /// A new profile needs a way to reach the contact, and at most the
+    /// vendor's number of custom properties. (A PATCH is checked once
+    /// applied, against what it leaves.)
+    fn after_read(
+        mode: Mode,
+        fields: &Fields<'_, '_>,
+        patch: &mut ProfilePatch,
+        reader: &mut Reader,
+    ) {
+        if mode != Mode::Create {
+            return;
+        }
+        let absent_or_null = |key: &str| fields.get(key).is_none_or(Value::is_null);
+        if absent_or_null("email") && absent_or_null("mobile_phone_number") {
+            reader.error(
+                &fields.path_of("email"),
+                "Required: a profile needs an email or a mobile_phone_number",
+            );
+        }
+        if let Patch::Value(properties) = &patch.custom_properties {
+            // Merged into an empty map, `null` entries add nothing.
+            let kept = properties.values().filter(|value| !value.is_null()).count();
+            if kept > MAX_CUSTOM_PROPERTIES {
+                reader.error(
+                    &fields.path_of("custom_properties"),
+                    format!("A profile holds at most {MAX_CUSTOM_PROPERTIES} custom properties"),
+                );
+            }
+        }
+    }
+
+    /// After a PATCH a way to reach the contact remains, and the merged
     /// `custom_properties` stay within bounds.
-    pub fn apply(self, profile: &mut Profile) -> Result<(), DomainError> {
-        self.email.apply_to_option(&mut profile.email);
-        match self.mobile_phone_number {
-            Patch::Absent => {}
-            Patch::Null => {
-                profile.mobile_phone_number = None;
-                profile.country_code = None;
-            }
-            Patch::Value((number, region)) => {
-                profile.mobile_phone_number = Some(number);
-                profile.country_code = region;
-            }
+    fn after_apply(&mut self, mode: Mode) -> Result<(), Vec<FieldError>> {
+        self.normalize();
+        if mode == Mode::Create {
+            return Ok(());
         }
-        self.full_name.apply_to_option(&mut profile.full_name);
-        self.organization_id
-            .apply_to_option(&mut profile.organization_id);
-        self.lists.apply_to(&mut profile.lists);
-        self.comment.apply_to_option(&mut profile.comment);
-        if let Patch::Value(changes) = self.custom_properties {
-            merge_map(&mut profile.custom_properties, changes);
-        }
-        profile.normalize();
         let mut errors = Vec::new();
-        if profile.email.is_none() && profile.mobile_phone_number.is_none() {
+        if self.email.is_none() && self.mobile_phone_number.is_none() {
             errors.push(FieldError {
                 path: FieldPath::root().key("email"),
                 message: "A profile needs an email or a mobile_phone_number; both would be empty"
                     .to_owned(),
             });
         }
-        if profile.custom_properties.len() > MAX_CUSTOM_PROPERTIES {
+        if self.custom_properties.len() > MAX_CUSTOM_PROPERTIES {
             errors.push(FieldError {
                 path: FieldPath::root().key("custom_properties"),
                 message: format!(
                     "A profile holds at most {MAX_CUSTOM_PROPERTIES} custom properties; this update would make {}",
-                    profile.custom_properties.len()
+                    self.custom_properties.len()
                 ),
             });
         }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(DomainError::Invalid(errors))
+            Err(errors)
         }
+    }
+
+    /// A new profile names an email or a number.
+    fn request_shape_extra(mode: Mode, fields: Shape) -> Shape {
+        if mode != Mode::Create {
+            return fields;
+        }
+        let contact = |field: &str| shape::object().property(field, shape::string(), true);
+        shape::all_of(vec![
+            fields,
+            shape::any_of(vec![contact("email"), contact("mobile_phone_number")]),
+        ])
     }
 }
 
-/// A partial update of a profile list.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProfileListPatch {
-    pub name: Patch<String>,
-    pub description: Patch<String>,
-    pub color: Patch<String>,
+impl Rules for ProfileList {}
+
+// ---- the rules of Hood's values -------------------------------------------
+
+/// An email address (as the `email_address` crate judges it).
+pub struct Email;
+
+impl Check for Email {
+    type Value = String;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<String> {
+        Refine(Text(0..=usize::MAX), |text: String| normalize_email(&text))
+            .read(reader, value, path)
+    }
+
+    fn shape(&self) -> Shape {
+        shape::text(EMAIL_CHARS).format("email")
+    }
 }
 
-impl ProfileListPatch {
-    pub fn apply(self, list: &mut ProfileList) {
-        self.name.apply_to(&mut list.name);
-        self.description.apply_to_option(&mut list.description);
-        self.color.apply_to_option(&mut list.color);
+/// A phone number in E.164 form.
+pub struct Phone;
+
+impl Check for Phone {
+    type Value = PhoneNumber;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<PhoneNumber> {
+        Refine(Text(0..=usize::MAX), |text: String| {
+            normalize_phone(&text).map(|(e164, region)| PhoneNumber { e164, region })
+        })
+        .read(reader, value, path)
+    }
+
+    fn shape(&self) -> Shape {
+        shape::string().pattern(r"^\+[1-9][0-9]{1,14}$")
+    }
+}
+
+/// A numeric string id (`organization_id`, list ids).
+pub struct NumericId;
+
+impl Check for NumericId {
+    type Value = String;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<String> {
+        Refine(Text(NUMERIC_ID_CHARS), |text: String| {
+            if text.bytes().all(|byte| byte.is_ascii_digit()) {
+                Ok(text)
+            } else {
+                Err("Must be a numeric string, e.g. \"1000\"".to_owned())
+            }
+        })
+        .read(reader, value, path)
+    }
+
+    fn shape(&self) -> Shape {
+        shape::text(NUMERIC_ID_CHARS)
+            .pattern("^[0-9]+$")
+            .example("1000")
+    }
+}
+
+/// A list's `#rrggbb` color, kept in lower case.
+pub struct Color;
+
+impl Check for Color {
+    type Value = String;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<String> {
+        Refine(Text(7..=7), |text: String| {
+            let valid =
+                text.starts_with('#') && text[1..].bytes().all(|byte| byte.is_ascii_hexdigit());
+            if valid {
+                Ok(text.to_ascii_lowercase())
+            } else {
+                Err("Must be a color like #33aaff".to_owned())
+            }
+        })
+        .read(reader, value, path)
+    }
+
+    fn shape(&self) -> Shape {
+        shape::string().pattern("^#[0-9A-Fa-f]{6}$")
+    }
+}
+
+/// `custom_properties`: names and scalar values, `null` removing a key.
+pub struct CustomProperties;
+
+impl Check for CustomProperties {
+    type Value = Map<String, Value>;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<Self::Value> {
+        let Value::Object(map) = value else {
+            reader.type_error(path, Expected::Object, value);
+            return None;
+        };
+        // A patch may remove as many keys as it adds, hence twice the bound.
+        if map.len() > 2 * MAX_CUSTOM_PROPERTIES {
+            let message = reader.words().too_many_keys(2 * MAX_CUSTOM_PROPERTIES);
+            reader.error(path, message);
+            return None;
+        }
+        let mut failed = false;
+        for (key, item) in map {
+            let item_path = path.key(key);
+            if !CUSTOM_PROPERTY_KEY_CHARS.contains(&key.chars().count()) {
+                reader.error(&item_path, "Property names have 1 to 100 characters");
+                failed = true;
+            }
+            match item {
+                Value::Null | Value::Bool(_) | Value::Number(_) => {}
+                Value::String(text) if text.chars().count() <= CUSTOM_PROPERTY_VALUE_CHARS => {}
+                Value::String(text) => {
+                    let message = reader
+                        .words()
+                        .text_length(&(0..=CUSTOM_PROPERTY_VALUE_CHARS), text.chars().count());
+                    reader.error(&item_path, message);
+                    failed = true;
+                }
+                other => {
+                    reader.error(
+                        &item_path,
+                        format!(
+                            "Expected string, number, boolean or null, received {}",
+                            json_type_name(other)
+                        ),
+                    );
+                    failed = true;
+                }
+            }
+        }
+        (!failed).then(|| map.clone())
+    }
+
+    fn shape(&self) -> Shape {
+        let value = Shape {
+            max_length: Some(CUSTOM_PROPERTY_VALUE_CHARS),
+            ..Shape::of(&[
+                JsonType::String,
+                JsonType::Number,
+                JsonType::Boolean,
+                JsonType::Null,
+            ])
+        };
+        Shape {
+            additional: Additional::Of(Box::new(value)),
+            property_names: Some(Box::new(shape::text(CUSTOM_PROPERTY_KEY_CHARS))),
+            // The reader takes up to twice the bound in one body, since
+            // `null` entries remove keys; the merged result is checked
+            // against the bound.
+            max_properties: Some(2 * MAX_CUSTOM_PROPERTIES),
+            ..shape::object()
+        }
+        .describe(format!(
+            "String (≤ {CUSTOM_PROPERTY_VALUE_CHARS} characters), number, boolean or null values; `null` removes a key. At most {MAX_CUSTOM_PROPERTIES} keys once merged into the stored ones."
+        ))
+    }
+
+    fn view_shape(&self) -> Shape {
+        shape::object().describe("At most 100 keys with scalar values.")
     }
 }
 
@@ -592,10 +739,35 @@ mod tests {
     }
 
     fn profile() -> Profile {
-        Profile::from(NewProfile {
-            email: Some("a@example.com".into()),
-            ..NewProfile::default()
+        Profile::build(ProfilePatch {
+            email: Patch::Value("a@example.com".into()),
+            lists: Some(vec!["7".into(), "7".into()]),
+            ..ProfilePatch::default()
         })
+        .expect("a valid profile")
+    }
+
+    #[test]
+    fn a_phone_number_brings_its_country_and_lists_are_a_set() {
+        let mut profile = profile();
+        assert_eq!(profile.lists, vec!["7".to_owned()]);
+        ProfilePatch {
+            mobile_phone_number: Patch::Value(PhoneNumber {
+                e164: "+49658245684".into(),
+                region: Some("DE".into()),
+            }),
+            ..ProfilePatch::default()
+        }
+        .apply(&mut profile)
+        .expect("valid");
+        assert_eq!(profile.country_code.as_deref(), Some("DE"));
+        ProfilePatch {
+            mobile_phone_number: Patch::Null,
+            ..ProfilePatch::default()
+        }
+        .apply(&mut profile)
+        .expect("valid");
+        assert_eq!(profile.country_code, None);
     }
 
     #[test]

@@ -8,9 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::auth::Principal;
-use super::error::RecordKind;
-use super::patch::Patch;
+use super::error::{FieldError, FieldPath, RecordKind};
+use super::fields::{
+    Check, Choice, Choose, Dialect, FreeObject, Integer, List, Mode, OneOf, Record, Refine, Rules,
+    Text, ViewValue,
+};
+use super::input::{Fields, FreeFormLimits, Reader};
 use super::records::Document;
+use super::shape::{self, Shape};
+use crate::view_as_stored;
 
 /// Character bounds of `name`.
 pub const NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=255;
@@ -67,16 +73,31 @@ pub const DEFAULT_WEBSITE_PROVIDER: &str = "browserUse";
 pub const DEFAULT_WEBSCRAPING_PROVIDER: &str = "firecrawl";
 
 /// An Ideal Customer Profile as stored (metadata lives in the record).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Each field is declared here once: its rule, whether a create needs it,
+/// what it defaults to, and (from its type) whether `null` clears it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Record)]
 #[serde(rename_all = "camelCase")]
+#[record(times_after = description)]
 pub struct Icp {
+    #[field(check = Text(NAME_CHARS), required)]
     pub name: String,
+    #[field(check = Text(DESCRIPTION_CHARS))]
     pub description: Option<String>,
+    /// Clerk user ids with access to the ICP.
+    #[field(check = List(Text(USER_ID_CHARS), USER_IDS_ITEMS))]
     pub user_ids: Vec<String>,
+    /// How many leads a list generated from this ICP holds; default 10.
+    #[field(check = Integer(LEADS_PER_LIST), default = DEFAULT_LEADS_PER_LIST)]
     pub leads_per_list: i64,
+    /// When the ICP expires, in RFC 3339 (e.g. 2024-12-31T23:59:59.000Z);
+    /// `null` for never.
+    #[field(check = Rfc3339)]
     pub active_until: Option<DateTime<Utc>>,
+    #[field(check = List(LeadProviderCriterionRule, LEAD_PROVIDER_CRITERIA_ITEMS), required)]
     pub lead_provider_criteria: Vec<LeadProviderCriterion>,
+    #[field(check = List(CustomFilterRule, CUSTOM_FILTER_CRITERIA_ITEMS))]
     pub custom_filter_criteria: Vec<CustomFilter>,
+    #[field(check = CrmFiltersRule)]
     pub crm_filters: Option<CrmFilters>,
 }
 
@@ -88,9 +109,11 @@ pub enum EntityType {
     Company,
 }
 
-impl EntityType {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
+impl Choice for EntityType {
+    const NAMES: &'static [&'static str] = &ENTITY_TYPES;
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
             "person" => Some(EntityType::Person),
             "company" => Some(EntityType::Company),
             _ => None,
@@ -193,42 +216,26 @@ pub fn check_regex(pattern: &str) -> Result<(), String> {
         })
 }
 
-/// The fields of a new ICP, as read from a create request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewIcp {
-    pub name: String,
-    pub description: Option<String>,
-    pub user_ids: Vec<String>,
-    pub leads_per_list: Option<i64>,
-    pub active_until: Option<DateTime<Utc>>,
-    pub lead_provider_criteria: Vec<LeadProviderCriterion>,
-    pub custom_filter_criteria: Vec<CustomFilter>,
-    pub crm_filters: Option<CrmFilters>,
-}
-
 impl Icp {
-    /// A new ICP created by `creator`, who is always among its users
-    /// *(vendor)*.
-    pub fn create(new: NewIcp, creator: &Principal) -> Self {
-        let mut icp = Icp {
-            name: new.name,
-            description: new.description,
-            user_ids: new.user_ids,
-            leads_per_list: new.leads_per_list.unwrap_or(DEFAULT_LEADS_PER_LIST),
-            active_until: new.active_until,
-            lead_provider_criteria: new.lead_provider_criteria,
-            custom_filter_criteria: new.custom_filter_criteria,
-            crm_filters: new.crm_filters,
-        };
-        icp.user_ids.push(creator.user_id.clone());
-        icp.normalize();
-        icp
+    /// The ICP as its creator made it: the creator is always among its
+    /// users *(vendor)*.
+    pub fn created_by(mut self, creator: &Principal) -> Self {
+        self.user_ids.push(creator.user_id.clone());
+        self.normalize();
+        self
     }
 
     /// `userIds` is a set: keep the first occurrence of each id, in order.
     fn normalize(&mut self) {
         let mut seen = std::collections::HashSet::new();
         self.user_ids.retain(|user| seen.insert(user.clone()));
+    }
+}
+
+impl Rules for Icp {
+    fn after_apply(&mut self, _mode: Mode) -> Result<(), Vec<FieldError>> {
+        self.normalize();
+        Ok(())
     }
 }
 
@@ -242,33 +249,420 @@ impl Document for Icp {
     }
 }
 
-/// A partial update of an ICP. Only `description`, `activeUntil` and
-/// `crmFilters` can be cleared; arrays and `crmFilters` are replaced whole.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct IcpPatch {
-    pub name: Patch<String>,
-    pub description: Patch<String>,
-    pub user_ids: Patch<Vec<String>>,
-    pub leads_per_list: Patch<i64>,
-    pub active_until: Patch<DateTime<Utc>>,
-    pub lead_provider_criteria: Patch<Vec<LeadProviderCriterion>>,
-    pub custom_filter_criteria: Patch<Vec<CustomFilter>>,
-    pub crm_filters: Patch<CrmFilters>,
+// ---- the rules of the nested values ----------------------------------------
+
+/// `activeUntil`: an RFC 3339 time.
+pub struct Rfc3339;
+
+impl Check for Rfc3339 {
+    type Value = DateTime<Utc>;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<DateTime<Utc>> {
+        let text = reader.string(value, path, 1..=64)?;
+        match DateTime::parse_from_rfc3339(&text) {
+            Ok(time) => Some(time.with_timezone(&Utc)),
+            Err(_) => {
+                reader.error(
+                    path,
+                    "Invalid datetime: expected RFC 3339, e.g. 2024-12-31T23:59:59.000Z",
+                );
+                None
+            }
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        shape::text(1..=64)
+            .format("date-time")
+            .describe("RFC 3339, e.g. 2024-12-31T23:59:59.000Z")
+    }
 }
 
-impl IcpPatch {
-    pub fn apply(self, icp: &mut Icp) {
-        self.name.apply_to(&mut icp.name);
-        self.description.apply_to_option(&mut icp.description);
-        self.user_ids.apply_to(&mut icp.user_ids);
-        self.leads_per_list.apply_to(&mut icp.leads_per_list);
-        self.active_until.apply_to_option(&mut icp.active_until);
-        self.lead_provider_criteria
-            .apply_to(&mut icp.lead_provider_criteria);
-        self.custom_filter_criteria
-            .apply_to(&mut icp.custom_filter_criteria);
-        self.crm_filters.apply_to_option(&mut icp.crm_filters);
-        icp.normalize();
+/// One `leadProviderCriteria` element.
+pub struct LeadProviderCriterionRule;
+
+impl Check for LeadProviderCriterionRule {
+    type Value = LeadProviderCriterion;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<Self::Value> {
+        let fields = reader.object(value, path, &["provider", "type", "filters"])?;
+        let provider = reader.required(&fields, "provider", |reader, value, path| {
+            OneOf(&LEAD_PROVIDERS).read(reader, value, path)
+        });
+        let search_type = reader.optional(&fields, "type", |reader, value, path| {
+            Choose::<EntityType>::new().read(reader, value, path)
+        });
+        let filters = reader.required(&fields, "filters", |reader, value, path| {
+            FreeObject(FreeFormLimits::DEFAULT).read(reader, value, path)
+        });
+        Some(LeadProviderCriterion {
+            provider: provider?,
+            search_type: search_type?.unwrap_or(EntityType::Person),
+            filters: filters?,
+        })
+    }
+
+    fn shape(&self) -> Shape {
+        shape::closed_object()
+            .property("provider", shape::one_of(&LEAD_PROVIDERS), true)
+            .property(
+                "type",
+                shape::one_of(&ENTITY_TYPES).describe("Default `person`"),
+                false,
+            )
+            .property(
+                "filters",
+                shape::free_object(FreeFormLimits::DEFAULT).describe("Provider-specific filters"),
+                true,
+            )
+    }
+
+    fn view_shape(&self) -> Shape {
+        self.shape().named("LeadProviderCriterionView")
+    }
+}
+
+/// One `customFilterCriteria` element: `type` picks the variant, and the
+/// variant decides which other keys are allowed.
+pub struct CustomFilterRule;
+
+impl CustomFilterRule {
+    fn provider(reader: &mut Reader, fields: &Fields<'_, '_>, default: &str) -> Option<String> {
+        reader
+            .optional(fields, "provider", |reader, value, path| {
+                Text(FILTER_PROVIDER_CHARS).read(reader, value, path)
+            })
+            .map(|provider| provider.unwrap_or_else(|| default.to_owned()))
+    }
+
+    fn search_strings() -> List<Text> {
+        List(Text(SEARCH_STRING_CHARS), SEARCH_STRINGS_ITEMS)
+    }
+}
+
+impl Check for CustomFilterRule {
+    type Value = CustomFilter;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<CustomFilter> {
+        let Value::Object(map) = value else {
+            reader.object(value, path, &[]);
+            return None;
+        };
+        let type_path = path.key("type");
+        let Some(filter_type) = map.get("type") else {
+            reader.error(&type_path, reader.words().required());
+            return None;
+        };
+        let filter_type = reader.one_of(filter_type, &type_path, &CUSTOM_FILTER_TYPES)?;
+        let numeric = |reader: &mut Reader, range: std::ops::RangeInclusive<i64>| {
+            let fields = reader.object(value, path, &["type", "value"])?;
+            reader.required(&fields, "value", |reader, value, path| {
+                reader.integer(value, path, range)
+            })
+        };
+        let prompt = Text(PROMPT_CHARS);
+        match filter_type.as_str() {
+            "website" => {
+                let fields = reader.object(value, path, &["type", "provider", "prompt"])?;
+                let provider = Self::provider(reader, &fields, DEFAULT_WEBSITE_PROVIDER);
+                let prompt = reader.required(&fields, "prompt", |reader, value, path| {
+                    prompt.read(reader, value, path)
+                });
+                Some(CustomFilter::Website {
+                    provider: provider?,
+                    prompt: prompt?,
+                })
+            }
+            "webscraping" => {
+                let fields = reader.object(
+                    value,
+                    path,
+                    &[
+                        "type",
+                        "provider",
+                        "extractionPrompt",
+                        "pageFindingPrompt",
+                        "includeSearchStrings",
+                        "excludeSearchStrings",
+                    ],
+                )?;
+                let optional_prompt = Text(OPTIONAL_PROMPT_CHARS);
+                let provider = Self::provider(reader, &fields, DEFAULT_WEBSCRAPING_PROVIDER);
+                let extraction_prompt =
+                    reader.nullable(&fields, "extractionPrompt", |reader, value, path| {
+                        optional_prompt.read(reader, value, path)
+                    });
+                let page_finding_prompt =
+                    reader.nullable(&fields, "pageFindingPrompt", |reader, value, path| {
+                        optional_prompt.read(reader, value, path)
+                    });
+                let include =
+                    reader.nullable(&fields, "includeSearchStrings", |reader, value, path| {
+                        Self::search_strings().read(reader, value, path)
+                    });
+                let exclude =
+                    reader.nullable(&fields, "excludeSearchStrings", |reader, value, path| {
+                        Self::search_strings().read(reader, value, path)
+                    });
+                Some(CustomFilter::Webscraping {
+                    provider: provider?,
+                    extraction_prompt: extraction_prompt?,
+                    page_finding_prompt: page_finding_prompt?,
+                    include_search_strings: include?,
+                    exclude_search_strings: exclude?,
+                })
+            }
+            "ai" => {
+                let fields = reader.object(value, path, &["type", "entityType", "prompt"])?;
+                let entity_type = reader.required(&fields, "entityType", |reader, value, path| {
+                    Choose::<EntityType>::new().read(reader, value, path)
+                });
+                let prompt = reader.required(&fields, "prompt", |reader, value, path| {
+                    prompt.read(reader, value, path)
+                });
+                Some(CustomFilter::Ai {
+                    entity_type: entity_type?,
+                    prompt: prompt?,
+                })
+            }
+            "maxPeoplePerCompany" => numeric(reader, MAX_PEOPLE_PER_COMPANY)
+                .map(|value| CustomFilter::MaxPeoplePerCompany { value }),
+            "minDaysUntilReuse" => numeric(reader, MIN_DAYS_UNTIL_REUSE)
+                .map(|value| CustomFilter::MinDaysUntilReuse { value }),
+            "maxPercentFromCRM" => {
+                let fields = reader.object(value, path, &["type", "value"])?;
+                reader
+                    .required(&fields, "value", |reader, value, path| {
+                        reader.number(value, path, MAX_PERCENT_FROM_CRM)
+                    })
+                    .map(|value| CustomFilter::MaxPercentFromCrm { value })
+            }
+            "matchFieldWithRegex" => {
+                let fields = reader.object(value, path, &["type", "field", "regex"])?;
+                let field = reader.required(&fields, "field", |reader, value, path| {
+                    Text(FIELD_PATH_CHARS).read(reader, value, path)
+                });
+                let regex = reader.required(&fields, "regex", |reader, value, path| {
+                    Refine(Text(REGEX_CHARS), |pattern: String| {
+                        check_regex(&pattern).map(|()| pattern)
+                    })
+                    .read(reader, value, path)
+                });
+                Some(CustomFilter::MatchFieldWithRegex {
+                    field: field?,
+                    regex: regex?,
+                })
+            }
+            _ => None, // one_of has already refused any other type
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        let variant =
+            |name: &str| shape::closed_object().property("type", shape::one_of(&[name]), true);
+        let prompt = || Text(PROMPT_CHARS).shape();
+        let optional_prompt = || Text(OPTIONAL_PROMPT_CHARS).shape().or_null();
+        let search_strings = || Self::search_strings().shape().or_null();
+        let provider = |default: &str| {
+            Text(FILTER_PROVIDER_CHARS)
+                .shape()
+                .describe(format!("Default `{default}`"))
+        };
+        shape::any_one_of(vec![
+            variant("website")
+                .property("provider", provider(DEFAULT_WEBSITE_PROVIDER), false)
+                .property("prompt", prompt(), true),
+            variant("webscraping")
+                .property("provider", provider(DEFAULT_WEBSCRAPING_PROVIDER), false)
+                .property("extractionPrompt", optional_prompt(), false)
+                .property("pageFindingPrompt", optional_prompt(), false)
+                .property("includeSearchStrings", search_strings(), false)
+                .property("excludeSearchStrings", search_strings(), false),
+            variant("ai")
+                .property("entityType", shape::one_of(&ENTITY_TYPES), true)
+                .property("prompt", prompt(), true),
+            variant("maxPeoplePerCompany")
+                .property("value", shape::integer(MAX_PEOPLE_PER_COMPANY), true),
+            variant("maxPercentFromCRM")
+                .property("value", shape::number(MAX_PERCENT_FROM_CRM), true),
+            variant("minDaysUntilReuse")
+                .property("value", shape::integer(MIN_DAYS_UNTIL_REUSE), true),
+            variant("matchFieldWithRegex")
+                .property("field", Text(FIELD_PATH_CHARS).shape(), true)
+                .property(
+                    "regex",
+                    Text(REGEX_CHARS).shape().format("regex").describe(format!(
+                        "A pattern in the Rust `regex` crate's syntax (no look-around or backreferences), compiling to at most {REGEX_COMPILED_BYTES} bytes"
+                    )),
+                    true,
+                ),
+        ])
+        .describe("A custom filtering rule, tagged by `type`")
+    }
+
+    fn view_shape(&self) -> Shape {
+        self.shape().named("CustomFilterView")
+    }
+}
+
+/// `crmFilters`: the CRM's name, free-text searches and conditions.
+pub struct CrmFiltersRule;
+
+impl CrmFiltersRule {
+    fn filter(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<CrmFilter> {
+        let fields = reader.object(value, path, &["path", "mode", "value", "exclude"])?;
+        let field_path = reader.required(&fields, "path", |reader, value, path| {
+            Text(FIELD_PATH_CHARS).read(reader, value, path)
+        });
+        let mode = reader.required(&fields, "mode", |reader, value, path| {
+            reader.one_of(value, path, &CRM_MATCH_MODES)
+        });
+        let exclude = reader.optional(&fields, "exclude", |reader, value, path| {
+            reader.boolean(value, path)
+        });
+        let text = Text(CRM_VALUE_CHARS);
+        // The value's kind depends on the mode; without a valid mode there is
+        // nothing to check it against, but a missing value is still reported.
+        let condition = match mode.as_deref() {
+            Some("in") => reader.required(&fields, "value", |reader, value, path| {
+                List(Text(CRM_VALUE_CHARS), CRM_IN_ITEMS)
+                    .read(reader, value, path)
+                    .map(CrmCondition::In)
+            }),
+            Some(mode) => {
+                let equals = mode == "equals";
+                reader.required(&fields, "value", |reader, value, path| {
+                    text.read(reader, value, path).map(|text| {
+                        if equals {
+                            CrmCondition::Equals(text)
+                        } else {
+                            CrmCondition::StartsWith(text)
+                        }
+                    })
+                })
+            }
+            None => {
+                if !fields.contains("value") {
+                    reader.error(&fields.path_of("value"), reader.words().required());
+                }
+                None
+            }
+        };
+        Some(CrmFilter {
+            path: field_path?,
+            condition: condition?,
+            exclude: exclude?.unwrap_or(false),
+        })
+    }
+}
+
+impl Check for CrmFiltersRule {
+    type Value = CrmFilters;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<CrmFilters> {
+        let fields = reader.object(value, path, &["provider", "textSearch", "query", "filters"])?;
+        let text = Text(CRM_TEXT_CHARS);
+        let provider = reader.required(&fields, "provider", |reader, value, path| {
+            OneOf(&CRM_PROVIDERS).read(reader, value, path)
+        });
+        let text_search = reader.nullable(&fields, "textSearch", |reader, value, path| {
+            text.read(reader, value, path)
+        });
+        let query = reader.nullable(&fields, "query", |reader, value, path| {
+            text.read(reader, value, path)
+        });
+        let filters = reader.optional(&fields, "filters", |reader, value, path| {
+            reader.array(value, path, CRM_FILTERS_ITEMS, Self::filter)
+        });
+        Some(CrmFilters {
+            provider: provider?,
+            text_search: text_search?,
+            query: query?,
+            filters: filters?.unwrap_or_default(),
+        })
+    }
+
+    fn shape(&self) -> Shape {
+        let text = || Text(CRM_TEXT_CHARS).shape().or_null();
+        let condition = |modes: &[&str], value: Shape| {
+            shape::closed_object()
+                .property("path", Text(FIELD_PATH_CHARS).shape(), true)
+                .property("mode", shape::one_of(modes), true)
+                .property("value", value, true)
+                .property("exclude", shape::boolean().describe("Default false"), false)
+        };
+        let filter = shape::any_one_of(vec![
+            condition(&["equals", "startsWith"], Text(CRM_VALUE_CHARS).shape()),
+            condition(&["in"], List(Text(CRM_VALUE_CHARS), CRM_IN_ITEMS).shape()),
+        ]);
+        shape::closed_object()
+            .property("provider", shape::one_of(&CRM_PROVIDERS), true)
+            .property("textSearch", text(), false)
+            .property("query", text(), false)
+            .property("filters", shape::array(filter, CRM_FILTERS_ITEMS), false)
+    }
+
+    fn view_shape(&self) -> Shape {
+        self.shape().named("CrmFiltersView")
+    }
+}
+
+view_as_stored! {
+    LeadProviderCriterion => Shape::default(),
+    CustomFilter => Shape::default(),
+}
+
+/// Views show a condition's mode and value beside its path, as requests
+/// send them (`{"path","mode","value","exclude"}`); storage nests them.
+impl ViewValue for CrmFilters {
+    fn serialize_view<D: Dialect, S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct FiltersView<'a> {
+            provider: &'a str,
+            text_search: &'a Option<String>,
+            query: &'a Option<String>,
+            filters: Vec<FilterView<'a>>,
+        }
+        #[derive(Serialize)]
+        struct FilterView<'a> {
+            path: &'a str,
+            mode: &'static str,
+            value: ConditionValue<'a>,
+            exclude: bool,
+        }
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum ConditionValue<'a> {
+            One(&'a str),
+            Many(&'a [String]),
+        }
+        FiltersView {
+            provider: &self.provider,
+            text_search: &self.text_search,
+            query: &self.query,
+            filters: self
+                .filters
+                .iter()
+                .map(|filter| {
+                    let (mode, value) = match &filter.condition {
+                        CrmCondition::Equals(text) => ("equals", ConditionValue::One(text)),
+                        CrmCondition::StartsWith(text) => ("startsWith", ConditionValue::One(text)),
+                        CrmCondition::In(values) => ("in", ConditionValue::Many(values)),
+                    };
+                    FilterView {
+                        path: &filter.path,
+                        mode,
+                        value,
+                        exclude: filter.exclude,
+                    }
+                })
+                .collect(),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -287,12 +681,12 @@ mod tests {
         }
     }
 
-    fn new_icp() -> NewIcp {
-        NewIcp {
+    fn new_icp() -> Icp {
+        Icp {
             name: "n".into(),
             description: None,
             user_ids: vec!["user_a".into(), "user_me".into()],
-            leads_per_list: None,
+            leads_per_list: DEFAULT_LEADS_PER_LIST,
             active_until: None,
             lead_provider_criteria: vec![],
             custom_filter_criteria: vec![],
@@ -301,30 +695,31 @@ mod tests {
     }
 
     #[test]
-    fn creator_is_added_once_and_defaults_apply() {
-        let icp = Icp::create(new_icp(), &creator());
+    fn creator_is_added_once() {
+        let icp = new_icp().created_by(&creator());
         assert_eq!(
             icp.user_ids,
             vec!["user_a".to_owned(), "user_me".to_owned()]
         );
-        assert_eq!(icp.leads_per_list, DEFAULT_LEADS_PER_LIST);
         assert!(icp.accessible_by(&creator()));
     }
 
     #[test]
     fn patch_touches_only_named_fields() {
-        let mut icp = Icp::create(new_icp(), &creator());
+        let mut icp = new_icp().created_by(&creator());
         icp.description = Some("d".into());
         let before = icp.clone();
         IcpPatch {
-            name: Patch::Value("m".into()),
-            description: Patch::Null,
+            name: Some("m".into()),
+            description: crate::core::patch::Patch::Null,
+            user_ids: Some(vec!["user_b".into(), "user_b".into()]),
             ..IcpPatch::default()
         }
-        .apply(&mut icp);
+        .apply(&mut icp)
+        .expect("an ICP patch always applies");
         assert_eq!(icp.name, "m");
         assert_eq!(icp.description, None);
-        assert_eq!(icp.user_ids, before.user_ids);
+        assert_eq!(icp.user_ids, vec!["user_b".to_owned()], "a set");
         assert_eq!(icp.leads_per_list, before.leads_per_list);
     }
 

@@ -4,14 +4,16 @@
 //! serde stops at the first type error, so a derive cannot report all the
 //! invalid fields of a body at once. Surfaces therefore parse the body to a
 //! [`serde_json::Value`] first and then walk it with a [`Reader`], which
-//! records an error for each bad field and keeps going. Messages follow the
-//! style of the Lance seed ("Expected number, received string").
+//! records an error for each bad field and keeps going. Each surface words
+//! the errors its own way ([`Words`]); the default is the Lance seed's style
+//! ("Expected number, received string").
 
 use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
 
 use super::error::{DomainError, FieldError, FieldPath};
+use super::fields::Check;
 use super::patch::Patch;
 
 /// Bounds on free-form JSON (objects the core stores without interpreting):
@@ -155,16 +157,198 @@ impl<'v> Fields<'v, '_> {
     }
 }
 
+/// The JSON type a rule expected, for the words of a type error. `OneOf`
+/// carries the allowed strings (some surfaces name them instead of the type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    String,
+    /// A JSON number with no fraction.
+    Integer,
+    Number,
+    Boolean,
+    Array,
+    /// An array whose elements are objects.
+    ArrayOfObjects,
+    Object,
+    OneOf(&'static [&'static str]),
+}
+
+/// How a surface words the reader's errors. The defaults are the words the
+/// Lance seed uses (Zod's: "Expected number, received string"); a surface
+/// whose vendor speaks otherwise overrides what differs. Messages that
+/// belong to one rule (an email, a time zone) live with that rule instead.
+pub trait Words: Sync {
+    /// A value of another JSON type than `expected`.
+    fn wrong_type(&self, expected: Expected, received: &Value) -> String {
+        let expected = match expected {
+            Expected::String | Expected::OneOf(_) => "string",
+            Expected::Integer | Expected::Number => "number",
+            Expected::Boolean => "boolean",
+            Expected::Array | Expected::ArrayOfObjects => "array",
+            Expected::Object => "object",
+        };
+        format!("Expected {expected}, received {}", json_type_name(received))
+    }
+
+    /// `null` where a value of type `expected` is needed.
+    fn null_value(&self, expected: Expected) -> String {
+        self.wrong_type(expected, &Value::Null)
+    }
+
+    /// A required field that is absent.
+    fn required(&self) -> String {
+        "Required".to_owned()
+    }
+
+    /// Whether absent required fields are reported after every other
+    /// error (as a Bean Validation pass over the built object would) rather
+    /// than in their place among the fields.
+    fn required_last(&self) -> bool {
+        false
+    }
+
+    /// The body (or a nested value) is not an object.
+    fn body_not_object(&self, received: &Value) -> String {
+        self.wrong_type(Expected::Object, received)
+    }
+
+    fn unknown_key(&self, key: &str) -> String {
+        format!("Unrecognized key: \"{key}\"")
+    }
+
+    /// A key the server sets (an id, a timestamp, a derived field); `None`
+    /// reports it as an unknown key.
+    fn read_only(&self, _key: &str) -> Option<String> {
+        None
+    }
+
+    /// Whether unknown keys are all reported before the read-only ones
+    /// (else each key in the body's order).
+    fn unknown_keys_first(&self) -> bool {
+        false
+    }
+
+    /// A string whose length in characters is `length`, outside `chars`.
+    fn text_length(&self, chars: &RangeInclusive<usize>, length: usize) -> String {
+        if length < *chars.start() {
+            if *chars.start() == 1 {
+                "String must not be empty".to_owned()
+            } else {
+                format!(
+                    "String must contain at least {} character(s)",
+                    chars.start()
+                )
+            }
+        } else {
+            format!("String must contain at most {} character(s)", chars.end())
+        }
+    }
+
+    /// A string that is none of `allowed`.
+    fn not_one_of(&self, allowed: &[&str], received: &str) -> String {
+        let options = allowed
+            .iter()
+            .map(|option| format!("'{option}'"))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        format!("Invalid enum value. Expected {options}, received '{received}'")
+    }
+
+    /// A number with a fraction where an integer is needed.
+    fn not_whole(&self) -> String {
+        "Expected integer, received float".to_owned()
+    }
+
+    fn integer_range(&self, range: &RangeInclusive<i64>) -> String {
+        range_message(range.start(), range.end())
+    }
+
+    fn number_range(&self, range: &RangeInclusive<f64>) -> String {
+        range_message(range.start(), range.end())
+    }
+
+    /// An array of `length` elements, outside `count`.
+    fn item_count(&self, count: &RangeInclusive<usize>, length: usize) -> String {
+        if length < *count.start() {
+            format!("Array must contain at least {} element(s)", count.start())
+        } else {
+            format!("Array must contain at most {} element(s)", count.end())
+        }
+    }
+
+    /// An object of more than `max` keys.
+    fn too_many_keys(&self, max: usize) -> String {
+        format!("Object must contain at most {max} key(s)")
+    }
+
+    fn nested_too_deep(&self, max_depth: usize) -> String {
+        format!("Nesting deeper than {max_depth} levels")
+    }
+
+    /// A partial update that names none of `updatable`.
+    fn needs_a_field(&self, updatable: &[&str]) -> String {
+        format!(
+            "At least one of the updatable fields must be sent: {}",
+            updatable.join(", ")
+        )
+    }
+}
+
+/// The default words (Zod's, as the Lance seed shows them).
+pub struct ZodWords;
+
+impl Words for ZodWords {}
+
+fn range_message<N: std::fmt::Display + Bounded>(min: &N, max: &N) -> String {
+    if max.is_max() {
+        format!("Number must be greater than or equal to {min}")
+    } else if min.is_min() {
+        format!("Number must be less than or equal to {max}")
+    } else {
+        format!("Number must be between {min} and {max}")
+    }
+}
+
 /// Collects field errors while converting a body. Each method returns
 /// `None` after recording an error, so a caller can go on to the next field.
-#[derive(Debug, Default)]
 pub struct Reader {
     errors: Vec<FieldError>,
+    words: &'static dyn Words,
+    /// Required fields found absent, when the words report them last.
+    missing: Vec<FieldPath>,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Self::speaking(&ZodWords)
+    }
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reader {
+    /// A reader with the default words.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A reader that words its errors as `words` does.
+    pub fn speaking(words: &'static dyn Words) -> Self {
+        Self {
+            errors: Vec::new(),
+            words,
+            missing: Vec::new(),
+        }
+    }
+
+    pub fn words(&self) -> &'static dyn Words {
+        self.words
     }
 
     /// Records an error at `path`.
@@ -176,11 +360,18 @@ impl Reader {
     }
 
     pub fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
+        !self.errors.is_empty() || !self.missing.is_empty()
+    }
+
+    /// How many errors have been recorded so far (a converter compares
+    /// counts to learn whether a nested value failed).
+    pub fn error_count(&self) -> usize {
+        self.errors.len()
     }
 
     /// `Ok(value)` if no error was recorded, else every recorded error.
-    pub fn finish<T>(self, value: T) -> Result<T, DomainError> {
+    pub fn finish<T>(mut self, value: T) -> Result<T, DomainError> {
+        self.report_missing();
         if self.errors.is_empty() {
             Ok(value)
         } else {
@@ -190,16 +381,27 @@ impl Reader {
 
     /// The errors recorded so far, for a caller that cannot go on. Only
     /// called after a conversion failed, which always records an error.
-    pub fn into_error(self) -> DomainError {
+    pub fn into_error(mut self) -> DomainError {
+        self.report_missing();
         debug_assert!(!self.errors.is_empty());
         DomainError::Invalid(self.errors)
     }
 
-    fn type_mismatch(&mut self, path: &FieldPath, expected: &str, value: &Value) {
-        self.error(
-            path,
-            format!("Expected {expected}, received {}", json_type_name(value)),
-        );
+    fn report_missing(&mut self) {
+        for path in std::mem::take(&mut self.missing) {
+            let message = self.words.required();
+            self.error(&path, message);
+        }
+    }
+
+    /// A value of another type than `expected` (or `null`).
+    pub fn type_error(&mut self, path: &FieldPath, expected: Expected, value: &Value) {
+        let message = if value.is_null() {
+            self.words.null_value(expected)
+        } else {
+            self.words.wrong_type(expected, value)
+        };
+        self.error(path, message);
     }
 
     /// An object whose keys must all be in `allowed`; each other key is an
@@ -211,15 +413,122 @@ impl Reader {
         allowed: &[&str],
     ) -> Option<Fields<'v, 'p>> {
         let Value::Object(map) = value else {
-            self.type_mismatch(path, "object", value);
+            self.type_error(path, Expected::Object, value);
             return None;
         };
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
-                self.error(&path.key(key), format!("Unrecognized key: \"{key}\""));
+                let message = self.words.unknown_key(key);
+                self.error(&path.key(key), message);
             }
         }
         Some(Fields { map, path })
+    }
+
+    /// The object of a record's body: each key that is not `writable` is
+    /// reported as read-only (when it is in `read_only` and the words say
+    /// so) or unknown; a partial update that `needs_a_field` must name one
+    /// of `writable`.
+    pub fn record_body<'v, 'p>(
+        &mut self,
+        body: &'v Value,
+        root: &'p FieldPath,
+        writable: &[&str],
+        read_only: &[&str],
+        needs_a_field: bool,
+    ) -> Option<Fields<'v, 'p>> {
+        let Value::Object(map) = body else {
+            let message = self.words.body_not_object(body);
+            self.error(root, message);
+            return None;
+        };
+        let refused = |key: &str| -> Option<String> {
+            read_only
+                .contains(&key)
+                .then(|| self.words.read_only(key))
+                .flatten()
+        };
+        let mut read_only_found = Vec::new();
+        for key in map.keys() {
+            if writable.contains(&key.as_str()) {
+                continue;
+            }
+            match refused(key) {
+                Some(message) if self.words.unknown_keys_first() => {
+                    read_only_found.push((key.as_str(), message));
+                }
+                Some(message) => self.error(&root.key(key), message),
+                None => {
+                    let message = self.words.unknown_key(key);
+                    self.error(&root.key(key), message);
+                }
+            }
+        }
+        // Read-only keys come in the order the record shows them.
+        read_only_found.sort_by_key(|(key, _)| read_only.iter().position(|known| known == key));
+        for (key, message) in read_only_found {
+            self.error(&root.key(key), message);
+        }
+        let fields = Fields { map, path: root };
+        if needs_a_field && !writable.iter().any(|key| fields.contains(key)) {
+            let message = self.words.needs_a_field(writable);
+            self.error(root, message);
+        }
+        Some(fields)
+    }
+
+    /// A field of a body that is never `null`: absent (`None`, and an
+    /// error when `required`), or a value read by `check` (which reports a
+    /// `null` as the type error it is).
+    pub fn value_field<C: Check + ?Sized>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        check: &C,
+        required: bool,
+    ) -> Option<C::Value> {
+        match fields.get(key) {
+            None => {
+                if required {
+                    self.missing(fields.path_of(key));
+                }
+                None
+            }
+            Some(value) => check.read(self, value, &fields.path_of(key)),
+        }
+    }
+
+    /// A field of a body that may be `null`: absent, null, or a value read
+    /// by `check`. An invalid value is recorded and reads as absent.
+    pub fn nullable_field<C: Check + ?Sized>(
+        &mut self,
+        fields: &Fields<'_, '_>,
+        key: &str,
+        check: &C,
+        required: bool,
+    ) -> Patch<C::Value> {
+        match fields.get(key) {
+            None => {
+                if required {
+                    self.missing(fields.path_of(key));
+                }
+                Patch::Absent
+            }
+            Some(Value::Null) => Patch::Null,
+            Some(value) => match check.read(self, value, &fields.path_of(key)) {
+                Some(converted) => Patch::Value(converted),
+                None => Patch::Absent,
+            },
+        }
+    }
+
+    fn missing(&mut self, path: FieldPath) {
+        if self.words.required_last() {
+            self.missing.push(path);
+        } else {
+            let message = self.words.required();
+            self.error(&path, message);
+        }
     }
 
     /// A string whose length in characters lies in `chars`.
@@ -230,52 +539,34 @@ impl Reader {
         chars: RangeInclusive<usize>,
     ) -> Option<String> {
         let Value::String(text) = value else {
-            self.type_mismatch(path, "string", value);
+            self.type_error(path, Expected::String, value);
             return None;
         };
         let length = text.chars().count();
-        if length < *chars.start() {
-            if *chars.start() == 1 {
-                self.error(path, "String must not be empty");
-            } else {
-                self.error(
-                    path,
-                    format!(
-                        "String must contain at least {} character(s)",
-                        chars.start()
-                    ),
-                );
-            }
-            return None;
-        }
-        if length > *chars.end() {
-            self.error(
-                path,
-                format!("String must contain at most {} character(s)", chars.end()),
-            );
+        if !chars.contains(&length) {
+            let message = self.words.text_length(&chars, length);
+            self.error(path, message);
             return None;
         }
         Some(text.clone())
     }
 
     /// One of a fixed set of strings.
-    pub fn one_of(&mut self, value: &Value, path: &FieldPath, allowed: &[&str]) -> Option<String> {
+    pub fn one_of(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        allowed: &'static [&'static str],
+    ) -> Option<String> {
         let Value::String(text) = value else {
-            self.type_mismatch(path, "string", value);
+            self.type_error(path, Expected::OneOf(allowed), value);
             return None;
         };
         if allowed.contains(&text.as_str()) {
             Some(text.clone())
         } else {
-            let options = allowed
-                .iter()
-                .map(|option| format!("'{option}'"))
-                .collect::<Vec<_>>()
-                .join(" | ");
-            self.error(
-                path,
-                format!("Invalid enum value. Expected {options}, received '{text}'"),
-            );
+            let message = self.words.not_one_of(allowed, text);
+            self.error(path, message);
             None
         }
     }
@@ -289,7 +580,7 @@ impl Reader {
         range: RangeInclusive<i64>,
     ) -> Option<i64> {
         let Value::Number(number) = value else {
-            self.type_mismatch(path, "number", value);
+            self.type_error(path, Expected::Integer, value);
             return None;
         };
         let integer = if let Some(integer) = number.as_i64() {
@@ -299,7 +590,8 @@ impl Reader {
         } else {
             match number.as_f64() {
                 Some(float) if float.fract() != 0.0 => {
-                    self.error(path, "Expected integer, received float");
+                    let message = self.words.not_whole();
+                    self.error(path, message);
                     return None;
                 }
                 // Integral floats within i64 convert exactly enough for range checks.
@@ -310,7 +602,8 @@ impl Reader {
         match integer {
             Some(integer) if range.contains(&integer) => Some(integer),
             _ => {
-                self.out_of_range(path, range.start(), range.end());
+                let message = self.words.integer_range(&range);
+                self.error(path, message);
                 None
             }
         }
@@ -324,39 +617,24 @@ impl Reader {
         range: RangeInclusive<f64>,
     ) -> Option<f64> {
         let Value::Number(number) = value else {
-            self.type_mismatch(path, "number", value);
+            self.type_error(path, Expected::Number, value);
             return None;
         };
         match number.as_f64() {
             Some(float) if float.is_finite() && range.contains(&float) => Some(float),
             _ => {
-                self.out_of_range(path, range.start(), range.end());
+                let message = self.words.number_range(&range);
+                self.error(path, message);
                 None
             }
         }
-    }
-
-    fn out_of_range<N: std::fmt::Display + PartialEq + Bounded>(
-        &mut self,
-        path: &FieldPath,
-        min: &N,
-        max: &N,
-    ) {
-        let message = if max.is_max() {
-            format!("Number must be greater than or equal to {min}")
-        } else if min.is_min() {
-            format!("Number must be less than or equal to {max}")
-        } else {
-            format!("Number must be between {min} and {max}")
-        };
-        self.error(path, message);
     }
 
     pub fn boolean(&mut self, value: &Value, path: &FieldPath) -> Option<bool> {
         match value {
             Value::Bool(flag) => Some(*flag),
             other => {
-                self.type_mismatch(path, "boolean", other);
+                self.type_error(path, Expected::Boolean, other);
                 None
             }
         }
@@ -369,24 +647,28 @@ impl Reader {
         value: &Value,
         path: &FieldPath,
         items: RangeInclusive<usize>,
+        element: impl FnMut(&mut Self, &Value, &FieldPath) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        self.array_of(value, path, items, Expected::Array, element)
+    }
+
+    /// [`Reader::array`], naming what a value of another type should have
+    /// been.
+    pub fn array_of<T>(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        items: RangeInclusive<usize>,
+        expected: Expected,
         mut element: impl FnMut(&mut Self, &Value, &FieldPath) -> Option<T>,
     ) -> Option<Vec<T>> {
         let Value::Array(values) = value else {
-            self.type_mismatch(path, "array", value);
+            self.type_error(path, expected, value);
             return None;
         };
-        if values.len() < *items.start() {
-            self.error(
-                path,
-                format!("Array must contain at least {} element(s)", items.start()),
-            );
-            return None;
-        }
-        if values.len() > *items.end() {
-            self.error(
-                path,
-                format!("Array must contain at most {} element(s)", items.end()),
-            );
+        if !items.contains(&values.len()) {
+            let message = self.words.item_count(&items, values.len());
+            self.error(path, message);
             return None;
         }
         let errors_before = self.errors.len();
@@ -406,7 +688,7 @@ impl Reader {
         limits: FreeFormLimits,
     ) -> Option<Map<String, Value>> {
         let Value::Object(map) = value else {
-            self.type_mismatch(path, "object", value);
+            self.type_error(path, Expected::Object, value);
             return None;
         };
         let errors_before = self.errors.len();
@@ -421,52 +703,44 @@ impl Reader {
         limits: FreeFormLimits,
         depth: usize,
     ) {
-        match value {
-            Value::Object(map) => {
-                if depth > limits.max_depth {
-                    self.error(
-                        path,
-                        format!("Nesting deeper than {} levels", limits.max_depth),
-                    );
-                } else if map.len() > limits.max_entries {
-                    self.error(
-                        path,
-                        format!("Object must contain at most {} key(s)", limits.max_entries),
-                    );
-                } else {
-                    for (key, nested) in map {
-                        self.check_free_form(nested, &path.key(key), limits, depth + 1);
-                    }
+        let entries = match value {
+            Value::Object(map) => map.len(),
+            Value::Array(items) => items.len(),
+            Value::String(text) => {
+                let length = text.chars().count();
+                if length > limits.max_string_chars {
+                    let message = self
+                        .words
+                        .text_length(&(0..=limits.max_string_chars), length);
+                    self.error(path, message);
                 }
+                return;
+            }
+            _ => return,
+        };
+        if depth > limits.max_depth {
+            let message = self.words.nested_too_deep(limits.max_depth);
+            self.error(path, message);
+            return;
+        }
+        match value {
+            Value::Object(map) if entries > limits.max_entries => {
+                let message = self.words.too_many_keys(limits.max_entries);
+                self.error(path, message);
+            }
+            Value::Object(map) => {
+                for (key, nested) in map {
+                    self.check_free_form(nested, &path.key(key), limits, depth + 1);
+                }
+            }
+            Value::Array(_) if entries > limits.max_entries => {
+                let message = self.words.item_count(&(0..=limits.max_entries), entries);
+                self.error(path, message);
             }
             Value::Array(items) => {
-                if depth > limits.max_depth {
-                    self.error(
-                        path,
-                        format!("Nesting deeper than {} levels", limits.max_depth),
-                    );
-                } else if items.len() > limits.max_entries {
-                    self.error(
-                        path,
-                        format!(
-                            "Array must contain at most {} element(s)",
-                            limits.max_entries
-                        ),
-                    );
-                } else {
-                    for (index, nested) in items.iter().enumerate() {
-                        self.check_free_form(nested, &path.index(index), limits, depth + 1);
-                    }
+                for (index, nested) in items.iter().enumerate() {
+                    self.check_free_form(nested, &path.index(index), limits, depth + 1);
                 }
-            }
-            Value::String(text) if text.chars().count() > limits.max_string_chars => {
-                self.error(
-                    path,
-                    format!(
-                        "String must contain at most {} character(s)",
-                        limits.max_string_chars
-                    ),
-                );
             }
             _ => {}
         }
@@ -479,17 +753,12 @@ impl Reader {
         if updatable.iter().any(|key| fields.contains(key)) {
             return true;
         }
-        self.error(
-            fields.path,
-            format!(
-                "At least one of the updatable fields must be sent: {}",
-                updatable.join(", ")
-            ),
-        );
+        let message = self.words.needs_a_field(updatable);
+        self.error(fields.path, message);
         false
     }
 
-    /// A field that must be present and not null.
+    /// A field that must be present (a `null` goes to `convert`).
     pub fn required<T>(
         &mut self,
         fields: &Fields<'_, '_>,
@@ -499,14 +768,15 @@ impl Reader {
         let path = fields.path_of(key);
         match fields.get(key) {
             None => {
-                self.error(&path, "Required");
+                let message = self.words.required();
+                self.error(&path, message);
                 None
             }
             Some(value) => convert(self, value, &path),
         }
     }
 
-    /// A field that may be absent (then `default` applies) but not null.
+    /// A field that may be absent (`Some(None)`) but not null.
     pub fn optional<T>(
         &mut self,
         fields: &Fields<'_, '_>,
@@ -531,33 +801,6 @@ impl Reader {
             Some(value) => convert(self, value, &fields.path_of(key)).map(Some),
         }
     }
-
-    /// A field of a partial update. `null` is accepted only when `nullable`;
-    /// for other fields it is reported as the type mismatch it is. An
-    /// invalid value yields `Patch::Absent` with the error recorded.
-    pub fn patch<T>(
-        &mut self,
-        fields: &Fields<'_, '_>,
-        key: &str,
-        nullable: Nullable,
-        convert: impl FnOnce(&mut Self, &Value, &FieldPath) -> Option<T>,
-    ) -> Patch<T> {
-        match fields.get(key) {
-            None => Patch::Absent,
-            Some(Value::Null) if nullable == Nullable::Yes => Patch::Null,
-            Some(value) => match convert(self, value, &fields.path_of(key)) {
-                Some(converted) => Patch::Value(converted),
-                None => Patch::Absent,
-            },
-        }
-    }
-}
-
-/// Whether a patched field may be cleared with `null`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nullable {
-    Yes,
-    No,
 }
 
 /// Lets range messages say "greater than or equal to" when a range is
@@ -672,33 +915,73 @@ mod tests {
     }
 
     #[test]
-    fn patch_distinguishes_absent_null_and_value() {
+    fn fields_distinguish_absent_null_and_value() {
         let body = json!({"a": null, "b": "x", "c": null});
         let root = FieldPath::root();
         let mut reader = Reader::new();
         let fields = reader
             .object(&body, &root, &["a", "b", "c"])
             .expect("object");
-        let string = |r: &mut Reader, v: &Value, p: &FieldPath| r.string(v, p, 0..=10);
+        let text = crate::core::fields::Text(0..=10);
         assert_eq!(
-            reader.patch(&fields, "a", Nullable::Yes, string),
+            reader.nullable_field(&fields, "a", &text, false),
             Patch::Null
         );
         assert_eq!(
-            reader.patch(&fields, "b", Nullable::Yes, string),
+            reader.nullable_field(&fields, "b", &text, false),
             Patch::Value("x".to_owned())
         );
         assert_eq!(
-            reader.patch(&fields, "z", Nullable::Yes, string),
+            reader.nullable_field(&fields, "z", &text, false),
             Patch::Absent
         );
-        assert_eq!(
-            reader.patch(&fields, "c", Nullable::No, string),
-            Patch::Absent
-        );
+        assert_eq!(reader.value_field(&fields, "c", &text, false), None);
+        assert_eq!(reader.value_field(&fields, "z", &text, true), None);
         assert_eq!(
             messages(reader.finish(())),
-            vec![("c".into(), "Expected string, received null".into())]
+            vec![
+                ("c".into(), "Expected string, received null".into()),
+                ("z".into(), "Required".into()),
+            ]
+        );
+    }
+
+    struct LastWords;
+
+    impl Words for LastWords {
+        fn required(&self) -> String {
+            "must not be null".into()
+        }
+        fn required_last(&self) -> bool {
+            true
+        }
+        fn read_only(&self, key: &str) -> Option<String> {
+            Some(format!("{key} is read-only"))
+        }
+        fn unknown_keys_first(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn surfaces_choose_the_words_and_where_missing_fields_go() {
+        let body = json!({"id": 1, "x": 2, "b": 5});
+        let root = FieldPath::root();
+        let mut reader = Reader::speaking(&LastWords);
+        let fields = reader
+            .record_body(&body, &root, &["a", "b"], &["id"], false)
+            .expect("object");
+        let text = crate::core::fields::Text(0..=10);
+        reader.value_field(&fields, "a", &text, true);
+        reader.value_field(&fields, "b", &text, true);
+        assert_eq!(
+            messages(reader.finish(())),
+            vec![
+                ("x".into(), "Unrecognized key: \"x\"".into()),
+                ("id".into(), "id is read-only".into()),
+                ("b".into(), "Expected string, received number".into()),
+                ("a".into(), "must not be null".into()),
+            ]
         );
     }
 

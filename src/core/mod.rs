@@ -6,9 +6,11 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod fields;
 pub mod hood;
 pub mod icp;
 pub mod input;
 pub mod patch;
 pub mod ratelimit;
 pub mod records;
+pub mod shape;

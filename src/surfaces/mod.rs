@@ -8,11 +8,25 @@ pub mod lance;
 pub mod schema;
 
 use axum::response::Response;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::store::HistoryEntry;
+
+/// ISO 8601 in UTC with milliseconds (`2024-01-25T09:15:00.000Z`), as Lance
+/// and ClientSuccess write times.
+pub fn iso_millis(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The shape of an [`iso_millis`] time.
+pub fn iso_millis_shape() -> crate::core::shape::Shape {
+    crate::core::shape::string()
+        .format("date-time")
+        .describe("ISO 8601 UTC with milliseconds.")
+}
 
 /// One changed field of an audit entry; every surface shows it this way.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,149 +1,151 @@
-//! Builders for the OpenAPI schemas of request bodies and parameters.
-//!
-//! Request bodies are read field by field (see [`crate::core::input`]), so
-//! their schemas are not derived from Rust types: each surface builds them
-//! here from the same constants its readers check, which keeps the document
-//! and the validation from drifting apart. Every body schema is closed
-//! (`additionalProperties: false`) because the readers refuse unknown keys.
+//! The OpenAPI side of the core's shapes: renders a
+//! [`crate::core::shape::Shape`] as a utoipa schema. Request bodies and
+//! views are read and written field by field from each kind's declaration
+//! (see [`crate::core::fields`]), so their schemas come from the same
+//! declaration rather than from Rust types; [`crate::described`] lets a
+//! surface name such a schema in the document.
 
-use std::ops::RangeInclusive;
-
-use serde_json::Value;
 use utoipa::openapi::schema::{
-    AdditionalProperties, Array, ArrayBuilder, KnownFormat, Object, ObjectBuilder, OneOfBuilder,
-    Schema, SchemaFormat, SchemaType, Type,
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder,
+    OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 
-use crate::core::input::FreeFormLimits;
+use crate::core::shape::{Additional, Bound, JsonType, Shape};
 
-/// A string of `chars` characters (code points, as JSON Schema counts).
-pub fn text(chars: RangeInclusive<usize>) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length((*chars.start() > 0).then_some(*chars.start()))
-        .max_length((*chars.end() < usize::MAX).then_some(*chars.end()))
-}
+/// The components a rendered schema refers to, by name.
+pub type Components = Vec<(String, RefOr<Schema>)>;
 
-/// An int64 in `range`.
-pub fn integer(range: RangeInclusive<i64>) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-        .minimum(Some(*range.start()))
-        .maximum(Some(*range.end()))
-}
-
-/// A finite number in `range`.
-pub fn number(range: RangeInclusive<f64>) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::Number)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
-        .minimum(Some(*range.start()))
-        .maximum(Some(*range.end()))
-}
-
-pub fn boolean() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::Boolean)
-}
-
-/// One of `values`, exactly as spelled.
-pub fn one_of<S: AsRef<str>>(values: &[S]) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values.iter().map(|value| value.as_ref().to_owned())))
-}
-
-/// An object with only the properties the builder then lists.
-pub fn closed_object() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
-}
-
-/// Any JSON object within `limits` (only the key count is expressible in
-/// JSON Schema; the description states the rest).
-pub fn free_object(limits: FreeFormLimits) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .max_properties(Some(limits.max_entries))
-        .description(Some(format!(
-            "Any JSON object: at most {} levels deep, {} entries per object or array, strings of at most {} characters",
-            limits.max_depth, limits.max_entries, limits.max_string_chars
-        )))
-}
-
-/// Any JSON object within `limits`, with the limits spelled out level by
-/// level so that generated data respects them too: a scalar may sit at any
-/// depth, an object or array only down to `max_depth` (the object itself is
-/// level 1), as the readers count. Only for shallow limits: the schema
-/// doubles with each level.
-pub fn bounded_object(limits: FreeFormLimits) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .max_properties(Some(limits.max_entries))
-        .additional_properties(Some(bounded_value(limits, 2)))
-}
-
-fn bounded_value(limits: FreeFormLimits, depth: usize) -> Schema {
-    let scalar = ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([
-            Type::String,
-            Type::Number,
-            Type::Boolean,
-            Type::Null,
-        ]))
-        .max_length(Some(limits.max_string_chars));
-    if depth > limits.max_depth {
-        return scalar.into();
-    }
-    let object = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .max_properties(Some(limits.max_entries))
-        .additional_properties(Some(bounded_value(limits, depth + 1)));
-    let array = ArrayBuilder::new()
-        .items(RefOr::T(bounded_value(limits, depth + 1)))
-        .max_items(Some(limits.max_entries));
-    OneOfBuilder::new()
-        .item(scalar)
-        .item(object)
-        .item(array)
-        .into()
-}
-
-/// An array of `items`, with a count in `count`.
-pub fn array(items: impl Into<RefOr<Schema>>, count: RangeInclusive<usize>) -> ArrayBuilder {
-    ArrayBuilder::new()
-        .items(items.into())
-        .min_items((*count.start() > 0).then_some(*count.start()))
-        .max_items((*count.end() < usize::MAX).then_some(*count.end()))
-}
-
-/// `schema`, or `null`.
-pub fn nullable(schema: ObjectBuilder) -> Object {
-    let mut object = schema.build();
-    object.schema_type = with_null(object.schema_type);
-    if let Some(values) = object.enum_values.as_mut() {
-        values.push(Value::Null);
-    }
-    object
-}
-
-/// An array, or `null`.
-pub fn nullable_array(schema: ArrayBuilder) -> Array {
-    let mut array = schema.build();
-    array.schema_type = with_null(array.schema_type);
-    array
-}
-
-fn with_null(schema_type: SchemaType) -> SchemaType {
-    match schema_type {
-        SchemaType::Type(single) => SchemaType::from_iter([single, Type::Null]),
-        SchemaType::Array(mut types) => {
-            types.push(Type::Null);
-            SchemaType::Array(types)
+/// Renders `shape`, collecting the named shapes it contains into
+/// `components` (each once) and referring to them.
+pub fn render(shape: &Shape, components: &mut Components) -> RefOr<Schema> {
+    if let Some(name) = shape.component {
+        if !components.iter().any(|(known, _)| known == name) {
+            let unnamed = Shape {
+                component: None,
+                ..shape.clone()
+            };
+            // Reserve the name first, so a shape that contains itself ends.
+            components.push((name.to_owned(), RefOr::T(Schema::default())));
+            let rendered = render(&unnamed, components);
+            if let Some(entry) = components.iter_mut().find(|(known, _)| known == name) {
+                entry.1 = rendered;
+            }
         }
-        SchemaType::AnyValue => SchemaType::AnyValue,
+        return reference(name);
+    }
+    RefOr::T(render_inline(shape, components))
+}
+
+/// Renders `shape` itself, even when it is named (for a component's own
+/// definition).
+pub fn render_inline(shape: &Shape, components: &mut Components) -> Schema {
+    let many = |shapes: &[Shape], components: &mut Components| -> Vec<RefOr<Schema>> {
+        shapes
+            .iter()
+            .map(|shape| render(shape, components))
+            .collect()
+    };
+    if !shape.one_of.is_empty() {
+        let mut builder = OneOfBuilder::new().description(shape.description.clone());
+        for item in many(&shape.one_of, components) {
+            builder = builder.item(item);
+        }
+        return builder.into();
+    }
+    if !shape.all_of.is_empty() {
+        let mut builder = AllOfBuilder::new().description(shape.description.clone());
+        for item in many(&shape.all_of, components) {
+            builder = builder.item(item);
+        }
+        return builder.into();
+    }
+    if !shape.any_of.is_empty() {
+        let mut builder = AnyOfBuilder::new().description(shape.description.clone());
+        for item in many(&shape.any_of, components) {
+            builder = builder.item(item);
+        }
+        return builder.into();
+    }
+    if let Some(items) = &shape.items {
+        let items = render(items, components);
+        return ArrayBuilder::new()
+            .schema_type(schema_type(&shape.types))
+            .items(items)
+            .description(shape.description.clone())
+            .examples(shape.examples.clone())
+            .min_items(shape.min_items)
+            .max_items(shape.max_items)
+            .into();
+    }
+    let mut object = ObjectBuilder::new()
+        .schema_type(schema_type(&shape.types))
+        .format(shape.format.map(format))
+        .description(shape.description.clone())
+        .examples(shape.examples.clone())
+        .enum_values(shape.enum_values.clone())
+        .min_length(shape.min_length)
+        .max_length(shape.max_length)
+        .pattern(shape.pattern.clone())
+        .minimum(shape.minimum.map(number))
+        .maximum(shape.maximum.map(number))
+        .min_properties(shape.min_properties)
+        .max_properties(shape.max_properties);
+    for (name, property) in &shape.properties {
+        object = object.property(name, render(property, components));
+    }
+    for name in &shape.required {
+        object = object.required(name);
+    }
+    object = match &shape.additional {
+        Additional::Unstated => object,
+        Additional::Refused => {
+            object.additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+        }
+        Additional::Of(values) => {
+            object.additional_properties(Some(render_inline(values, components)))
+        }
+    };
+    if let Some(names) = &shape.property_names {
+        object = object.property_names(Some(render_inline(names, components)));
+    }
+    object.into()
+}
+
+fn schema_type(types: &[JsonType]) -> SchemaType {
+    let convert = |json: &JsonType| match json {
+        JsonType::String => Type::String,
+        JsonType::Integer => Type::Integer,
+        JsonType::Number => Type::Number,
+        JsonType::Boolean => Type::Boolean,
+        JsonType::Array => Type::Array,
+        JsonType::Object => Type::Object,
+        JsonType::Null => Type::Null,
+    };
+    match types {
+        [] => SchemaType::AnyValue,
+        [single] => SchemaType::Type(convert(single)),
+        several => SchemaType::from_iter(several.iter().map(convert)),
+    }
+}
+
+fn format(name: &'static str) -> SchemaFormat {
+    SchemaFormat::KnownFormat(match name {
+        "date-time" => KnownFormat::DateTime,
+        "date" => KnownFormat::Date,
+        "email" => KnownFormat::Email,
+        "uuid" => KnownFormat::Uuid,
+        "int32" => KnownFormat::Int32,
+        "int64" => KnownFormat::Int64,
+        "double" => KnownFormat::Double,
+        other => return SchemaFormat::Custom(other.to_owned()),
+    })
+}
+
+fn number(bound: Bound) -> utoipa::Number {
+    match bound {
+        Bound::Integer(integer) => utoipa::Number::from(integer),
+        Bound::Float(float) => utoipa::Number::from(float),
     }
 }
 
@@ -152,10 +154,45 @@ pub fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(Ref::from_schema_name(name))
 }
 
-/// The component `name`, or `null`.
-pub fn nullable_reference(name: &str) -> Schema {
-    OneOfBuilder::new()
-        .item(reference(name))
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .into()
+/// A shape with the description a surface gives the schema that holds it
+/// (a request body's, a view's), as a document component.
+pub fn component(shape: Shape, description: &str) -> (Schema, Components) {
+    let mut components = Components::new();
+    let shape = Shape {
+        description: Some(description.to_owned()),
+        component: None,
+        ..shape
+    };
+    let schema = render_inline(&shape, &mut components);
+    (schema, components)
+}
+
+/// Implements utoipa's schema traits for a unit struct that names a
+/// declared shape in the document: `described!(IcpView, "An ICP as Lance
+/// returns it.", Icp::view_shape::<Lance>())`.
+#[macro_export]
+macro_rules! described {
+    ($(#[$meta:meta])* $name:ident, $description:expr, $shape:expr) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::surfaces::schema::component($shape, $description).0.into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn schemas(
+                schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+            ) {
+                for named in $crate::surfaces::schema::component($shape, $description).1 {
+                    if !schemas.iter().any(|(known, _)| *known == named.0) {
+                        schemas.push(named);
+                    }
+                }
+            }
+        }
+    };
 }

@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::core::client::Client;
 use crate::core::error::{DomainError, RecordKind};
+use crate::core::fields::{Declared, View};
 use crate::core::records::Record;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
 use crate::http::{Failure, Surface, current_request_id};
@@ -232,7 +233,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 const CLIENTS: &str = "/v2/client";
 
 fn with_etag(status: StatusCode, record: &Record<Client>) -> Response {
-    let mut response = (status, Json(ClientSuccessClient::from(record))).into_response();
+    let mut response = (status, Json(View::<Client, ClientSuccess>::of(record))).into_response();
     if let Ok(value) = HeaderValue::from_str(&record.etag()) {
         response.headers_mut().insert(ETAG, value);
     }
@@ -283,7 +284,7 @@ async fn create_client(
     Caller(principal, ..): Caller<ClientSuccess>,
     JsonBody(body, ..): JsonBody<ClientSuccess>,
 ) -> ClientSuccessResult {
-    let client = wire::read_new_client(&body)?;
+    let client = Client::read_new::<ClientSuccess>(&body)?;
     // UuidAndSequence always yields a number; 0 would only mean a bug.
     let record = app
         .records
@@ -349,7 +350,7 @@ async fn search_clients(
         }
     };
     let records = app.records.list::<Client>(&principal).await?;
-    Ok(Json(wire::page_of(records, &query)).into_response())
+    Ok(Json(wire::page_of(&records, &query)).into_response())
 }
 
 fn parameter_error(error: ParameterError) -> ClientSuccessProblemError {
@@ -438,7 +439,7 @@ async fn update_client(
     JsonBody(body, ..): JsonBody<ClientSuccess>,
 ) -> ClientSuccessResult {
     let key = client_key(&id)?;
-    let patch = wire::read_client_patch(&body)?;
+    let patch = Client::read_patch::<ClientSuccess>(&body)?;
     let record = app
         .records
         .update::<Client>(&principal, &key, &precondition, |client| {

@@ -1,7 +1,9 @@
-//! ClientSuccess's wire format for clients: the response views and request
-//! schemas (OpenAPI), the conversion of request bodies into the core's
-//! client types with every invalid field reported by JSON pointer, and the
-//! search query (paging and filters) with its page envelope.
+//! ClientSuccess's wire format for clients: what the surface decides for
+//! the records it serves (its words for errors, the names and format of
+//! ids and times: the [`Dialect`]), the schemas of client bodies and views
+//! as the document names them, the search query (paging and filters) with
+//! its page envelope, and the history views. The client's fields and rules
+//! are declared once, in [`crate::core::client`].
 //!
 //! Messages are worded as Bean Validation words them ("size must be between
 //! 0 and 255", "must not be null"), because the vendor is a Spring service
@@ -9,603 +11,99 @@
 
 use std::ops::RangeInclusive;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
-use utoipa::openapi::schema::{
-    Array, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
-};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::client::{
-    self, Client, ClientFilter, ClientPatch, ClientStatus, MUST_NOT_BE_NULL,
-};
-use crate::core::error::{DomainError, FieldPath};
-use crate::core::input::{Fields, FreeFormLimits, Nullable, Reader};
+use super::ClientSuccess;
+use crate::core::client::{Client, ClientFilter, ClientStatus};
+use crate::core::fields::{Check, Choice, Choose, Declared, Dialect, Mode, View};
+use crate::core::input::{Expected, Words};
 use crate::core::records::Record;
-use crate::surfaces::schema;
+use crate::core::shape::{self, Shape};
+use crate::described;
+use crate::surfaces::{iso_millis, iso_millis_shape};
 
-/// ISO 8601 in UTC with milliseconds (`2024-01-25T09:15:00.000Z`).
-pub fn timestamp(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+/// The message for a `null` (or missing) value of a field that needs one.
+pub const MUST_NOT_BE_NULL: &str = "must not be null";
 
-/// A client's status.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ClientSuccessStatus {
-    Active,
-    Inactive,
-    Trial,
-    Terminated,
-}
+/// Bean Validation's words, as a Spring service answers.
+pub struct BeanValidationWords;
 
-impl From<ClientStatus> for ClientSuccessStatus {
-    fn from(status: ClientStatus) -> Self {
-        match status {
-            ClientStatus::Active => ClientSuccessStatus::Active,
-            ClientStatus::Inactive => ClientSuccessStatus::Inactive,
-            ClientStatus::Trial => ClientSuccessStatus::Trial,
-            ClientStatus::Terminated => ClientSuccessStatus::Terminated,
+impl Words for BeanValidationWords {
+    fn wrong_type(&self, expected: Expected, _received: &Value) -> String {
+        match expected {
+            Expected::String => "must be a string".to_owned(),
+            Expected::Integer => "must be an integer".to_owned(),
+            Expected::Number => "must be a number".to_owned(),
+            Expected::Boolean => "must be a boolean".to_owned(),
+            Expected::Array => "must be an array".to_owned(),
+            Expected::ArrayOfObjects => "must be an array of objects".to_owned(),
+            Expected::Object => "must be an object".to_owned(),
+            Expected::OneOf(names) => format!("must be one of {}", names.join(", ")),
         }
     }
-}
 
-/// A client as ClientSuccess returns it: every field, `null` when unset.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientSuccessClient {
-    /// ClientSuccess system id, assigned by the server.
-    #[schema(minimum = 1)]
-    pub id: i64,
-    /// The id used in paths.
-    #[schema(format = Uuid)]
-    pub uuid: String,
-    /// Custom field values by field name: strings, numbers, booleans or
-    /// arrays of those.
-    pub custom: Map<String, Value>,
-    #[schema(max_length = 255)]
-    pub name: String,
-    #[schema(max_length = 1024)]
-    pub site_url: Option<String>,
-    #[schema(max_length = 1024)]
-    pub logo_url: Option<String>,
-    pub status: ClientSuccessStatus,
-    pub active: bool,
-    /// `YYYY-MM-DD`.
-    pub inception_date: Option<NaiveDate>,
-    /// `YYYY-MM-DD`.
-    pub terminated_date: Option<NaiveDate>,
-    #[schema(max_length = 1024)]
-    pub street: Option<String>,
-    #[schema(max_length = 100)]
-    pub city: Option<String>,
-    #[schema(max_length = 100)]
-    pub state: Option<String>,
-    #[schema(max_length = 20)]
-    pub zip: Option<String>,
-    #[schema(max_length = 100)]
-    pub country: Option<String>,
-    /// Any JSON object (at most 4 levels, 50 entries per level).
-    pub region: Option<Map<String, Value>>,
-    /// A tz database name, e.g. `America/Denver`.
-    #[schema(max_length = 60)]
-    pub timezone: Option<String>,
-    #[schema(max_length = 100)]
-    pub external_id: Option<String>,
-    #[schema(max_length = 18)]
-    pub salesforce_account_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub zendesk_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub freshdesk_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub usage_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub stripe_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub external_status_id: Option<String>,
-    #[schema(minimum = -100, maximum = 100)]
-    pub nps_score: Option<i32>,
-    #[schema(max_length = 65535)]
-    pub note: Option<String>,
-    #[schema(minimum = 0)]
-    pub created_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub modified_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub managed_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub assigned_sales_rep_id: Option<i64>,
-    #[schema(max_length = 45)]
-    pub assigned_sales_rep: Option<String>,
-    /// Set when the client type was named by id (the title is then null).
-    #[schema(minimum = 0)]
-    pub client_type_id: Option<i64>,
-    /// Set when the client type was named by title (the id is then null).
-    #[schema(max_length = 255)]
-    pub client_type_title: Option<String>,
-    #[schema(minimum = 0)]
-    pub success_cycle_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub primary_contact_id: Option<i64>,
-    /// The `id` of the parent client, in the same workspace.
-    #[schema(minimum = 0)]
-    pub parent_client_id: Option<i64>,
-    /// Account teaming roles: JSON objects (at most 100, each at most 4
-    /// levels and 50 entries per level).
-    pub acc_teaming_roles: Vec<Map<String, Value>>,
-    /// ISO 8601 UTC with milliseconds.
-    #[schema(format = DateTime)]
-    pub created_time: String,
-    /// ISO 8601 UTC with milliseconds.
-    #[schema(format = DateTime)]
-    pub modified_time: String,
-}
+    fn null_value(&self, _expected: Expected) -> String {
+        MUST_NOT_BE_NULL.to_owned()
+    }
 
-impl From<&Record<Client>> for ClientSuccessClient {
-    fn from(record: &Record<Client>) -> Self {
-        let client = record.data.clone();
-        ClientSuccessClient {
-            id: client.id,
-            uuid: record.id.clone(),
-            custom: client.custom,
-            name: client.name,
-            site_url: client.site_url,
-            logo_url: client.logo_url,
-            status: client.status.into(),
-            active: client.active,
-            inception_date: client.inception_date,
-            terminated_date: client.terminated_date,
-            street: client.street,
-            city: client.city,
-            state: client.state,
-            zip: client.zip,
-            country: client.country,
-            region: client.region,
-            timezone: client.timezone,
-            external_id: client.external_id,
-            salesforce_account_id: client.salesforce_account_id,
-            zendesk_id: client.zendesk_id,
-            freshdesk_id: client.freshdesk_id,
-            usage_id: client.usage_id,
-            stripe_id: client.stripe_id,
-            external_status_id: client.external_status_id,
-            nps_score: client.nps_score,
-            note: client.note,
-            created_by_employee_id: client.created_by_employee_id,
-            modified_by_employee_id: client.modified_by_employee_id,
-            managed_by_employee_id: client.managed_by_employee_id,
-            assigned_sales_rep_id: client.assigned_sales_rep_id,
-            assigned_sales_rep: client.assigned_sales_rep,
-            client_type_id: client.client_type_id,
-            client_type_title: client.client_type_title,
-            success_cycle_id: client.success_cycle_id,
-            primary_contact_id: client.primary_contact_id,
-            parent_client_id: client.parent_client_id,
-            acc_teaming_roles: client.acc_teaming_roles,
-            created_time: timestamp(&record.created_at),
-            modified_time: timestamp(&record.updated_at),
+    fn required(&self) -> String {
+        MUST_NOT_BE_NULL.to_owned()
+    }
+
+    fn required_last(&self) -> bool {
+        true
+    }
+
+    fn body_not_object(&self, _received: &Value) -> String {
+        "the body must be a JSON object".to_owned()
+    }
+
+    fn unknown_key(&self, key: &str) -> String {
+        format!("unknown field {key}")
+    }
+
+    fn read_only(&self, key: &str) -> Option<String> {
+        Some(format!("{key} is read-only and cannot be set"))
+    }
+
+    fn text_length(&self, chars: &RangeInclusive<usize>, _length: usize) -> String {
+        size_message(chars)
+    }
+
+    fn not_one_of(&self, allowed: &[&str], _received: &str) -> String {
+        format!("must be one of {}", allowed.join(", "))
+    }
+
+    fn not_whole(&self) -> String {
+        "must be an integer".to_owned()
+    }
+
+    fn integer_range(&self, range: &RangeInclusive<i64>) -> String {
+        // Open-ended ranges are the int64 ids; naming the type covers
+        // numbers past i64::MAX too.
+        if *range.end() == i64::MAX {
+            format!(
+                "must be an int64 greater than or equal to {}",
+                range.start()
+            )
+        } else {
+            format!("must be between {} and {}", range.start(), range.end())
         }
     }
-}
 
-/// The body of `POST /v2/client`. `name`, `status` and `active` are
-/// required; `null` on any other field means "no value".
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ClientSuccessCreateRequest {
-    /// Merged into an empty map; keys whose value is `null` are dropped.
-    /// At most 100 keys of 1 to 100 characters.
-    #[schema(schema_with = custom_schema)]
-    pub custom: Option<Map<String, Value>>,
-    #[schema(max_length = 255)]
-    pub name: String,
-    #[schema(max_length = 1024)]
-    pub site_url: Option<String>,
-    #[schema(max_length = 1024)]
-    pub logo_url: Option<String>,
-    pub status: ClientSuccessStatus,
-    pub active: bool,
-    /// `YYYY-MM-DD`, a real calendar date.
-    #[schema(schema_with = date_schema)]
-    pub inception_date: Option<NaiveDate>,
-    /// `YYYY-MM-DD`, a real calendar date.
-    #[schema(schema_with = date_schema)]
-    pub terminated_date: Option<NaiveDate>,
-    #[schema(max_length = 1024)]
-    pub street: Option<String>,
-    #[schema(max_length = 100)]
-    pub city: Option<String>,
-    #[schema(max_length = 100)]
-    pub state: Option<String>,
-    #[schema(max_length = 20)]
-    pub zip: Option<String>,
-    #[schema(max_length = 100)]
-    pub country: Option<String>,
-    #[schema(schema_with = region_schema)]
-    pub region: Option<Map<String, Value>>,
-    /// A tz database name.
-    #[schema(schema_with = timezone_schema)]
-    pub timezone: Option<String>,
-    #[schema(max_length = 100)]
-    pub external_id: Option<String>,
-    #[schema(max_length = 18)]
-    pub salesforce_account_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub zendesk_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub freshdesk_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub usage_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub stripe_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub external_status_id: Option<String>,
-    #[schema(minimum = -100, maximum = 100)]
-    pub nps_score: Option<i32>,
-    #[schema(max_length = 65535)]
-    pub note: Option<String>,
-    #[schema(minimum = 0)]
-    pub created_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub modified_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub managed_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub assigned_sales_rep_id: Option<i64>,
-    #[schema(max_length = 45)]
-    pub assigned_sales_rep: Option<String>,
-    /// Overrides `clientTypeTitle` when both are sent.
-    #[schema(minimum = 0)]
-    pub client_type_id: Option<i64>,
-    /// Ignored when `clientTypeId` is sent.
-    #[schema(max_length = 255)]
-    pub client_type_title: Option<String>,
-    #[schema(minimum = 0)]
-    pub success_cycle_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub primary_contact_id: Option<i64>,
-    /// The `id` of a client of the same workspace; no cycles.
-    #[schema(minimum = 0)]
-    pub parent_client_id: Option<i64>,
-    /// At most 100 JSON objects.
-    #[schema(schema_with = teaming_roles_schema)]
-    pub acc_teaming_roles: Option<Vec<Map<String, Value>>>,
-}
-
-/// The body of `PATCH /v2/client/{uuid}`: only the fields sent change.
-/// `null` clears a field, except `name`, `status` and `active`. `custom`
-/// merges key by key (a key set to `null` is removed; `custom: null`
-/// removes every key); `region` and `accTeamingRoles` are replaced whole.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ClientSuccessPatchRequest {
-    #[schema(schema_with = custom_schema)]
-    pub custom: Option<Map<String, Value>>,
-    #[schema(nullable = false, max_length = 255)]
-    pub name: Option<String>,
-    #[schema(max_length = 1024)]
-    pub site_url: Option<String>,
-    #[schema(max_length = 1024)]
-    pub logo_url: Option<String>,
-    #[schema(nullable = false)]
-    pub status: Option<ClientSuccessStatus>,
-    #[schema(nullable = false)]
-    pub active: Option<bool>,
-    #[schema(schema_with = date_schema)]
-    pub inception_date: Option<NaiveDate>,
-    #[schema(schema_with = date_schema)]
-    pub terminated_date: Option<NaiveDate>,
-    #[schema(max_length = 1024)]
-    pub street: Option<String>,
-    #[schema(max_length = 100)]
-    pub city: Option<String>,
-    #[schema(max_length = 100)]
-    pub state: Option<String>,
-    #[schema(max_length = 20)]
-    pub zip: Option<String>,
-    #[schema(max_length = 100)]
-    pub country: Option<String>,
-    #[schema(schema_with = region_schema)]
-    pub region: Option<Map<String, Value>>,
-    #[schema(schema_with = timezone_schema)]
-    pub timezone: Option<String>,
-    #[schema(max_length = 100)]
-    pub external_id: Option<String>,
-    #[schema(max_length = 18)]
-    pub salesforce_account_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub zendesk_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub freshdesk_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub usage_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub stripe_id: Option<String>,
-    #[schema(max_length = 200)]
-    pub external_status_id: Option<String>,
-    #[schema(minimum = -100, maximum = 100)]
-    pub nps_score: Option<i32>,
-    #[schema(max_length = 65535)]
-    pub note: Option<String>,
-    #[schema(minimum = 0)]
-    pub created_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub modified_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub managed_by_employee_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub assigned_sales_rep_id: Option<i64>,
-    #[schema(max_length = 45)]
-    pub assigned_sales_rep: Option<String>,
-    /// Overrides `clientTypeTitle`: when sent, the title in the same request
-    /// is ignored and the stored title is cleared.
-    #[schema(minimum = 0)]
-    pub client_type_id: Option<i64>,
-    /// When sent without `clientTypeId`, replaces the client type and
-    /// clears the stored `clientTypeId`.
-    #[schema(max_length = 255)]
-    pub client_type_title: Option<String>,
-    #[schema(minimum = 0)]
-    pub success_cycle_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub primary_contact_id: Option<i64>,
-    #[schema(minimum = 0)]
-    pub parent_client_id: Option<i64>,
-    #[schema(schema_with = teaming_roles_schema)]
-    pub acc_teaming_roles: Option<Vec<Map<String, Value>>>,
-}
-
-/// `custom`: custom field values by name, each a scalar or an array of
-/// scalars; `null` removes the key. At most 100 keys once merged, which
-/// depends on the stored client, so the count is stated, not enforced.
-fn custom_schema() -> Object {
-    let scalar = || {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([
-                Type::String,
-                Type::Number,
-                Type::Boolean,
-            ]))
-            .max_length(Some(*client::CUSTOM_STRING_CHARS.end()))
-    };
-    let value: Schema = OneOfBuilder::new()
-        .item(scalar())
-        .item(schema::array(scalar(), client::CUSTOM_ARRAY_ITEMS))
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .into();
-    schema::nullable(
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property_names(Some(schema::text(client::CUSTOM_KEY_CHARS)))
-            .additional_properties(Some(value))
-            .description(Some(format!(
-                "Custom field values by field name: a string, number or boolean, or an array of those; `null` removes the key. At most {} keys once merged into the stored ones.",
-                client::MAX_CUSTOM_KEYS
-            ))),
-    )
-}
-
-fn region_schema() -> Object {
-    schema::nullable(schema::bounded_object(client::REGION_LIMITS))
-}
-
-fn teaming_roles_schema() -> Array {
-    schema::nullable_array(schema::array(
-        schema::bounded_object(client::ACC_TEAMING_ROLE_LIMITS),
-        client::ACC_TEAMING_ROLES_ITEMS,
-    ))
-}
-
-/// A real calendar date as `YYYY-MM-DD` (the pattern knows month lengths
-/// and leap years, as the reader does).
-fn date_schema() -> Object {
-    schema::nullable(
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
-            .pattern(Some(CALENDAR_DATE_PATTERN))
-            .description(Some("`YYYY-MM-DD`, a real calendar date")),
-    )
-}
-
-/// `YYYY-MM-DD` for the days that exist: 1–28 in every month, 29–30 in
-/// all but February, 31 in the long months, and 29 February in leap years.
-pub const CALENDAR_DATE_PATTERN: &str = concat!(
-    "^(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])",
-    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)",
-    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$"
-);
-
-/// A tz database name, exactly as the database spells it.
-fn timezone_schema() -> Object {
-    let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
-    schema::nullable(
-        schema::one_of(&names).description(Some("A tz database name, e.g. `America/Denver`")),
-    )
-}
-
-// ---- request bodies -------------------------------------------------------
-
-/// The writable fields, in the seed's order.
-pub const CLIENT_FIELDS: [&str; 35] = [
-    "custom",
-    "name",
-    "siteUrl",
-    "logoUrl",
-    "status",
-    "active",
-    "inceptionDate",
-    "terminatedDate",
-    "street",
-    "city",
-    "state",
-    "zip",
-    "country",
-    "region",
-    "timezone",
-    "externalId",
-    "salesforceAccountId",
-    "zendeskId",
-    "freshdeskId",
-    "usageId",
-    "stripeId",
-    "externalStatusId",
-    "npsScore",
-    "note",
-    "createdByEmployeeId",
-    "modifiedByEmployeeId",
-    "managedByEmployeeId",
-    "assignedSalesRepId",
-    "assignedSalesRep",
-    "clientTypeId",
-    "clientTypeTitle",
-    "successCycleId",
-    "primaryContactId",
-    "parentClientId",
-    "accTeamingRoles",
-];
-
-/// Fields the server sets; a body that sends them is refused.
-pub const READ_ONLY_FIELDS: [&str; 4] = ["id", "uuid", "createdTime", "modifiedTime"];
-
-/// Fields a new client must have.
-pub const REQUIRED_FIELDS: [&str; 3] = ["name", "status", "active"];
-
-/// Reads the body of `POST /v2/client` into a new client (without its id).
-pub fn read_new_client(body: &Value) -> Result<Client, DomainError> {
-    let root = FieldPath::root();
-    let mut reader = Reader::new();
-    let Some(fields) = read_object(&mut reader, body, &root) else {
-        return Err(reader.into_error());
-    };
-    let patch = read_fields(&mut reader, &fields);
-    for key in REQUIRED_FIELDS {
-        if !fields.contains(key) {
-            reader.error(&fields.path_of(key), MUST_NOT_BE_NULL);
-        }
+    fn item_count(&self, count: &RangeInclusive<usize>, _length: usize) -> String {
+        size_message(count)
     }
-    Client::create(reader.finish(patch)?)
-}
 
-/// Reads the body of `PATCH /v2/client/{uuid}`.
-pub fn read_client_patch(body: &Value) -> Result<ClientPatch, DomainError> {
-    let root = FieldPath::root();
-    let mut reader = Reader::new();
-    let Some(fields) = read_object(&mut reader, body, &root) else {
-        return Err(reader.into_error());
-    };
-    let patch = read_fields(&mut reader, &fields);
-    reader.finish(patch)
-}
-
-/// The body's object, after reporting each unknown and each read-only key.
-fn read_object<'v, 'p>(
-    reader: &mut Reader,
-    body: &'v Value,
-    root: &'p FieldPath,
-) -> Option<Fields<'v, 'p>> {
-    let Value::Object(map) = body else {
-        reader.error(root, "the body must be a JSON object");
-        return None;
-    };
-    for key in map.keys() {
-        if READ_ONLY_FIELDS.contains(&key.as_str()) {
-            reader.error(
-                &root.key(key),
-                format!("{key} is read-only and cannot be set"),
-            );
-        } else if !CLIENT_FIELDS.contains(&key.as_str()) {
-            reader.error(&root.key(key), format!("unknown field {key}"));
-        }
+    fn too_many_keys(&self, max: usize) -> String {
+        size_message(&(0..=max))
     }
-    // Every key was judged above, in this surface's words; the core reader
-    // is asked only for the field accessor.
-    let present: Vec<&str> = map.keys().map(String::as_str).collect();
-    reader.object(body, root, &present)
-}
 
-/// Every writable field, in the seed's order (so errors come in that order).
-fn read_fields(reader: &mut Reader, fields: &Fields<'_, '_>) -> ClientPatch {
-    use Nullable::{No, Yes};
-    ClientPatch {
-        custom: reader.patch(fields, "custom", Yes, read_custom),
-        name: reader.patch(fields, "name", No, text(client::NAME_CHARS)),
-        site_url: reader.patch(fields, "siteUrl", Yes, text(client::SITE_URL_CHARS)),
-        logo_url: reader.patch(fields, "logoUrl", Yes, text(client::LOGO_URL_CHARS)),
-        status: reader.patch(fields, "status", No, read_status),
-        active: reader.patch(fields, "active", No, read_boolean),
-        inception_date: reader.patch(fields, "inceptionDate", Yes, read_date),
-        terminated_date: reader.patch(fields, "terminatedDate", Yes, read_date),
-        street: reader.patch(fields, "street", Yes, text(client::STREET_CHARS)),
-        city: reader.patch(fields, "city", Yes, text(client::CITY_CHARS)),
-        state: reader.patch(fields, "state", Yes, text(client::STATE_CHARS)),
-        zip: reader.patch(fields, "zip", Yes, text(client::ZIP_CHARS)),
-        country: reader.patch(fields, "country", Yes, text(client::COUNTRY_CHARS)),
-        region: reader.patch(fields, "region", Yes, |reader, value, path| {
-            free_object(reader, value, path, client::REGION_LIMITS)
-        }),
-        timezone: reader.patch(fields, "timezone", Yes, read_timezone),
-        external_id: reader.patch(fields, "externalId", Yes, text(client::EXTERNAL_ID_CHARS)),
-        salesforce_account_id: reader.patch(
-            fields,
-            "salesforceAccountId",
-            Yes,
-            text(client::SALESFORCE_ACCOUNT_ID_CHARS),
-        ),
-        zendesk_id: reader.patch(fields, "zendeskId", Yes, text(client::INTEGRATION_ID_CHARS)),
-        freshdesk_id: reader.patch(
-            fields,
-            "freshdeskId",
-            Yes,
-            text(client::INTEGRATION_ID_CHARS),
-        ),
-        usage_id: reader.patch(fields, "usageId", Yes, text(client::INTEGRATION_ID_CHARS)),
-        stripe_id: reader.patch(fields, "stripeId", Yes, text(client::INTEGRATION_ID_CHARS)),
-        external_status_id: reader.patch(
-            fields,
-            "externalStatusId",
-            Yes,
-            text(client::INTEGRATION_ID_CHARS),
-        ),
-        nps_score: reader.patch(fields, "npsScore", Yes, |reader, value, path| {
-            integer(client::NPS_SCORE)(reader, value, path)
-                .and_then(|score| i32::try_from(score).ok())
-        }),
-        note: reader.patch(fields, "note", Yes, text(client::NOTE_CHARS)),
-        created_by_employee_id: reader.patch(fields, "createdByEmployeeId", Yes, system_id()),
-        modified_by_employee_id: reader.patch(fields, "modifiedByEmployeeId", Yes, system_id()),
-        managed_by_employee_id: reader.patch(fields, "managedByEmployeeId", Yes, system_id()),
-        assigned_sales_rep_id: reader.patch(fields, "assignedSalesRepId", Yes, system_id()),
-        assigned_sales_rep: reader.patch(
-            fields,
-            "assignedSalesRep",
-            Yes,
-            text(client::ASSIGNED_SALES_REP_CHARS),
-        ),
-        client_type_id: reader.patch(fields, "clientTypeId", Yes, system_id()),
-        client_type_title: reader.patch(
-            fields,
-            "clientTypeTitle",
-            Yes,
-            text(client::CLIENT_TYPE_TITLE_CHARS),
-        ),
-        success_cycle_id: reader.patch(fields, "successCycleId", Yes, system_id()),
-        primary_contact_id: reader.patch(fields, "primaryContactId", Yes, system_id()),
-        parent_client_id: reader.patch(fields, "parentClientId", Yes, system_id()),
-        acc_teaming_roles: reader.patch(fields, "accTeamingRoles", Yes, read_teaming_roles),
-    }
-}
-
-/// The value, unless it is `null` (which only reaches a converter for a
-/// field that cannot be cleared, or inside a nested value).
-fn present<'v>(reader: &mut Reader, value: &'v Value, path: &FieldPath) -> Option<&'v Value> {
-    if value.is_null() {
-        reader.error(path, MUST_NOT_BE_NULL);
-        None
-    } else {
-        Some(value)
+    fn nested_too_deep(&self, max_depth: usize) -> String {
+        format!("must not nest deeper than {max_depth} levels")
     }
 }
 
@@ -613,239 +111,58 @@ fn size_message(range: &RangeInclusive<usize>) -> String {
     format!("size must be between {} and {}", range.start(), range.end())
 }
 
-/// A string whose length in characters lies in `chars`.
-fn text(
-    chars: RangeInclusive<usize>,
-) -> impl Fn(&mut Reader, &Value, &FieldPath) -> Option<String> {
-    move |reader, value, path| {
-        let Value::String(text) = present(reader, value, path)? else {
-            reader.error(path, "must be a string");
-            return None;
-        };
-        if chars.contains(&text.chars().count()) {
-            Some(text.clone())
-        } else {
-            reader.error(path, size_message(&chars));
-            None
-        }
+/// Ids are UUIDs in paths (`uuid`; the record's own `id` is its int64),
+/// times ISO 8601 with milliseconds.
+impl Dialect for ClientSuccess {
+    const WORDS: &'static dyn Words = &BeanValidationWords;
+    const ID_KEY: &'static str = "uuid";
+    const TIME_KEYS: [&'static str; 2] = ["createdTime", "modifiedTime"];
+
+    fn serialize_time<S: serde::Serializer>(
+        time: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&iso_millis(time))
+    }
+
+    fn id_shape() -> Shape {
+        shape::string()
+            .format("uuid")
+            .describe("The id used in paths.")
+    }
+
+    fn time_shape() -> Shape {
+        iso_millis_shape()
     }
 }
 
-/// An integer in `range`. `5.0` is an integer (JSON does not tell them
-/// apart); `5.5` and `"5"` are not.
-fn integer(range: RangeInclusive<i64>) -> impl Fn(&mut Reader, &Value, &FieldPath) -> Option<i64> {
-    move |reader, value, path| {
-        let Value::Number(number) = present(reader, value, path)? else {
-            reader.error(path, "must be an integer");
-            return None;
-        };
-        let integer = if let Some(integer) = number.as_i64() {
-            Some(integer)
-        } else if number.is_u64() {
-            None // above i64::MAX, so out of every range
-        } else {
-            match number.as_f64() {
-                Some(float) if float.fract() != 0.0 => {
-                    reader.error(path, "must be an integer");
-                    return None;
-                }
-                // Integral floats this small convert exactly enough for a range check.
-                Some(float) if float.abs() < 9.2e18 => Some(float as i64),
-                _ => None,
-            }
-        };
-        match integer {
-            Some(integer) if range.contains(&integer) => Some(integer),
-            // Open-ended ranges are the int64 ids; naming the type covers
-            // numbers past i64::MAX too.
-            _ if *range.end() == i64::MAX => {
-                reader.error(
-                    path,
-                    format!(
-                        "must be an int64 greater than or equal to {}",
-                        range.start()
-                    ),
-                );
-                None
-            }
-            _ => {
-                reader.error(
-                    path,
-                    format!("must be between {} and {}", range.start(), range.end()),
-                );
-                None
-            }
-        }
-    }
-}
+described!(
+    /// A client's status, as a search parameter.
+    ClientSuccessStatus,
+    "A client's status.",
+    Choose::<ClientStatus>::new().shape()
+);
 
-/// An int64 ≥ 0, as the seed types every ClientSuccess system id.
-fn system_id() -> impl Fn(&mut Reader, &Value, &FieldPath) -> Option<i64> {
-    integer(client::SYSTEM_ID)
-}
+described!(
+    /// A client as ClientSuccess returns it: every field, `null` when unset.
+    ClientSuccessClient,
+    "A client as ClientSuccess returns it: every field, `null` when unset.",
+    Client::view_shape::<ClientSuccess>()
+);
 
-fn read_boolean(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<bool> {
-    match present(reader, value, path)? {
-        Value::Bool(flag) => Some(*flag),
-        _ => {
-            reader.error(path, "must be a boolean");
-            None
-        }
-    }
-}
+described!(
+    /// The body of `POST /v2/client`.
+    ClientSuccessCreateRequest,
+    "The body of `POST /v2/client`. `name`, `status` and `active` are required; `null` on any other field means \"no value\".",
+    Client::request_shape(Mode::Create)
+);
 
-fn read_status(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<ClientStatus> {
-    let status = match present(reader, value, path)? {
-        Value::String(text) => ClientStatus::parse(text),
-        _ => None,
-    };
-    if status.is_none() {
-        reader.error(
-            path,
-            format!("must be one of {}", client::STATUSES.join(", ")),
-        );
-    }
-    status
-}
-
-fn read_date(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<NaiveDate> {
-    let Value::String(text) = present(reader, value, path)? else {
-        reader.error(path, "must be a date in the format YYYY-MM-DD");
-        return None;
-    };
-    client::parse_date(text)
-        .map_err(|message| reader.error(path, message))
-        .ok()
-}
-
-fn read_timezone(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<String> {
-    let name = text(client::TIMEZONE_CHARS)(reader, value, path)?;
-    client::check_timezone(&name)
-        .map_err(|message| reader.error(path, message))
-        .ok()?;
-    Some(name)
-}
-
-/// `custom`: an object whose keys are custom field names and whose values
-/// are scalars, arrays of scalars, or `null` (remove the key).
-fn read_custom(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<Map<String, Value>> {
-    let Value::Object(map) = present(reader, value, path)? else {
-        reader.error(path, "must be an object");
-        return None;
-    };
-    let mut valid = true;
-    for (key, value) in map {
-        let key_path = path.key(key);
-        if !client::CUSTOM_KEY_CHARS.contains(&key.chars().count()) {
-            reader.error(
-                &key_path,
-                format!(
-                    "custom field names must have {} to {} characters",
-                    client::CUSTOM_KEY_CHARS.start(),
-                    client::CUSTOM_KEY_CHARS.end()
-                ),
-            );
-            valid = false;
-        } else if !value.is_null()
-            && let Err(message) = client::check_custom_value(value)
-        {
-            reader.error(&key_path, message);
-            valid = false;
-        }
-    }
-    valid.then(|| map.clone())
-}
-
-fn read_teaming_roles(
-    reader: &mut Reader,
-    value: &Value,
-    path: &FieldPath,
-) -> Option<Vec<Map<String, Value>>> {
-    let Value::Array(items) = present(reader, value, path)? else {
-        reader.error(path, "must be an array of objects");
-        return None;
-    };
-    if !client::ACC_TEAMING_ROLES_ITEMS.contains(&items.len()) {
-        reader.error(path, size_message(&client::ACC_TEAMING_ROLES_ITEMS));
-        return None;
-    }
-    let mut roles = Vec::with_capacity(items.len());
-    let mut valid = true;
-    for (index, item) in items.iter().enumerate() {
-        match free_object(
-            reader,
-            item,
-            &path.index(index),
-            client::ACC_TEAMING_ROLE_LIMITS,
-        ) {
-            Some(role) => roles.push(role),
-            None => valid = false,
-        }
-    }
-    valid.then_some(roles)
-}
-
-/// Any JSON object within `limits`, stored as given.
-fn free_object(
-    reader: &mut Reader,
-    value: &Value,
-    path: &FieldPath,
-    limits: FreeFormLimits,
-) -> Option<Map<String, Value>> {
-    let Value::Object(map) = present(reader, value, path)? else {
-        reader.error(path, "must be an object");
-        return None;
-    };
-    bounded(reader, value, path, limits, 1).then(|| map.clone())
-}
-
-/// Whether a free-form value keeps within `limits`; reports where not.
-fn bounded(
-    reader: &mut Reader,
-    value: &Value,
-    path: &FieldPath,
-    limits: FreeFormLimits,
-    depth: usize,
-) -> bool {
-    let entries = match value {
-        Value::Object(map) => map.len(),
-        Value::Array(items) => items.len(),
-        Value::String(text) => {
-            let fits = text.chars().count() <= limits.max_string_chars;
-            if !fits {
-                reader.error(path, size_message(&(0..=limits.max_string_chars)));
-            }
-            return fits;
-        }
-        _ => return true,
-    };
-    if depth > limits.max_depth {
-        reader.error(
-            path,
-            format!("must not nest deeper than {} levels", limits.max_depth),
-        );
-        return false;
-    }
-    if entries > limits.max_entries {
-        reader.error(path, size_message(&(0..=limits.max_entries)));
-        return false;
-    }
-    let mut fits = true;
-    match value {
-        Value::Object(map) => {
-            for (key, nested) in map {
-                fits &= bounded(reader, nested, &path.key(key), limits, depth + 1);
-            }
-        }
-        Value::Array(items) => {
-            for (index, nested) in items.iter().enumerate() {
-                fits &= bounded(reader, nested, &path.index(index), limits, depth + 1);
-            }
-        }
-        _ => {}
-    }
-    fits
-}
+described!(
+    /// The body of `PATCH /v2/client/{uuid}`.
+    ClientSuccessPatchRequest,
+    "The body of `PATCH /v2/client/{uuid}`: only the fields sent change. `null` clears a field, except `name`, `status` and `active`. `custom` merges key by key (a key set to `null` is removed; `custom: null` removes every key); `region` and `accTeamingRoles` are replaced whole.",
+    Client::request_shape(Mode::Patch)
+);
 
 // ---- search ---------------------------------------------------------------
 
@@ -948,11 +265,11 @@ pub fn read_search_query(pairs: &[(String, String)]) -> Result<SearchQuery, Vec<
     let page = number("page", PAGE, 0);
     let size = number("size", PAGE_SIZE, DEFAULT_PAGE_SIZE);
     let status = value("status").and_then(|text| {
-        let status = ClientStatus::parse(text);
+        let status = ClientStatus::from_name(text);
         if status.is_none() {
             error(
                 "status",
-                format!("must be one of {}", client::STATUSES.join(", ")),
+                format!("must be one of {}", ClientStatus::NAMES.join(", ")),
             );
         }
         status
@@ -983,10 +300,11 @@ pub fn read_search_query(pairs: &[(String, String)]) -> Result<SearchQuery, Vec<
 }
 
 /// One page of search results *(vendor envelope)*.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ClientSuccessPage {
-    pub data: Vec<ClientSuccessClient>,
+pub struct ClientSuccessPage<'a> {
+    #[schema(value_type = Vec<ClientSuccessClient>)]
+    pub data: Vec<View<'a, Client, ClientSuccess>>,
     /// Whether this is the first page (page 0).
     pub first: bool,
     /// Whether no page follows this one.
@@ -1000,9 +318,9 @@ pub struct ClientSuccessPage {
 }
 
 /// The requested page of the clients that match, ordered by `id`.
-pub fn page_of(records: Vec<Record<Client>>, query: &SearchQuery) -> ClientSuccessPage {
-    let mut matching: Vec<Record<Client>> = records
-        .into_iter()
+pub fn page_of<'a>(records: &'a [Record<Client>], query: &SearchQuery) -> ClientSuccessPage<'a> {
+    let mut matching: Vec<&Record<Client>> = records
+        .iter()
         .filter(|record| query.filter.matches(&record.data))
         .collect();
     matching.sort_by_key(|record| record.data.id);
@@ -1016,7 +334,7 @@ pub fn page_of(records: Vec<Record<Client>>, query: &SearchQuery) -> ClientSucce
             .iter()
             .skip(skip)
             .take(take)
-            .map(ClientSuccessClient::from)
+            .map(|record| View::of(record))
             .collect(),
         first: query.page == 0,
         last: query.page + 1 >= total_pages,
@@ -1031,6 +349,11 @@ pub fn page_of(records: Vec<Record<Client>>, query: &SearchQuery) -> ClientSucce
 mod tests {
     use super::*;
     use serde_json::json;
+
+    use serde_json::Map;
+
+    use crate::core::client::ClientPatch;
+    use crate::core::error::DomainError;
 
     fn messages(result: Result<ClientPatch, DomainError>) -> Vec<(String, String)> {
         match result {
@@ -1065,7 +388,7 @@ mod tests {
             "accTeamingRoles": [{"role": "CSM"}, "CSM"],
         });
         assert_eq!(
-            messages(read_client_patch(&body)),
+            messages(Client::read_patch::<ClientSuccess>(&body)),
             vec![
                 ("/id".into(), "id is read-only and cannot be set".into()),
                 ("/nickname".into(), "unknown field nickname".into()),
@@ -1103,12 +426,12 @@ mod tests {
 
     #[test]
     fn nullable_fields_accept_null_and_integers_reject_fractions() {
-        let patch =
-            read_client_patch(&json!({"note": null, "npsScore": -100.0})).expect("a valid patch");
+        let patch = Client::read_patch::<ClientSuccess>(&json!({"note": null, "npsScore": -100.0}))
+            .expect("a valid patch");
         assert_eq!(patch.note, crate::core::patch::Patch::Null);
         assert_eq!(patch.nps_score, crate::core::patch::Patch::Value(-100));
         assert_eq!(
-            messages(read_client_patch(
+            messages(Client::read_patch::<ClientSuccess>(
                 &json!({"npsScore": 5.5, "successCycleId": "5"})
             )),
             vec![
@@ -1120,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_new_client_needs_name_status_and_active() {
-        match read_new_client(&json!({"note": "n"})) {
+        match Client::read_new::<ClientSuccess>(&json!({"note": "n"})) {
             Err(DomainError::Invalid(errors)) => assert_eq!(
                 errors
                     .iter()
@@ -1130,8 +453,10 @@ mod tests {
             ),
             other => panic!("expected validation errors, got {other:?}"),
         }
-        let client = read_new_client(&json!({"name": "", "status": "TRIAL", "active": false}))
-            .expect("the seed allows an empty name");
+        let client = Client::read_new::<ClientSuccess>(
+            &json!({"name": "", "status": "TRIAL", "active": false}),
+        )
+        .expect("the seed allows an empty name");
         assert_eq!(client.status, ClientStatus::Trial);
     }
 
@@ -1141,17 +466,24 @@ mod tests {
         let deep = json!({"a": {"b": {"c": {"d": {"e": 1}}}}});
         let wide: Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!(i))).collect();
         assert_eq!(
-            messages(read_client_patch(&json!({"region": deep}))),
+            messages(Client::read_patch::<ClientSuccess>(
+                &json!({"region": deep})
+            )),
             vec![(
                 "/region/a/b/c/d".into(),
                 "must not nest deeper than 4 levels".into()
             )]
         );
         assert_eq!(
-            messages(read_client_patch(&json!({"region": wide}))),
+            messages(Client::read_patch::<ClientSuccess>(
+                &json!({"region": wide})
+            )),
             vec![("/region".into(), "size must be between 0 and 50".into())]
         );
-        assert!(read_client_patch(&json!({"region": {"a": {"b": {"c": {"d": 1}}}}})).is_ok());
+        assert!(
+            Client::read_patch::<ClientSuccess>(&json!({"region": {"a": {"b": {"c": {"d": 1}}}}}))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -1249,7 +581,7 @@ impl From<&crate::store::HistoryEntry> for ClientSuccessHistoryEntry {
             user_id: entry.user_id.clone(),
             key_id: entry.key_id.clone(),
             request_id: entry.request_id.clone(),
-            at: timestamp(&entry.at),
+            at: iso_millis(&entry.at),
             changes,
         }
     }

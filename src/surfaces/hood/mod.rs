@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::core::error::{DomainError, RecordKind};
+use crate::core::fields::{Declared, View};
 use crate::core::hood::{self, Profile, ProfileList};
 use crate::core::records::Precondition;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
@@ -304,7 +305,7 @@ async fn list_profiles(
     let (page, total) = app.records.query::<Profile>(&principal, &query).await?;
     Ok(Json(HoodProfilePage {
         total,
-        items: page.iter().map(HoodProfileView::from).collect(),
+        items: page.iter().map(View::of).collect(),
     })
     .into_response())
 }
@@ -333,15 +334,12 @@ async fn create_profile(
     Caller(principal, ..): Caller<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let new = wire::read_new_profile(&body)?;
-    let record = app
-        .records
-        .create(&principal, |_| Profile::from(new))
-        .await?;
+    let profile = Profile::read_new::<Hood>(&body)?;
+    let record = app.records.create(&principal, |_| profile).await?;
     Ok(with_etag(
         StatusCode::CREATED,
         &record.etag(),
-        Some(HoodProfileView::from(&record)),
+        Some(View::<Profile, Hood>::of(&record)),
     ))
 }
 
@@ -372,7 +370,7 @@ async fn get_profile(
     Ok(with_etag(
         StatusCode::OK,
         &record.etag(),
-        Some(HoodProfileView::from(&record)),
+        Some(View::<Profile, Hood>::of(&record)),
     ))
 }
 
@@ -408,7 +406,7 @@ async fn update_profile(
     IfMatch(precondition): IfMatch,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let patch = wire::read_profile_patch(&body)?;
+    let patch = Profile::read_patch::<Hood>(&body)?;
     let id = numeric_id(RecordKind::HoodProfile, &id)?;
     let record = app
         .records
@@ -536,7 +534,7 @@ async fn list_profile_lists(
     let records = app.records.list::<ProfileList>(&principal).await?;
     Ok(Json(HoodProfileListPage {
         total: records.len(),
-        items: records.iter().map(HoodProfileListView::from).collect(),
+        items: records.iter().map(View::of).collect(),
     })
     .into_response())
 }
@@ -565,12 +563,12 @@ async fn create_profile_list(
     Caller(principal, ..): Caller<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let list = wire::read_new_list(&body)?;
+    let list = ProfileList::read_new::<Hood>(&body)?;
     let record = app.records.create(&principal, |_| list).await?;
     Ok(with_etag(
         StatusCode::CREATED,
         &record.etag(),
-        Some(HoodProfileListView::from(&record)),
+        Some(View::<ProfileList, Hood>::of(&record)),
     ))
 }
 
@@ -601,7 +599,7 @@ async fn get_profile_list(
     Ok(with_etag(
         StatusCode::OK,
         &record.etag(),
-        Some(HoodProfileListView::from(&record)),
+        Some(View::<ProfileList, Hood>::of(&record)),
     ))
 }
 
@@ -637,14 +635,11 @@ async fn update_profile_list(
     IfMatch(precondition): IfMatch,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let patch = wire::read_list_patch(&body)?;
+    let patch = ProfileList::read_patch::<Hood>(&body)?;
     let id = numeric_id(RecordKind::HoodProfileList, &id)?;
     let record = app
         .records
-        .update::<ProfileList>(&principal, &id, &precondition, |list| {
-            patch.apply(list);
-            Ok(())
-        })
+        .update::<ProfileList>(&principal, &id, &precondition, |list| patch.apply(list))
         .await?;
     Ok(with_etag::<()>(
         StatusCode::NO_CONTENT,

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::core::error::{DomainError, FieldPath, RecordKind};
+use crate::core::fields::{Declared, View};
 use crate::core::icp::Icp;
 use crate::core::records::Record;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
@@ -211,7 +212,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn with_etag(status: StatusCode, record: &Record<Icp>) -> Response {
-    let mut response = (status, Json(IcpView::from(record))).into_response();
+    let mut response = (status, Json(View::<Icp, Lance>::of(record))).into_response();
     if let Ok(value) = HeaderValue::from_str(&record.etag()) {
         response.headers_mut().insert(ETAG, value);
     }
@@ -246,7 +247,7 @@ async fn list_icps(
     Caller(principal, ..): Caller<Lance>,
 ) -> LanceResult {
     let records = app.records.list::<Icp>(&principal).await?;
-    let views: Vec<IcpView> = records.iter().map(IcpView::from).collect();
+    let views: Vec<View<Icp, Lance>> = records.iter().map(View::of).collect();
     Ok(Json(views).into_response())
 }
 
@@ -273,8 +274,7 @@ async fn create_icp(
     Caller(principal, ..): Caller<Lance>,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
-    let new_icp = wire::read_new_icp(&body)?;
-    let icp = Icp::create(new_icp, &principal);
+    let icp = Icp::read_new::<Lance>(&body)?.created_by(&principal);
     let record = app.records.create(&principal, |_| icp).await?;
     Ok(with_etag(StatusCode::CREATED, &record))
 }
@@ -338,14 +338,11 @@ async fn update_icp(
     IfMatch(precondition): IfMatch,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
-    let patch = wire::read_icp_patch(&body)?;
+    let patch = Icp::read_patch::<Lance>(&body)?;
     let id = icp_id(&id)?;
     let record = app
         .records
-        .update::<Icp>(&principal, &id, &precondition, |icp| {
-            patch.apply(icp);
-            Ok(())
-        })
+        .update::<Icp>(&principal, &id, &precondition, |icp| patch.apply(icp))
         .await?;
     Ok(with_etag(StatusCode::OK, &record))
 }
