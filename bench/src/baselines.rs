@@ -1,0 +1,74 @@
+//! The two baselines every workload is compared with, measured in the same
+//! run so that the ratios hold on a noisy machine: the storage floor (the
+//! PATCH's transaction in process, no HTTP) and the HTTP ceiling (a bare
+//! axum handler with a fixed JSON body, served by `clientele-bench ceiling`).
+
+use std::time::{Duration, Instant};
+
+use clientele::core::icp::Icp;
+use clientele::core::records::{Precondition, Records};
+use clientele::store::SharedStore;
+use clientele::surfaces::lance::wire::read_icp_patch;
+use rand::Rng;
+use serde_json::json;
+
+use crate::fixture::principal;
+use crate::load::Measured;
+
+pub async fn ceiling(listen: String) -> Result<(), String> {
+    let body = json!({"id": "550e8400-e29b-41d4-a716-446655440000", "name": "Fixed", "ok": true});
+    let app = axum::Router::new().fallback(axum::routing::any(move || {
+        let body = body.clone();
+        async move { axum::Json(body) }
+    }));
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|error| format!("bind {listen}: {error}"))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!("ceiling listening on http://{address}");
+    axum::serve(listener, app)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// The storage floor: the PATCH's transaction, back to back, in process.
+pub async fn storage_floor(
+    store: &SharedStore,
+    ids: &[String],
+    seconds: u64,
+) -> Result<Measured, String> {
+    let records = Records::new(store.clone());
+    let principal = principal();
+    let patch_body = json!({"name": "Updated ICP Name", "leadsPerList": 50,
+        "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]});
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    while Instant::now() < deadline {
+        let id = &ids[rand::rng().random_range(0..ids.len())];
+        let patch = read_icp_patch(&patch_body).map_err(|error| error.to_string())?;
+        let began = Instant::now();
+        records
+            .update::<Icp>(&principal, id, &Precondition::None, |icp| {
+                patch.apply(icp);
+                Ok(())
+            })
+            .await
+            .map_err(|error| format!("floor: {error}"))?;
+        latencies.push(began.elapsed());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let at = |fraction: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * fraction) as usize)
+            .map_or(0.0, |duration| duration.as_secs_f64() * 1000.0)
+    };
+    Ok(Measured {
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+        errors: 0,
+    })
+}

@@ -1,0 +1,171 @@
+//! The database under test: a fresh one per run (a SQLite file in a
+//! temporary directory, or a PostgreSQL database dropped on exit), opened
+//! with the admin key every workload uses, preloaded through the library in
+//! batches and settled before anything is measured.
+
+use std::process::Command;
+
+use clientele::core::auth::{Principal, Role, WorkspaceId, issue_api_key};
+use clientele::core::error::DomainError;
+use clientele::core::hood::Profile;
+use clientele::core::icp::Icp;
+use clientele::core::records::Records;
+use clientele::store::SharedStore;
+use clientele::surfaces::hood::wire::read_new_profile;
+use clientele::surfaces::lance::wire::read_new_icp;
+use serde_json::json;
+
+use crate::cli::Backend;
+
+const WORKSPACE: &str = "bench";
+const USER: &str = "user_bench";
+
+pub struct Database {
+    pub url: String,
+    _directory: Option<tempfile::TempDir>,
+    drop_on_exit: Option<(String, String)>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.drop_on_exit {
+            let _ = Command::new("psql")
+                .args([
+                    admin.as_str(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .status();
+        }
+    }
+}
+
+pub fn fresh_database(backend: Backend, postgres_url: &str) -> Result<Database, String> {
+    match backend {
+        Backend::Sqlite => {
+            let directory = tempfile::tempdir().map_err(|error| error.to_string())?;
+            Ok(Database {
+                url: format!("sqlite://{}", directory.path().join("bench.db").display()),
+                _directory: Some(directory),
+                drop_on_exit: None,
+            })
+        }
+        Backend::Postgres => {
+            let name = format!("clientele_bench_{}", std::process::id());
+            let status = Command::new("psql")
+                .args([postgres_url, "-qc", &format!("CREATE DATABASE {name}")])
+                .status()
+                .map_err(|error| format!("psql: {error}"))?;
+            if !status.success() {
+                return Err("could not create the PostgreSQL benchmark database".into());
+            }
+            let base = postgres_url
+                .rsplit_once('/')
+                .map_or(postgres_url, |(base, _)| base);
+            Ok(Database {
+                url: format!("{base}/{name}"),
+                _directory: None,
+                drop_on_exit: Some((postgres_url.to_owned(), name)),
+            })
+        }
+    }
+}
+
+pub fn principal() -> Principal {
+    Principal {
+        workspace: WorkspaceId::new(WORKSPACE),
+        user_id: USER.to_owned(),
+        role: Role::Admin,
+        key_id: None,
+        request_id: "bench-preload".to_owned(),
+    }
+}
+
+/// The ICP and the Hood profile preloaded as number `index`.
+pub fn preload_bodies(index: usize) -> Result<(Icp, Profile), DomainError> {
+    let principal = principal();
+    let body = json!({
+        "name": format!("ICP {index}"),
+        "description": "C-level and VP-level technology leaders at enterprise companies",
+        "userIds": [USER],
+        "leadProviderCriteria": [{"provider": "baseProvider", "type": "person",
+            "filters": {"job_titles": ["CTO", "VP Engineering"]}}]
+    });
+    let icp = Icp::create(read_new_icp(&body)?, &principal);
+    let body = json!({
+        "email": format!("person{index}@example.com"),
+        "full_name": format!("Person {index}"),
+        "organization_id": format!("{}", 1000 + index % 10),
+        "custom_properties": {"clicker": "1"}
+    });
+    Ok((icp, Profile::from(read_new_profile(&body)?)))
+}
+
+/// Inserts `count` ICPs and `count` profiles, 1,000 per transaction, and
+/// returns their ids.
+pub async fn preload(
+    store: &SharedStore,
+    start: usize,
+    count: usize,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let records = Records::new(store.clone());
+    let principal = principal();
+    let mut icp_ids = Vec::with_capacity(count);
+    let mut profile_ids = Vec::with_capacity(count);
+    let fail = |error: DomainError| format!("preload: {error}");
+    let end = start + count;
+    for batch_start in (start..end).step_by(1_000) {
+        let batch = batch_start..(batch_start + 1_000).min(end);
+        let (icps, profiles) = records
+            .transact(&principal, move |session| {
+                Box::pin(async move {
+                    let mut icp_ids = Vec::with_capacity(batch.len());
+                    let mut profile_ids = Vec::with_capacity(batch.len());
+                    for index in batch {
+                        let (icp, profile) = preload_bodies(index)?;
+                        icp_ids.push(session.insert(|_| icp).await?.id);
+                        profile_ids.push(session.insert(|_| profile).await?.id);
+                    }
+                    Ok((icp_ids, profile_ids))
+                })
+            })
+            .await
+            .map_err(fail)?;
+        icp_ids.extend(icps);
+        profile_ids.extend(profiles);
+    }
+    Ok((icp_ids, profile_ids))
+}
+
+/// After a bulk load, lets PostgreSQL catch up before anything is
+/// measured: statistics for the planner (autovacuum would gather them some
+/// time later, in the middle of a measurement) and a checkpoint (otherwise
+/// it writes the load out during the first measurement). In a first run
+/// without this, the storage floor right after the load measured 38 tx/s.
+pub fn settle(backend: Backend, database_url: &str) -> Result<(), String> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    let status = Command::new("psql")
+        .args([database_url, "-qc", "VACUUM ANALYZE", "-c", "CHECKPOINT"])
+        .status()
+        .map_err(|error| format!("psql: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("VACUUM ANALYZE / CHECKPOINT after the preload failed".into())
+    }
+}
+
+/// Opens (and migrates) the benchmark database and issues the admin key
+/// every workload uses.
+pub async fn open_with_key(database_url: &str) -> Result<(SharedStore, String), String> {
+    let store = clientele::store::connect(database_url)
+        .await
+        .map_err(|error| format!("open the database: {error}"))?;
+    let token = issue_api_key(&store, &WorkspaceId::new(WORKSPACE), USER, Role::Admin)
+        .await
+        .map_err(|error| format!("key: {error}"))?
+        .token;
+    Ok((store, token))
+}

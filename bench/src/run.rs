@@ -1,0 +1,166 @@
+//! `clientele-bench run`: every workload at every connection count against
+//! both baselines, the server's peak memory, and on PostgreSQL pgbench for
+//! comparison; writes RESULTS.md.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::baselines::storage_floor;
+use crate::cli::{Backend, RunArgs};
+use crate::fixture::{fresh_database, open_with_key, preload, settle};
+use crate::load::{Measured, pgbench, write_ids, wrk};
+use crate::report::{machine, publish};
+use crate::server::{peak_memory_mib, server_binary, start_listening, start_server};
+
+pub async fn run(args: RunArgs) -> Result<(), String> {
+    let server_binary = server_binary(args.target.server_binary.as_ref())?;
+    let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
+    let backend = args.target.backend.describe();
+    eprintln!(
+        "== {backend}: preloading {} ICPs and {} Hood profiles",
+        args.records, args.records
+    );
+    let started = Instant::now();
+    let (store, token) = open_with_key(&database.url).await?;
+    let (icp_ids, profile_ids) = preload(&store, 0, args.records).await?;
+    settle(args.target.backend, &database.url)?;
+    eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
+    let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
+    let profile_file = write_ids(scratch.path(), "profiles.txt", &profile_ids)?;
+
+    eprintln!(
+        "== storage floor: the PATCH transaction in process, {} s",
+        args.seconds
+    );
+    let floor = storage_floor(&store, &icp_ids, args.seconds).await?;
+    drop(store);
+
+    let (mut server, server_url) = start_server(&server_binary, &database.url)?;
+    let mut ceiling_command =
+        Command::new(std::env::current_exe().map_err(|error| error.to_string())?);
+    ceiling_command.arg("ceiling");
+    let (mut ceiling_child, ceiling_url) = start_listening(ceiling_command)?;
+
+    let workloads: [(&str, &str, Option<&Path>); 4] = [
+        ("PATCH ICP (seed body)", "patch_icp", Some(&icp_file)),
+        ("GET ICP", "get_icp", Some(&icp_file)),
+        (
+            "PATCH profile custom_properties",
+            "patch_profile",
+            Some(&profile_file),
+        ),
+        ("list profiles, filtered", "list_profiles", None),
+    ];
+    let mut rows: Vec<(String, usize, Measured, Measured)> = Vec::new();
+    for &connections in &args.connections {
+        eprintln!("== HTTP ceiling at {connections} connection(s)");
+        let ceiling = wrk(
+            &ceiling_url,
+            "ceiling",
+            None,
+            None,
+            &token,
+            connections,
+            args.seconds,
+        )?;
+        for (name, kind, ids) in workloads {
+            eprintln!("== {name} at {connections} connection(s)");
+            let measured = wrk(
+                &server_url,
+                kind,
+                ids,
+                None,
+                &token,
+                connections,
+                args.seconds,
+            )?;
+            rows.push((name.to_owned(), connections, measured, ceiling.clone()));
+        }
+    }
+    let peak = peak_memory_mib(server.id());
+    let mut pgbench_rows = Vec::new();
+    if args.target.backend == Backend::Postgres {
+        for &connections in &args.connections {
+            eprintln!("== pgbench, the profile PATCH's statements, at {connections} client(s)");
+            let first = profile_ids.first().cloned().unwrap_or_default();
+            let tps = pgbench(
+                &database.url,
+                &first,
+                profile_ids.len(),
+                connections,
+                args.seconds,
+            )?;
+            let ours = rows
+                .iter()
+                .find(|(name, conns, ..)| {
+                    name.starts_with("PATCH profile") && *conns == connections
+                })
+                .map_or(0.0, |(_, _, measured, _)| measured.requests_per_second);
+            pgbench_rows.push((connections, tps, ours));
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = ceiling_child.kill();
+    let _ = ceiling_child.wait();
+
+    let mut report = String::new();
+    let _ = writeln!(report, "Backend: {backend}. Machine: {}.", machine());
+    let _ = writeln!(
+        report,
+        "Preloaded {} ICPs and {} Hood profiles; each workload ran {} s per connection count.\n",
+        args.records, args.records, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "Storage floor (one PATCH transaction at a time, in process, no HTTP): {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms.\n",
+        floor.requests_per_second, floor.p50_ms, floor.p99_ms
+    );
+    let _ = writeln!(
+        report,
+        "| workload | conns | req/s | p50 ms | p99 ms | max ms | errors | × floor | × ceiling | ceiling req/s |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, connections, measured, ceiling) in &rows {
+        let _ = writeln!(
+            report,
+            "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.3} | {:.0} |",
+            measured.requests_per_second,
+            measured.p50_ms,
+            measured.p99_ms,
+            measured.max_ms,
+            measured.errors,
+            measured.requests_per_second / floor.requests_per_second.max(1e-9),
+            measured.requests_per_second / ceiling.requests_per_second.max(1e-9),
+            ceiling.requests_per_second,
+        );
+    }
+    let _ = writeln!(report, "\nPeak server memory (VmHWM): {peak:.1} MiB.");
+    if !pgbench_rows.is_empty() {
+        let _ = writeln!(
+            report,
+            "\npgbench, the same statements as a profile PATCH (bench/pgbench/patch_profile.sql):\n"
+        );
+        let _ = writeln!(
+            report,
+            "| clients | pgbench tx/s | Clientele PATCH profile req/s | ratio |"
+        );
+        let _ = writeln!(report, "|---:|---:|---:|---:|");
+        for (clients, tps, ours) in &pgbench_rows {
+            let _ = writeln!(
+                report,
+                "| {clients} | {tps:.0} | {ours:.0} | {:.2} |",
+                ours / tps.max(1e-9)
+            );
+        }
+    }
+    publish(
+        &args.target.results("RESULTS"),
+        "Benchmark results",
+        "bench/run",
+        &report,
+    )
+}
