@@ -5,14 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use clientele::core::icp::Icp;
-use clientele::core::records::{Precondition, Records};
-use clientele::store::SharedStore;
-use clientele::surfaces::lance::wire::read_icp_patch;
 use rand::Rng;
 use serde_json::json;
 
-use crate::fixture::principal;
+use crate::fixture::{SeedPatch, SharedStore};
 use crate::load::Measured;
 
 pub async fn ceiling(listen: String) -> Result<(), String> {
@@ -37,24 +33,15 @@ pub async fn storage_floor(
     ids: &[String],
     seconds: u64,
 ) -> Result<Measured, String> {
-    let records = Records::new(store.clone());
-    let principal = principal();
-    let patch_body = json!({"name": "Updated ICP Name", "leadsPerList": 50,
-        "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]});
+    let seed = SeedPatch::new(store);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut latencies = Vec::new();
     let started = Instant::now();
     while Instant::now() < deadline {
         let id = &ids[rand::rng().random_range(0..ids.len())];
-        let patch = read_icp_patch(&patch_body).map_err(|error| error.to_string())?;
+        let patch = seed.read()?;
         let began = Instant::now();
-        records
-            .update::<Icp>(&principal, id, &Precondition::None, |icp| {
-                patch.apply(icp);
-                Ok(())
-            })
-            .await
-            .map_err(|error| format!("floor: {error}"))?;
+        seed.apply(patch, id).await?;
         latencies.push(began.elapsed());
     }
     let elapsed = started.elapsed().as_secs_f64();

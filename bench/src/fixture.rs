@@ -1,19 +1,22 @@
 //! The database under test: a fresh one per run (a SQLite file in a
 //! temporary directory, or a PostgreSQL database dropped on exit), opened
 //! with the admin key every workload uses, preloaded through the library in
-//! batches and settled before anything is measured.
+//! batches and settled before anything is measured. The only module that
+//! calls the `clientele` library, so that a change to its API (the wire
+//! readers the preload uses, say) is made in one place.
 
 use std::process::Command;
 
 use clientele::core::auth::{Principal, Role, WorkspaceId, issue_api_key};
 use clientele::core::error::DomainError;
 use clientele::core::hood::Profile;
-use clientele::core::icp::Icp;
-use clientele::core::records::Records;
-use clientele::store::SharedStore;
+use clientele::core::icp::{Icp, IcpPatch};
+use clientele::core::records::{Precondition, Records};
 use clientele::surfaces::hood::wire::read_new_profile;
-use clientele::surfaces::lance::wire::read_new_icp;
-use serde_json::json;
+use clientele::surfaces::lance::wire::{read_icp_patch, read_new_icp};
+use serde_json::{Value, json};
+
+pub use clientele::store::SharedStore;
 
 use crate::cli::Backend;
 
@@ -71,7 +74,7 @@ pub fn fresh_database(backend: Backend, postgres_url: &str) -> Result<Database, 
     }
 }
 
-pub fn principal() -> Principal {
+fn principal() -> Principal {
     Principal {
         workspace: WorkspaceId::new(WORKSPACE),
         user_id: USER.to_owned(),
@@ -82,7 +85,7 @@ pub fn principal() -> Principal {
 }
 
 /// The ICP and the Hood profile preloaded as number `index`.
-pub fn preload_bodies(index: usize) -> Result<(Icp, Profile), DomainError> {
+fn preload_bodies(index: usize) -> Result<(Icp, Profile), DomainError> {
     let principal = principal();
     let body = json!({
         "name": format!("ICP {index}"),
@@ -157,15 +160,56 @@ pub fn settle(backend: Backend, database_url: &str) -> Result<(), String> {
     }
 }
 
-/// Opens (and migrates) the benchmark database and issues the admin key
-/// every workload uses.
-pub async fn open_with_key(database_url: &str) -> Result<(SharedStore, String), String> {
-    let store = clientele::store::connect(database_url)
+/// Opens (and migrates) the benchmark database.
+pub async fn open(database_url: &str) -> Result<SharedStore, String> {
+    clientele::store::connect(database_url)
         .await
-        .map_err(|error| format!("open the database: {error}"))?;
+        .map_err(|error| format!("open the database: {error}"))
+}
+
+/// Opens the benchmark database and issues the admin key every workload
+/// uses.
+pub async fn open_with_key(database_url: &str) -> Result<(SharedStore, String), String> {
+    let store = open(database_url).await?;
     let token = issue_api_key(&store, &WorkspaceId::new(WORKSPACE), USER, Role::Admin)
         .await
         .map_err(|error| format!("key: {error}"))?
         .token;
     Ok((store, token))
+}
+
+/// The seed PATCH ICP as its handler runs it, without HTTP: the body read
+/// from its wire form, then applied in one transaction. Two steps, so that
+/// the storage floor can time the transaction alone.
+pub struct SeedPatch {
+    records: Records,
+    principal: Principal,
+    body: Value,
+}
+
+impl SeedPatch {
+    pub fn new(store: &SharedStore) -> Self {
+        Self {
+            records: Records::new(store.clone()),
+            principal: principal(),
+            body: json!({"name": "Updated ICP Name", "leadsPerList": 50,
+                "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]}),
+        }
+    }
+
+    /// Read once per PATCH, as each request's body is: applying consumes it.
+    pub fn read(&self) -> Result<IcpPatch, String> {
+        read_icp_patch(&self.body).map_err(|error| error.to_string())
+    }
+
+    pub async fn apply(&self, patch: IcpPatch, id: &str) -> Result<(), String> {
+        self.records
+            .update::<Icp>(&self.principal, id, &Precondition::None, |icp| {
+                patch.apply(icp);
+                Ok(())
+            })
+            .await
+            .map_err(|error| format!("floor: {error}"))?;
+        Ok(())
+    }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cli::ScaleArgs;
-use crate::fixture::{fresh_database, open_with_key, preload, settle};
+use crate::fixture::{self, fresh_database, open_with_key, preload, settle};
 use crate::load::{Measured, write_ids, wrk};
 use crate::report::{machine, publish};
 use crate::server::{peak_memory_mib, server_binary, start_server};
@@ -87,9 +87,7 @@ pub async fn scale(args: ScaleArgs) -> Result<(), String> {
     for records in [args.small, args.large] {
         let open = match store.take() {
             Some(open) => open,
-            None => clientele::store::connect(&database.url)
-                .await
-                .map_err(|error| format!("open the database: {error}"))?,
+            None => fixture::open(&database.url).await?,
         };
         let started = Instant::now();
         eprintln!("== growing to {records} ICPs and {records} Hood profiles");
