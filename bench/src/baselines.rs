@@ -3,6 +3,7 @@
 //! PATCH's transaction in process, no HTTP) and the HTTP ceiling (a bare
 //! axum handler with a fixed JSON body, served by `clientele-bench ceiling`).
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -10,6 +11,7 @@ use serde_json::json;
 
 use crate::fixture::{SeedPatch, SharedStore};
 use crate::load::Measured;
+use crate::server::Server;
 
 pub async fn ceiling(listen: String) -> Result<(), String> {
     let body = json!({"id": "550e8400-e29b-41d4-a716-446655440000", "name": "Fixed", "ok": true});
@@ -25,6 +27,13 @@ pub async fn ceiling(listen: String) -> Result<(), String> {
     axum::serve(listener, app)
         .await
         .map_err(|error| error.to_string())
+}
+
+/// Starts this harness's own `ceiling` command as a child.
+pub fn start_ceiling() -> Result<Server, String> {
+    let mut ceiling = Command::new(std::env::current_exe().map_err(|error| error.to_string())?);
+    ceiling.arg("ceiling");
+    Server::start(ceiling)
 }
 
 /// The storage floor: the PATCH's transaction, back to back, in process.

@@ -4,15 +4,14 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
-use crate::baselines::storage_floor;
+use crate::baselines::{start_ceiling, storage_floor};
 use crate::cli::{Backend, RunArgs};
 use crate::fixture::{fresh_database, open_with_key, preload, settle};
 use crate::load::{Measured, pgbench, write_ids, wrk};
 use crate::report::{machine, publish};
-use crate::server::{peak_memory_mib, server_binary, start_listening, start_server};
+use crate::server::{server_binary, start_server};
 
 pub async fn run(args: RunArgs) -> Result<(), String> {
     let server_binary = server_binary(args.target.server_binary.as_ref())?;
@@ -38,11 +37,8 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let floor = storage_floor(&store, &icp_ids, args.seconds).await?;
     drop(store);
 
-    let (mut server, server_url) = start_server(&server_binary, &database.url)?;
-    let mut ceiling_command =
-        Command::new(std::env::current_exe().map_err(|error| error.to_string())?);
-    ceiling_command.arg("ceiling");
-    let (mut ceiling_child, ceiling_url) = start_listening(ceiling_command)?;
+    let server = start_server(&server_binary, &database.url)?;
+    let ceiling_server = start_ceiling()?;
 
     let workloads: [(&str, &str, Option<&Path>); 4] = [
         ("PATCH ICP (seed body)", "patch_icp", Some(&icp_file)),
@@ -58,7 +54,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     for &connections in &args.connections {
         eprintln!("== HTTP ceiling at {connections} connection(s)");
         let ceiling = wrk(
-            &ceiling_url,
+            &ceiling_server.url,
             "ceiling",
             None,
             None,
@@ -69,7 +65,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         for (name, kind, ids) in workloads {
             eprintln!("== {name} at {connections} connection(s)");
             let measured = wrk(
-                &server_url,
+                &server.url,
                 kind,
                 ids,
                 None,
@@ -80,7 +76,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             rows.push((name.to_owned(), connections, measured, ceiling.clone()));
         }
     }
-    let peak = peak_memory_mib(server.id());
+    let peak = server.peak_memory_mib();
     let mut pgbench_rows = Vec::new();
     if args.target.backend == Backend::Postgres {
         for &connections in &args.connections {
@@ -102,10 +98,8 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             pgbench_rows.push((connections, tps, ours));
         }
     }
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = ceiling_child.kill();
-    let _ = ceiling_child.wait();
+    server.stop();
+    ceiling_server.stop();
 
     let mut report = String::new();
     let _ = writeln!(report, "Backend: {backend}. Machine: {}.", machine());

@@ -10,7 +10,7 @@ use crate::cli::ScaleArgs;
 use crate::fixture::{self, fresh_database, open_with_key, preload, settle};
 use crate::load::{Measured, write_ids, wrk};
 use crate::report::{machine, publish};
-use crate::server::{peak_memory_mib, server_binary, start_server};
+use crate::server::{server_binary, start_server};
 
 /// The measurements of one scale point, by workload name.
 pub type ScalePoint = Vec<(String, Measured)>;
@@ -25,7 +25,7 @@ pub fn measure_scale(
     id_files: (&Path, &Path),
     records: usize,
 ) -> Result<(ScalePoint, f64), String> {
-    let (mut server, url) = start_server(binary, database_url)?;
+    let server = start_server(binary, database_url)?;
     let last_page = records.div_ceil(20);
     let filtered_last_page = records.div_ceil(10).div_ceil(20);
     let last = format!("/v1/hood/profiles?page={last_page},20");
@@ -63,12 +63,19 @@ pub fn measure_scale(
     let mut point = Vec::new();
     for (name, kind, ids, path) in workloads {
         eprintln!("== {records} records: {name}");
-        let measured = wrk(&url, kind, ids, path, token, args.connections, args.seconds)?;
+        let measured = wrk(
+            &server.url,
+            kind,
+            ids,
+            path,
+            token,
+            args.connections,
+            args.seconds,
+        )?;
         point.push((name.to_owned(), measured));
     }
-    let peak = peak_memory_mib(server.id());
-    let _ = server.kill();
-    let _ = server.wait();
+    let peak = server.peak_memory_mib();
+    server.stop();
     Ok((point, peak))
 }
 

@@ -6,30 +6,49 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// Starts a child that prints `… listening on http://ADDR` and returns it
-/// with that URL.
-pub fn start_listening(mut command: Command) -> Result<(Child, String), String> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|error| format!("spawn: {error}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .ok_or("the process exited before listening")?
-            .map_err(|error| error.to_string())?;
-        if let Some((_, url)) = line.split_once("listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Ok((child, url))
+/// A child HTTP server, `clientele serve` or the ceiling, and the URL it
+/// announced. Stopped explicitly, after its peak memory is read: /proc
+/// forgets a process once it has been reaped.
+pub struct Server {
+    child: Child,
+    pub url: String,
 }
 
-pub fn peak_memory_mib(pid: u32) -> f64 {
+impl Server {
+    /// Starts a child that prints `… listening on http://ADDR` and keeps
+    /// that URL.
+    pub fn start(mut command: Command) -> Result<Self, String> {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("spawn: {error}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .ok_or("the process exited before listening")?
+                .map_err(|error| error.to_string())?;
+            if let Some((_, url)) = line.split_once("listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { child, url })
+    }
+
+    pub fn peak_memory_mib(&self) -> f64 {
+        peak_memory_mib(self.child.id())
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peak_memory_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -43,7 +62,7 @@ pub fn peak_memory_mib(pid: u32) -> f64 {
 }
 
 /// Starts `clientele serve` on `database_url` (rate limits off).
-pub fn start_server(binary: &Path, database_url: &str) -> Result<(Child, String), String> {
+pub fn start_server(binary: &Path, database_url: &str) -> Result<Server, String> {
     let mut server = Command::new(binary);
     server
         .args([
@@ -54,7 +73,7 @@ pub fn start_server(binary: &Path, database_url: &str) -> Result<(Child, String)
             database_url,
         ])
         .args(["--hood-rate-limit", "off", "--log", "warn"]);
-    start_listening(server)
+    Server::start(server)
 }
 
 /// The `clientele` binary to benchmark: `explicit`, or the one beside this.
