@@ -10,9 +10,12 @@ use rand::Rng;
 use serde_json::json;
 
 use crate::fixture::{SeedPatch, SharedStore};
-use crate::load::Measured;
+use crate::load::{Measured, Workload};
 use crate::server::Server;
 
+/// `clientele-bench ceiling`: a server that does as little as an HTTP
+/// server can and still answer with JSON, to measure wrk and the network
+/// stack alone.
 pub async fn ceiling(listen: String) -> Result<(), String> {
     let body = json!({"id": "550e8400-e29b-41d4-a716-446655440000", "name": "Fixed", "ok": true});
     let app = axum::Router::new().fallback(axum::routing::any(move || {
@@ -28,6 +31,9 @@ pub async fn ceiling(listen: String) -> Result<(), String> {
         .await
         .map_err(|error| error.to_string())
 }
+
+/// The ceiling's load: wrk's plain GET of `/`.
+pub const CEILING: Workload = Workload::new("HTTP ceiling", "ceiling", None);
 
 /// Starts this harness's own `ceiling` command as a child.
 pub fn start_ceiling() -> Result<Server, String> {

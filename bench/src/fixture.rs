@@ -104,19 +104,23 @@ fn preload_bodies(index: usize) -> Result<(Icp, Profile), DomainError> {
     Ok((icp, Profile::from(read_new_profile(&body)?)))
 }
 
-/// Inserts `count` ICPs and `count` profiles, 1,000 per transaction, and
-/// returns their ids.
-pub async fn preload(
-    store: &SharedStore,
-    start: usize,
-    count: usize,
-) -> Result<(Vec<String>, Vec<String>), String> {
+/// The ids of the preloaded records, in the order they were inserted.
+#[derive(Default)]
+pub struct Ids {
+    pub icps: Vec<String>,
+    pub profiles: Vec<String>,
+}
+
+/// Inserts ICPs and profiles, 1,000 per transaction, until there are
+/// `total` of each, and adds their ids to `ids`: scale grows one database
+/// in steps, numbering on from the records already there.
+pub async fn preload(store: &SharedStore, ids: &mut Ids, total: usize) -> Result<(), String> {
     let records = Records::new(store.clone());
     let principal = principal();
-    let mut icp_ids = Vec::with_capacity(count);
-    let mut profile_ids = Vec::with_capacity(count);
+    let (start, end) = (ids.icps.len(), total);
+    ids.icps.reserve(end - start);
+    ids.profiles.reserve(end - start);
     let fail = |error: DomainError| format!("preload: {error}");
-    let end = start + count;
     for batch_start in (start..end).step_by(1_000) {
         let batch = batch_start..(batch_start + 1_000).min(end);
         let (icps, profiles) = records
@@ -134,10 +138,10 @@ pub async fn preload(
             })
             .await
             .map_err(fail)?;
-        icp_ids.extend(icps);
-        profile_ids.extend(profiles);
+        ids.icps.extend(icps);
+        ids.profiles.extend(profiles);
     }
-    Ok((icp_ids, profile_ids))
+    Ok(())
 }
 
 /// After a bulk load, lets PostgreSQL catch up before anything is

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::fixture::Ids;
+
 /// One wrk measurement.
 #[derive(Clone, Debug, Default)]
 pub struct Measured {
@@ -17,11 +19,58 @@ pub struct Measured {
     pub errors: u64,
 }
 
+/// One request for wrk to repeat, in the terms of bench/lua/workload.lua.
+pub struct Workload<'a> {
+    /// The workload's row in the report.
+    pub name: &'static str,
+    /// Which request the script builds (its BENCH_KIND).
+    pub kind: &'static str,
+    /// For the kinds that name a record: the ids to pick one from.
+    pub ids: Option<&'a Path>,
+    /// For `get_path`: the path to request.
+    pub path: Option<String>,
+}
+
+impl<'a> Workload<'a> {
+    pub const fn new(name: &'static str, kind: &'static str, ids: Option<&'a Path>) -> Self {
+        Self {
+            name,
+            kind,
+            ids,
+            path: None,
+        }
+    }
+
+    /// A GET of one fixed path.
+    pub fn get(name: &'static str, path: impl Into<String>) -> Self {
+        Self {
+            path: Some(path.into()),
+            ..Self::new(name, "get_path", None)
+        }
+    }
+}
+
+/// The files of ids that wrk's script picks records from.
+pub struct IdFiles {
+    pub icps: PathBuf,
+    pub profiles: PathBuf,
+}
+
+pub fn write_ids(directory: &Path, ids: &Ids) -> Result<IdFiles, String> {
+    let write = |name: &str, ids: &[String]| {
+        let path = directory.join(name);
+        std::fs::write(&path, ids.join("\n")).map_err(|error| error.to_string())?;
+        Ok::<_, String>(path)
+    };
+    Ok(IdFiles {
+        icps: write("icps.txt", &ids.icps)?,
+        profiles: write("profiles.txt", &ids.profiles)?,
+    })
+}
+
 pub fn wrk(
     url: &str,
-    kind: &str,
-    ids: Option<&Path>,
-    path: Option<&str>,
+    workload: &Workload,
     token: &str,
     connections: usize,
     seconds: u64,
@@ -42,14 +91,16 @@ pub fn wrk(
         ])
         .arg(&script)
         .arg(url)
-        .env("BENCH_KIND", kind)
+        .env("BENCH_KIND", workload.kind)
         .env(
             "BENCH_IDS",
-            ids.map(|path| path.display().to_string())
+            workload
+                .ids
+                .map(|path| path.display().to_string())
                 .unwrap_or_default(),
         )
         .env("BENCH_TOKEN", token)
-        .env("BENCH_PATH", path.unwrap_or("/"))
+        .env("BENCH_PATH", workload.path.as_deref().unwrap_or("/"))
         .output()
         .map_err(|error| format!("wrk (install it: apt-get install wrk): {error}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -114,10 +165,4 @@ pub fn pgbench(
                 String::from_utf8_lossy(&output.stderr)
             )
         })
-}
-
-pub fn write_ids(directory: &Path, name: &str, ids: &[String]) -> Result<PathBuf, String> {
-    let path = directory.join(name);
-    std::fs::write(&path, ids.join("\n")).map_err(|error| error.to_string())?;
-    Ok(path)
 }

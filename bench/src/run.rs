@@ -3,13 +3,12 @@
 //! comparison; writes RESULTS.md.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Instant;
 
-use crate::baselines::{start_ceiling, storage_floor};
+use crate::baselines::{CEILING, start_ceiling, storage_floor};
 use crate::cli::{Backend, RunArgs};
-use crate::fixture::{fresh_database, open_with_key, preload, settle};
-use crate::load::{Measured, pgbench, write_ids, wrk};
+use crate::fixture::{Ids, fresh_database, open_with_key, preload, settle};
+use crate::load::{Measured, Workload, pgbench, write_ids, wrk};
 use crate::report::{machine, publish};
 use crate::server::{server_binary, start_server};
 
@@ -24,56 +23,51 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     );
     let started = Instant::now();
     let (store, token) = open_with_key(&database.url).await?;
-    let (icp_ids, profile_ids) = preload(&store, 0, args.records).await?;
+    let mut ids = Ids::default();
+    preload(&store, &mut ids, args.records).await?;
     settle(args.target.backend, &database.url)?;
     eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
-    let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
-    let profile_file = write_ids(scratch.path(), "profiles.txt", &profile_ids)?;
+    let files = write_ids(scratch.path(), &ids)?;
 
     eprintln!(
         "== storage floor: the PATCH transaction in process, {} s",
         args.seconds
     );
-    let floor = storage_floor(&store, &icp_ids, args.seconds).await?;
+    let floor = storage_floor(&store, &ids.icps, args.seconds).await?;
     drop(store);
 
     let server = start_server(&server_binary, &database.url)?;
     let ceiling_server = start_ceiling()?;
 
-    let workloads: [(&str, &str, Option<&Path>); 4] = [
-        ("PATCH ICP (seed body)", "patch_icp", Some(&icp_file)),
-        ("GET ICP", "get_icp", Some(&icp_file)),
-        (
+    let workloads = [
+        Workload::new("PATCH ICP (seed body)", "patch_icp", Some(&files.icps)),
+        Workload::new("GET ICP", "get_icp", Some(&files.icps)),
+        Workload::new(
             "PATCH profile custom_properties",
             "patch_profile",
-            Some(&profile_file),
+            Some(&files.profiles),
         ),
-        ("list profiles, filtered", "list_profiles", None),
+        Workload::new("list profiles, filtered", "list_profiles", None),
     ];
     let mut rows: Vec<(String, usize, Measured, Measured)> = Vec::new();
     for &connections in &args.connections {
-        eprintln!("== HTTP ceiling at {connections} connection(s)");
+        eprintln!("== {} at {connections} connection(s)", CEILING.name);
         let ceiling = wrk(
             &ceiling_server.url,
-            "ceiling",
-            None,
-            None,
+            &CEILING,
             &token,
             connections,
             args.seconds,
         )?;
-        for (name, kind, ids) in workloads {
-            eprintln!("== {name} at {connections} connection(s)");
-            let measured = wrk(
-                &server.url,
-                kind,
-                ids,
-                None,
-                &token,
+        for workload in &workloads {
+            eprintln!("== {} at {connections} connection(s)", workload.name);
+            let measured = wrk(&server.url, workload, &token, connections, args.seconds)?;
+            rows.push((
+                workload.name.to_owned(),
                 connections,
-                args.seconds,
-            )?;
-            rows.push((name.to_owned(), connections, measured, ceiling.clone()));
+                measured,
+                ceiling.clone(),
+            ));
         }
     }
     let peak = server.peak_memory_mib();
@@ -81,11 +75,11 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     if args.target.backend == Backend::Postgres {
         for &connections in &args.connections {
             eprintln!("== pgbench, the profile PATCH's statements, at {connections} client(s)");
-            let first = profile_ids.first().cloned().unwrap_or_default();
+            let first = ids.profiles.first().cloned().unwrap_or_default();
             let tps = pgbench(
                 &database.url,
                 &first,
-                profile_ids.len(),
+                ids.profiles.len(),
                 connections,
                 args.seconds,
             )?;

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cli::ScaleArgs;
-use crate::fixture::{self, fresh_database, open_with_key, preload, settle};
-use crate::load::{Measured, write_ids, wrk};
+use crate::fixture::{self, Ids, fresh_database, open_with_key, preload, settle};
+use crate::load::{IdFiles, Measured, Workload, write_ids, wrk};
 use crate::report::{machine, publish};
 use crate::server::{server_binary, start_server};
 
@@ -22,7 +22,7 @@ pub fn measure_scale(
     binary: &Path,
     database_url: &str,
     token: &str,
-    id_files: (&Path, &Path),
+    files: &IdFiles,
     records: usize,
 ) -> Result<(ScalePoint, f64), String> {
     let server = start_server(binary, database_url)?;
@@ -31,48 +31,27 @@ pub fn measure_scale(
     let last = format!("/v1/hood/profiles?page={last_page},20");
     let filtered_last =
         format!("/v1/hood/profiles?organization_id=eq:1007&page={filtered_last_page},20");
-    let workloads: [(&str, &str, Option<&Path>, Option<&str>); 7] = [
-        ("GET ICP", "get_icp", Some(id_files.0), None),
-        ("PATCH ICP (seed body)", "patch_icp", Some(id_files.0), None),
-        (
+    let workloads = [
+        Workload::new("GET ICP", "get_icp", Some(&files.icps)),
+        Workload::new("PATCH ICP (seed body)", "patch_icp", Some(&files.icps)),
+        Workload::new(
             "PATCH profile custom_properties",
             "patch_profile",
-            Some(id_files.1),
-            None,
+            Some(&files.profiles),
         ),
-        (
-            "list profiles, first page",
-            "get_path",
-            None,
-            Some("/v1/hood/profiles?page=1,20"),
-        ),
-        ("list profiles, last page", "get_path", None, Some(&last)),
-        (
+        Workload::get("list profiles, first page", "/v1/hood/profiles?page=1,20"),
+        Workload::get("list profiles, last page", last),
+        Workload::get(
             "list profiles filtered, first page",
-            "get_path",
-            None,
-            Some("/v1/hood/profiles?organization_id=eq:1007&page=1,20"),
+            "/v1/hood/profiles?organization_id=eq:1007&page=1,20",
         ),
-        (
-            "list profiles filtered, last page",
-            "get_path",
-            None,
-            Some(&filtered_last),
-        ),
+        Workload::get("list profiles filtered, last page", filtered_last),
     ];
     let mut point = Vec::new();
-    for (name, kind, ids, path) in workloads {
-        eprintln!("== {records} records: {name}");
-        let measured = wrk(
-            &server.url,
-            kind,
-            ids,
-            path,
-            token,
-            args.connections,
-            args.seconds,
-        )?;
-        point.push((name.to_owned(), measured));
+    for workload in &workloads {
+        eprintln!("== {records} records: {}", workload.name);
+        let measured = wrk(&server.url, workload, token, args.connections, args.seconds)?;
+        point.push((workload.name.to_owned(), measured));
     }
     let peak = server.peak_memory_mib();
     server.stop();
@@ -88,8 +67,7 @@ pub async fn scale(args: ScaleArgs) -> Result<(), String> {
     let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
     let (store, token) = open_with_key(&database.url).await?;
     let mut points = Vec::new();
-    let mut icp_ids = Vec::new();
-    let mut profile_ids = Vec::new();
+    let mut ids = Ids::default();
     let mut store = Some(store);
     for records in [args.small, args.large] {
         let open = match store.take() {
@@ -98,22 +76,12 @@ pub async fn scale(args: ScaleArgs) -> Result<(), String> {
         };
         let started = Instant::now();
         eprintln!("== growing to {records} ICPs and {records} Hood profiles");
-        let (icps, profiles) = preload(&open, icp_ids.len(), records - icp_ids.len()).await?;
-        icp_ids.extend(icps);
-        profile_ids.extend(profiles);
+        preload(&open, &mut ids, records).await?;
         settle(args.target.backend, &database.url)?;
         eprintln!("   done in {:.0} s", started.elapsed().as_secs_f64());
         drop(open);
-        let icp_file = write_ids(scratch.path(), "icps.txt", &icp_ids)?;
-        let profile_file = write_ids(scratch.path(), "profiles.txt", &profile_ids)?;
-        let (point, peak) = measure_scale(
-            &args,
-            &binary,
-            &database.url,
-            &token,
-            (&icp_file, &profile_file),
-            records,
-        )?;
+        let files = write_ids(scratch.path(), &ids)?;
+        let (point, peak) = measure_scale(&args, &binary, &database.url, &token, &files, records)?;
         points.push((records, point, peak));
     }
 
