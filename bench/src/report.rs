@@ -2,8 +2,106 @@
 //! and printing and writing them with the date and the command that
 //! produced them.
 
+use std::fmt::Write as _;
 use std::process::Command;
 
+use crate::cli::{Backend, RunArgs};
+use crate::load::Measured;
+
+/// One workload at one connection count, with the ceiling measured beside
+/// it.
+pub struct RunRow {
+    pub workload: &'static str,
+    pub connections: usize,
+    pub measured: Measured,
+    pub ceiling: Measured,
+}
+
+/// pgbench's rate for the profile PATCH's statements and Clientele's for
+/// the PATCH itself, at one client count.
+pub struct PgbenchRow {
+    pub clients: usize,
+    pub tps: f64,
+    pub ours: f64,
+}
+
+/// RESULTS.md's text.
+pub fn results(
+    args: &RunArgs,
+    floor: &Measured,
+    rows: &[RunRow],
+    peak_mib: f64,
+    pgbench: &[PgbenchRow],
+) -> String {
+    let mut report = heading(args.target.backend);
+    let _ = writeln!(
+        report,
+        "Preloaded {} ICPs and {} Hood profiles; each workload ran {} s per connection count.\n",
+        args.records, args.records, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "Storage floor (one PATCH transaction at a time, in process, no HTTP): {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms.\n",
+        floor.requests_per_second, floor.p50_ms, floor.p99_ms
+    );
+    workload_table(&mut report, floor, rows);
+    let _ = writeln!(report, "\nPeak server memory (VmHWM): {peak_mib:.1} MiB.");
+    if !pgbench.is_empty() {
+        pgbench_table(&mut report, pgbench);
+    }
+    report
+}
+
+/// Both reports open with what was measured on what.
+fn heading(backend: Backend) -> String {
+    format!("Backend: {}. Machine: {}.\n", backend.describe(), machine())
+}
+
+fn workload_table(report: &mut String, floor: &Measured, rows: &[RunRow]) {
+    let _ = writeln!(
+        report,
+        "| workload | conns | req/s | p50 ms | p99 ms | max ms | errors | × floor | × ceiling | ceiling req/s |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let (measured, ceiling) = (&row.measured, &row.ceiling);
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.3} | {:.0} |",
+            row.workload,
+            row.connections,
+            measured.requests_per_second,
+            measured.p50_ms,
+            measured.p99_ms,
+            measured.max_ms,
+            measured.errors,
+            measured.requests_per_second / floor.requests_per_second.max(1e-9),
+            measured.requests_per_second / ceiling.requests_per_second.max(1e-9),
+            ceiling.requests_per_second,
+        );
+    }
+}
+
+fn pgbench_table(report: &mut String, rows: &[PgbenchRow]) {
+    let _ = writeln!(
+        report,
+        "\npgbench, the same statements as a profile PATCH (bench/pgbench/patch_profile.sql):\n"
+    );
+    let _ = writeln!(
+        report,
+        "| clients | pgbench tx/s | Clientele PATCH profile req/s | ratio |"
+    );
+    let _ = writeln!(report, "|---:|---:|---:|---:|");
+    for PgbenchRow { clients, tps, ours } in rows {
+        let _ = writeln!(
+            report,
+            "| {clients} | {tps:.0} | {ours:.0} | {:.2} |",
+            ours / tps.max(1e-9)
+        );
+    }
+}
+
+/// The CPU, cores, memory and compiler, for reading the figures against.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
