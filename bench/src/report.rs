@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::cli::{Backend, RunArgs};
+use crate::cli::{Backend, RunArgs, ScaleArgs};
 use crate::load::Measured;
 
 /// One workload at one connection count, with the ceiling measured beside
@@ -23,6 +23,13 @@ pub struct PgbenchRow {
     pub clients: usize,
     pub tps: f64,
     pub ours: f64,
+}
+
+/// The scale workloads' measurements at one record count, by workload.
+pub struct ScalePoint {
+    pub records: usize,
+    pub rows: Vec<(&'static str, Measured)>,
+    pub peak_mib: f64,
 }
 
 /// RESULTS.md's text.
@@ -49,6 +56,43 @@ pub fn results(
     if !pgbench.is_empty() {
         pgbench_table(&mut report, pgbench);
     }
+    report
+}
+
+/// SCALE.md's text: each workload at both points side by side.
+pub fn scale(args: &ScaleArgs, small: &ScalePoint, large: &ScalePoint) -> String {
+    let mut report = heading(args.target.backend);
+    let _ = writeln!(
+        report,
+        "One database grown from {} to {} ICPs and as many Hood profiles (10% of the profiles in organization 1007); the server restarted on it for each measurement; {} connection(s), {} s per workload; pages of 20.\n",
+        args.small, args.large, args.connections, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "| workload | req/s at {a} | p50 ms | p99 ms | req/s at {b} | p50 ms | p99 ms | p50 ratio | errors |",
+        a = args.small,
+        b = args.large
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for ((name, at_small), (_, at_large)) in small.rows.iter().zip(&large.rows) {
+        let _ = writeln!(
+            report,
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            at_small.requests_per_second,
+            at_small.p50_ms,
+            at_small.p99_ms,
+            at_large.requests_per_second,
+            at_large.p50_ms,
+            at_large.p99_ms,
+            at_large.p50_ms / at_small.p50_ms.max(1e-9),
+            at_small.errors + at_large.errors,
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nPeak server memory (VmHWM): {:.1} MiB at {}, {:.1} MiB at {}.",
+        small.peak_mib, small.records, large.peak_mib, large.records
+    );
     report
 }
 
@@ -102,7 +146,7 @@ fn pgbench_table(report: &mut String, rows: &[PgbenchRow]) {
 }
 
 /// The CPU, cores, memory and compiler, for reading the figures against.
-pub fn machine() -> String {
+fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
