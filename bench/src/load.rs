@@ -3,7 +3,7 @@
 //! profile PATCH's statements against PostgreSQL directly.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -68,6 +68,8 @@ pub fn write_ids(directory: &Path, ids: &Ids) -> Result<IdFiles, String> {
     })
 }
 
+/// Drives `workload` at `url` and reads the summary the script's `done()`
+/// hook prints.
 pub fn wrk(
     url: &str,
     workload: &Workload,
@@ -75,7 +77,7 @@ pub fn wrk(
     connections: usize,
     seconds: u64,
 ) -> Result<Measured, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua/workload.lua");
+    let script = script("lua/workload.lua");
     let threads = connections.clamp(1, 2);
     let output = Command::new("wrk")
         .args([
@@ -107,12 +109,7 @@ pub fn wrk(
     let line = stdout
         .lines()
         .find_map(|line| line.strip_prefix("BENCH_RESULT "))
-        .ok_or_else(|| {
-            format!(
-                "wrk printed no result: {stdout} {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })?;
+        .ok_or_else(|| all_printed(&output, "wrk printed no result"))?;
     let result: Value = serde_json::from_str(line).map_err(|error| error.to_string())?;
     let number = |key: &str| result[key].as_f64().unwrap_or(0.0);
     Ok(Measured {
@@ -133,7 +130,7 @@ pub fn pgbench(
     clients: usize,
     seconds: u64,
 ) -> Result<f64, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench/patch_profile.sql");
+    let script = script("pgbench/patch_profile.sql");
     let output = Command::new("pgbench")
         .args([
             "-n",
@@ -153,16 +150,25 @@ pub fn pgbench(
         .arg(database_url)
         .output()
         .map_err(|error| format!("pgbench: {error}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
+    String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|line| line.trim().strip_prefix("tps = "))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|tps| tps.parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "pgbench printed no tps: {stdout} {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
+        .ok_or_else(|| all_printed(&output, "pgbench printed no tps"))
+}
+
+/// A file the load generators run, kept beside this crate's sources.
+fn script(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// An error for a tool that printed no figure, carrying all it printed,
+/// since that is where the reason is.
+fn all_printed(output: &Output, missing: &str) -> String {
+    format!(
+        "{missing}: {} {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
