@@ -1,7 +1,8 @@
-//! The two baselines every workload is compared with, measured in the same
-//! run so that the ratios hold on a noisy machine: the storage floor (the
-//! PATCH's transaction in process, no HTTP) and the HTTP ceiling (a bare
-//! axum handler with a fixed JSON body, served by `clientele-bench ceiling`).
+//! The two baselines every workload is compared with: the storage floor
+//! (the PATCH's transaction in process, no HTTP), what the server could do
+//! if HTTP cost nothing, and the HTTP ceiling (a bare axum handler with a
+//! fixed JSON body, served by `clientele-bench ceiling`), what it could do
+//! if storage cost nothing.
 
 use std::process::Command;
 use std::time::{Duration, Instant};

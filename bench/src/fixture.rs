@@ -23,6 +23,8 @@ use crate::cli::Backend;
 const WORKSPACE: &str = "bench";
 const USER: &str = "user_bench";
 
+/// Removed when dropped (the SQLite file's directory, or the PostgreSQL
+/// database), so that runs leave nothing behind.
 pub struct Database {
     pub url: String,
     _directory: Option<tempfile::TempDir>,

@@ -14,6 +14,10 @@
 //!
 //! Baselines are measured in the same run so the ratios hold on a noisy
 //! machine. Nothing here asserts a figure; CI runs a 5-second smoke.
+//!
+//! The steps are in `fixture` (1), `baselines` (2 and 4), `load` and
+//! `server` (3) and `report` (5); `run` and `scale` put them in order, and
+//! `cli` is the command line.
 
 mod baselines;
 mod cli;
