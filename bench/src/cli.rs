@@ -1,0 +1,110 @@
+//! The command line: the `run`, `scale` and `ceiling` subcommands and the
+//! `Target` group that `run` and `scale` share. The doc comments on these
+//! types are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "clientele-bench",
+    about = "Benchmarks Clientele against baselines measured in the same run"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// The whole benchmark: preload, floor, workloads, ceiling, report.
+    Run(RunArgs),
+    /// Scale: single-record GET and PATCH, and the first and last list
+    /// pages, at a small and a large record count, from one database that
+    /// grows between the two; writes bench/SCALE.md.
+    Scale(ScaleArgs),
+    /// The HTTP ceiling: a bare axum handler with a fixed JSON body.
+    Ceiling {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend and the settings that matter, for a report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Seconds each workload runs at each connection count.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// ICPs and Hood profiles to preload (each).
+    #[arg(long, default_value_t = 100_000)]
+    pub records: usize,
+    /// Connection counts to drive each workload with.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    pub connections: Vec<usize>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// What to benchmark and where the report goes, for `run` and `scale`.
+#[derive(clap::Args)]
+pub struct Target {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres_url: String,
+    /// Where to write the report (nothing written when empty). Default:
+    /// `bench/RESULTS.md` for `run`, `bench/SCALE.md` for `scale`, each
+    /// with `-postgres` before `.md` for PostgreSQL.
+    #[arg(long)]
+    pub results: Option<String>,
+    /// The `clientele` binary to benchmark (default: beside this one).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
+}
+
+impl Target {
+    /// The report's path: `--results`, or `bench/{name}.md` (with
+    /// `-postgres` for PostgreSQL).
+    pub fn results(&self, name: &str) -> String {
+        self.results.clone().unwrap_or_else(|| match self.backend {
+            Backend::Sqlite => format!("bench/{name}.md"),
+            Backend::Postgres => format!("bench/{name}-postgres.md"),
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ScaleArgs {
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Records of each kind (ICPs, Hood profiles) at the first measurement.
+    #[arg(long, default_value_t = 100_000)]
+    pub small: usize,
+    /// Records of each kind at the second measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub large: usize,
+    /// Connections to drive each measurement with.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    #[command(flatten)]
+    pub target: Target,
+}

@@ -1,0 +1,174 @@
+//! The load generators: wrk driving one workload over HTTP, reading its
+//! summary from the Lua script's `done()` hook, and pgbench running the
+//! profile PATCH's statements against PostgreSQL directly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::fixture::Ids;
+
+/// One wrk measurement.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+}
+
+/// One request for wrk to repeat, in the terms of bench/lua/workload.lua.
+pub struct Workload<'a> {
+    /// The workload's row in the report.
+    pub name: &'static str,
+    /// Which request the script builds (its BENCH_KIND).
+    pub kind: &'static str,
+    /// For the kinds that name a record: the ids to pick one from.
+    pub ids: Option<&'a Path>,
+    /// For `get_path`: the path to request.
+    pub path: Option<String>,
+}
+
+impl<'a> Workload<'a> {
+    pub const fn new(name: &'static str, kind: &'static str, ids: Option<&'a Path>) -> Self {
+        Self {
+            name,
+            kind,
+            ids,
+            path: None,
+        }
+    }
+
+    /// A GET of one fixed path.
+    pub fn get(name: &'static str, path: impl Into<String>) -> Self {
+        Self {
+            path: Some(path.into()),
+            ..Self::new(name, "get_path", None)
+        }
+    }
+}
+
+/// The files of ids that wrk's script picks records from.
+pub struct IdFiles {
+    pub icps: PathBuf,
+    pub profiles: PathBuf,
+}
+
+pub fn write_ids(directory: &Path, ids: &Ids) -> Result<IdFiles, String> {
+    let write = |name: &str, ids: &[String]| {
+        let path = directory.join(name);
+        std::fs::write(&path, ids.join("\n")).map_err(|error| error.to_string())?;
+        Ok::<_, String>(path)
+    };
+    Ok(IdFiles {
+        icps: write("icps.txt", &ids.icps)?,
+        profiles: write("profiles.txt", &ids.profiles)?,
+    })
+}
+
+/// Drives `workload` at `url` and reads the summary the script's `done()`
+/// hook prints.
+pub fn wrk(
+    url: &str,
+    workload: &Workload,
+    token: &str,
+    connections: usize,
+    seconds: u64,
+) -> Result<Measured, String> {
+    let script = script("lua/workload.lua");
+    let threads = connections.clamp(1, 2);
+    let output = Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--timeout",
+            "10s",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(url)
+        .env("BENCH_KIND", workload.kind)
+        .env(
+            "BENCH_IDS",
+            workload
+                .ids
+                .map(|path| path.display().to_string())
+                .unwrap_or_default(),
+        )
+        .env("BENCH_TOKEN", token)
+        .env("BENCH_PATH", workload.path.as_deref().unwrap_or("/"))
+        .output()
+        .map_err(|error| format!("wrk (install it: apt-get install wrk): {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("BENCH_RESULT "))
+        .ok_or_else(|| all_printed(&output, "wrk printed no result"))?;
+    let result: Value = serde_json::from_str(line).map_err(|error| error.to_string())?;
+    let number = |key: &str| result[key].as_f64().unwrap_or(0.0);
+    Ok(Measured {
+        requests_per_second: number("requests") / (number("duration_us") / 1e6).max(1e-9),
+        p50_ms: number("p50_us") / 1000.0,
+        p99_ms: number("p99_us") / 1000.0,
+        max_ms: number("max_us") / 1000.0,
+        errors: result["errors"].as_u64().unwrap_or(0),
+    })
+}
+
+/// PostgreSQL's own speed for the same statements a profile PATCH issues,
+/// with the same number of clients: pgbench with a custom script.
+pub fn pgbench(
+    database_url: &str,
+    first_id: &str,
+    count: usize,
+    clients: usize,
+    seconds: u64,
+) -> Result<f64, String> {
+    let script = script("pgbench/patch_profile.sql");
+    let output = Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.clamp(1, 2).to_string(),
+            "-T",
+            &seconds.to_string(),
+            "-D",
+            &format!("first={first_id}"),
+            "-D",
+            &format!("count={count}"),
+            "-f",
+        ])
+        .arg(&script)
+        .arg(database_url)
+        .output()
+        .map_err(|error| format!("pgbench: {error}"))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .ok_or_else(|| all_printed(&output, "pgbench printed no tps"))
+}
+
+/// A file the load generators run, kept beside this crate's sources.
+fn script(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// An error for a tool that printed no figure, carrying all it printed,
+/// since that is where the reason is.
+fn all_printed(output: &Output, missing: &str) -> String {
+    format!(
+        "{missing}: {} {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -1,0 +1,192 @@
+//! The reports, RESULTS.md and SCALE.md: the machine they were measured on,
+//! and printing and writing them with the date and the command that
+//! produced them.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use crate::cli::{Backend, RunArgs, ScaleArgs};
+use crate::load::Measured;
+
+/// One workload at one connection count, with the ceiling measured beside
+/// it.
+pub struct RunRow {
+    pub workload: &'static str,
+    pub connections: usize,
+    pub measured: Measured,
+    pub ceiling: Measured,
+}
+
+/// pgbench's rate for the profile PATCH's statements and Clientele's for
+/// the PATCH itself, at one client count.
+pub struct PgbenchRow {
+    pub clients: usize,
+    pub tps: f64,
+    pub ours: f64,
+}
+
+/// The scale workloads' measurements at one record count, by workload.
+pub struct ScalePoint {
+    pub records: usize,
+    pub rows: Vec<(&'static str, Measured)>,
+    pub peak_mib: f64,
+}
+
+/// RESULTS.md's text.
+pub fn results(
+    args: &RunArgs,
+    floor: &Measured,
+    rows: &[RunRow],
+    peak_mib: f64,
+    pgbench: &[PgbenchRow],
+) -> String {
+    let mut report = heading(args.target.backend);
+    let _ = writeln!(
+        report,
+        "Preloaded {} ICPs and {} Hood profiles; each workload ran {} s per connection count.\n",
+        args.records, args.records, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "Storage floor (one PATCH transaction at a time, in process, no HTTP): {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms.\n",
+        floor.requests_per_second, floor.p50_ms, floor.p99_ms
+    );
+    workload_table(&mut report, floor, rows);
+    let _ = writeln!(report, "\nPeak server memory (VmHWM): {peak_mib:.1} MiB.");
+    if !pgbench.is_empty() {
+        pgbench_table(&mut report, pgbench);
+    }
+    report
+}
+
+/// SCALE.md's text: each workload at both points side by side.
+pub fn scale(args: &ScaleArgs, small: &ScalePoint, large: &ScalePoint) -> String {
+    let mut report = heading(args.target.backend);
+    let _ = writeln!(
+        report,
+        "One database grown from {} to {} ICPs and as many Hood profiles (10% of the profiles in organization 1007); the server restarted on it for each measurement; {} connection(s), {} s per workload; pages of 20.\n",
+        args.small, args.large, args.connections, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "| workload | req/s at {a} | p50 ms | p99 ms | req/s at {b} | p50 ms | p99 ms | p50 ratio | errors |",
+        a = args.small,
+        b = args.large
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for ((name, at_small), (_, at_large)) in small.rows.iter().zip(&large.rows) {
+        let _ = writeln!(
+            report,
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            at_small.requests_per_second,
+            at_small.p50_ms,
+            at_small.p99_ms,
+            at_large.requests_per_second,
+            at_large.p50_ms,
+            at_large.p99_ms,
+            at_large.p50_ms / at_small.p50_ms.max(1e-9),
+            at_small.errors + at_large.errors,
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nPeak server memory (VmHWM): {:.1} MiB at {}, {:.1} MiB at {}.",
+        small.peak_mib, small.records, large.peak_mib, large.records
+    );
+    report
+}
+
+/// Both reports open with what was measured on what.
+fn heading(backend: Backend) -> String {
+    format!("Backend: {}. Machine: {}.\n", backend.describe(), machine())
+}
+
+fn workload_table(report: &mut String, floor: &Measured, rows: &[RunRow]) {
+    let _ = writeln!(
+        report,
+        "| workload | conns | req/s | p50 ms | p99 ms | max ms | errors | × floor | × ceiling | ceiling req/s |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let (measured, ceiling) = (&row.measured, &row.ceiling);
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.3} | {:.0} |",
+            row.workload,
+            row.connections,
+            measured.requests_per_second,
+            measured.p50_ms,
+            measured.p99_ms,
+            measured.max_ms,
+            measured.errors,
+            measured.requests_per_second / floor.requests_per_second.max(1e-9),
+            measured.requests_per_second / ceiling.requests_per_second.max(1e-9),
+            ceiling.requests_per_second,
+        );
+    }
+}
+
+fn pgbench_table(report: &mut String, rows: &[PgbenchRow]) {
+    let _ = writeln!(
+        report,
+        "\npgbench, the same statements as a profile PATCH (bench/pgbench/patch_profile.sql):\n"
+    );
+    let _ = writeln!(
+        report,
+        "| clients | pgbench tx/s | Clientele PATCH profile req/s | ratio |"
+    );
+    let _ = writeln!(report, "|---:|---:|---:|---:|");
+    for PgbenchRow { clients, tps, ours } in rows {
+        let _ = writeln!(
+            report,
+            "| {clients} | {tps:.0} | {ours:.0} | {:.2} |",
+            ours / tps.max(1e-9)
+        );
+    }
+}
+
+/// The CPU, cores, memory and compiler, for reading the figures against.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|name| name.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .next()
+                .map(|line| line.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory:.0} GiB RAM; {rustc}")
+}
+
+/// Prints `report` and, unless `results` is empty, writes it there under
+/// `title` with the date and the command that produced it.
+pub fn publish(results: &str, title: &str, harness: &str, report: &str) -> Result<(), String> {
+    println!("{report}");
+    if results.is_empty() {
+        return Ok(());
+    }
+    let command: Vec<String> = std::env::args().collect();
+    let document = format!(
+        "# {title}\n\nWritten by the harness (`{harness}`), not by hand, on {}.\n\nCommand: `{}`\n\n{report}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        command.join(" ")
+    );
+    std::fs::write(results, document).map_err(|error| format!("write {results}: {error}"))?;
+    eprintln!("wrote {results}");
+    Ok(())
+}
