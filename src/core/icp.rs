@@ -46,6 +46,13 @@ pub const REGEX_CHARS: std::ops::RangeInclusive<usize> = 1..=1_000;
 /// Compiled size a `matchFieldWithRegex` pattern may reach; bigger ones
 /// (e.g. `\w{1000}{1000}`) are refused rather than allowed to eat memory.
 pub const REGEX_COMPILED_BYTES: usize = 256 * 1024;
+/// What all the patterns of one body may compile to together: compiling
+/// costs CPU in proportion to the size reached, and any member can send a
+/// body, so a request's total is bounded too.
+pub const REGEX_REQUEST_BYTES: usize = 1024 * 1024;
+/// `matchFieldWithRegex` criteria an ICP may hold, counted before any is
+/// compiled.
+pub const MAX_REGEX_CRITERIA: usize = 10;
 pub const MAX_PEOPLE_PER_COMPANY: std::ops::RangeInclusive<i64> = 1..=i64::MAX;
 pub const MIN_DAYS_UNTIL_REUSE: std::ops::RangeInclusive<i64> = 0..=i64::MAX;
 pub const MAX_PERCENT_FROM_CRM: std::ops::RangeInclusive<f64> = 0.0..=100.0;
@@ -95,7 +102,7 @@ pub struct Icp {
     pub active_until: Option<DateTime<Utc>>,
     #[field(check = List(LeadProviderCriterionRule, LEAD_PROVIDER_CRITERIA_ITEMS), required)]
     pub lead_provider_criteria: Vec<LeadProviderCriterion>,
-    #[field(check = List(CustomFilterRule, CUSTOM_FILTER_CRITERIA_ITEMS))]
+    #[field(check = CustomFiltersRule)]
     pub custom_filter_criteria: Vec<CustomFilter>,
     #[field(check = CrmFiltersRule)]
     pub crm_filters: Option<CrmFilters>,
@@ -203,17 +210,52 @@ pub enum CrmCondition {
 /// Checks that a `matchFieldWithRegex` pattern compiles within the size
 /// bound; the error text says why not.
 pub fn check_regex(pattern: &str) -> Result<(), String> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_COMPILED_BYTES)
-        .dfa_size_limit(REGEX_COMPILED_BYTES)
-        .build()
-        .map(|_| ())
-        .map_err(|error| match error {
-            regex::Error::CompiledTooBig(_) => format!(
-                "Invalid regular expression: compiles to more than {REGEX_COMPILED_BYTES} bytes"
-            ),
-            other => format!("Invalid regular expression: {other}"),
-        })
+    compile_regex(pattern, REGEX_COMPILED_BYTES).map(|_| ())
+}
+
+/// Compiles `pattern` as the `regex` crate does, within `budget` bytes (at
+/// most [`REGEX_COMPILED_BYTES`]), and returns the bytes it took. Compiled
+/// through `regex-automata` (the engine inside `regex`) because only it
+/// reports the memory a compiled pattern uses, which the request's budget
+/// is counted in; errors are worded as `regex` words them.
+pub fn compile_regex(pattern: &str, budget: usize) -> Result<usize, String> {
+    use regex_automata::meta;
+    let limit = budget.min(REGEX_COMPILED_BYTES);
+    let config = meta::Config::new()
+        .nfa_size_limit(Some(limit))
+        .hybrid_cache_capacity(limit)
+        .match_kind(regex_automata::MatchKind::LeftmostFirst)
+        .utf8_empty(true);
+    let syntax = regex_automata::util::syntax::Config::new().utf8(true);
+    match meta::Builder::new()
+        .configure(config)
+        .syntax(syntax)
+        .build(pattern)
+    {
+        Ok(regex) => Ok(regex.memory_usage()),
+        Err(error) if error.size_limit().is_some() && limit < REGEX_COMPILED_BYTES => Err(format!(
+            "Invalid regular expression: the patterns of this request would compile to more than {REGEX_REQUEST_BYTES} bytes in all"
+        )),
+        Err(error) if error.size_limit().is_some() => Err(format!(
+            "Invalid regular expression: compiles to more than {REGEX_COMPILED_BYTES} bytes"
+        )),
+        Err(error) => match error.syntax_error() {
+            Some(syntax) => Err(format!("Invalid regular expression: {syntax}")),
+            None => Err(format!("Invalid regular expression: {error}")),
+        },
+    }
+}
+
+/// Whether `body` (a create or PATCH body) carries regular expressions to
+/// compile, which is the CPU-heavy part of reading it.
+pub fn has_regex_criteria(body: &Value) -> bool {
+    body.get("customFilterCriteria")
+        .and_then(Value::as_array)
+        .is_some_and(|criteria| criteria.iter().any(is_regex_criterion))
+}
+
+fn is_regex_criterion(criterion: &Value) -> bool {
+    criterion.get("type").and_then(Value::as_str) == Some("matchFieldWithRegex")
 }
 
 impl Icp {
@@ -322,9 +364,56 @@ impl Check for LeadProviderCriterionRule {
     }
 }
 
+/// `customFilterCriteria`: at most [`MAX_REGEX_CRITERIA`] regular
+/// expressions (counted before any is compiled), compiling to at most
+/// [`REGEX_REQUEST_BYTES`] together.
+pub struct CustomFiltersRule;
+
+impl Check for CustomFiltersRule {
+    type Value = Vec<CustomFilter>;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<Self::Value> {
+        if let Value::Array(criteria) = value {
+            let regexes = criteria
+                .iter()
+                .filter(|item| is_regex_criterion(item))
+                .count();
+            if regexes > MAX_REGEX_CRITERIA {
+                reader.error(
+                    path,
+                    format!(
+                        "At most {MAX_REGEX_CRITERIA} matchFieldWithRegex criteria; this list has {regexes}"
+                    ),
+                );
+                return None;
+            }
+        }
+        let element = CustomFilterRule {
+            regex_budget: std::cell::Cell::new(REGEX_REQUEST_BYTES),
+        };
+        List(element, CUSTOM_FILTER_CRITERIA_ITEMS).read(reader, value, path)
+    }
+
+    fn shape(&self) -> Shape {
+        shape::array(CustomFilterRule::shape_of(), CUSTOM_FILTER_CRITERIA_ITEMS).describe(format!(
+            "At most {MAX_REGEX_CRITERIA} of them `matchFieldWithRegex`, compiling to at most {REGEX_REQUEST_BYTES} bytes together."
+        ))
+    }
+
+    fn view_shape(&self) -> Shape {
+        shape::array(
+            CustomFilterRule::shape_of().named("CustomFilterView"),
+            CUSTOM_FILTER_CRITERIA_ITEMS,
+        )
+    }
+}
+
 /// One `customFilterCriteria` element: `type` picks the variant, and the
-/// variant decides which other keys are allowed.
-pub struct CustomFilterRule;
+/// variant decides which other keys are allowed. Patterns are charged to
+/// the budget of the list they are in.
+pub struct CustomFilterRule {
+    regex_budget: std::cell::Cell<usize>,
+}
 
 impl CustomFilterRule {
     fn provider(reader: &mut Reader, fields: &Fields<'_, '_>, default: &str) -> Option<String> {
@@ -444,7 +533,14 @@ impl Check for CustomFilterRule {
                 });
                 let regex = reader.required(&fields, "regex", |reader, value, path| {
                     Refine(Text(REGEX_CHARS), |pattern: String| {
-                        check_regex(&pattern).map(|()| pattern)
+                        let budget = self.regex_budget.get();
+                        let used = compile_regex(&pattern, budget);
+                        // A refused pattern may have used all it was allowed.
+                        let spent = used
+                            .as_ref()
+                            .map_or(budget.min(REGEX_COMPILED_BYTES), |used| *used);
+                        self.regex_budget.set(budget.saturating_sub(spent));
+                        used.map(|_| pattern)
                     })
                     .read(reader, value, path)
                 });
@@ -458,6 +554,12 @@ impl Check for CustomFilterRule {
     }
 
     fn shape(&self) -> Shape {
+        Self::shape_of()
+    }
+}
+
+impl CustomFilterRule {
+    fn shape_of() -> Shape {
         let variant =
             |name: &str| shape::closed_object().property("type", shape::one_of(&[name]), true);
         let prompt = || Text(PROMPT_CHARS).shape();
@@ -498,10 +600,6 @@ impl Check for CustomFilterRule {
                 ),
         ])
         .describe("A custom filtering rule, tagged by `type`")
-    }
-
-    fn view_shape(&self) -> Shape {
-        self.shape().named("CustomFilterView")
     }
 }
 

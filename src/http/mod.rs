@@ -4,6 +4,7 @@
 //! extractors that authenticate callers and read JSON bodies, rejecting in
 //! the surface's envelope. Route handlers live in [`crate::surfaces`].
 
+pub mod cpu;
 pub mod extract;
 pub mod rate_limit;
 pub mod request_context;

@@ -18,8 +18,9 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::core::error::{DomainError, FieldPath, RecordKind};
 use crate::core::fields::{Declared, View};
-use crate::core::icp::Icp;
+use crate::core::icp::{Icp, has_regex_criteria};
 use crate::core::records::Record;
+use crate::http::cpu::run_heavy;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
 use crate::http::{Failure, Surface};
 use wire::{CreateIcpRequest, IcpHistoryEntryView, IcpHistoryPage, IcpView, UpdateIcpRequest};
@@ -219,6 +220,19 @@ fn with_etag(status: StatusCode, record: &Record<Icp>) -> Response {
     response
 }
 
+/// Reads an ICP body; one that carries regular expressions is read on the
+/// bounded heavy-work pool, since compiling them is what costs.
+async fn read_body<T: Send + 'static>(
+    body: serde_json::Value,
+    read: fn(&serde_json::Value) -> Result<T, DomainError>,
+) -> Result<T, DomainError> {
+    if has_regex_criteria(&body) {
+        run_heavy(move || read(&body)).await?
+    } else {
+        read(&body)
+    }
+}
+
 /// ICP ids are UUIDs; anything else names no ICP.
 fn icp_id(id: &str) -> Result<String, DomainError> {
     uuid::Uuid::parse_str(id)
@@ -274,7 +288,9 @@ async fn create_icp(
     Caller(principal, ..): Caller<Lance>,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
-    let icp = Icp::read_new::<Lance>(&body)?.created_by(&principal);
+    let icp = read_body(body, Icp::read_new::<Lance>)
+        .await?
+        .created_by(&principal);
     let record = app.records.create(&principal, |_| icp).await?;
     Ok(with_etag(StatusCode::CREATED, &record))
 }
@@ -338,7 +354,7 @@ async fn update_icp(
     IfMatch(precondition): IfMatch,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
-    let patch = Icp::read_patch::<Lance>(&body)?;
+    let patch = read_body(body, Icp::read_patch::<Lance>).await?;
     let id = icp_id(&id)?;
     let record = app
         .records
