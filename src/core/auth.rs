@@ -174,11 +174,7 @@ impl Authenticator {
         {
             return Ok(Some(key.clone()));
         }
-        let key = self
-            .store
-            .find_api_key(token_hash)
-            .await
-            .map_err(store_failure)?;
+        let key = self.store.find_api_key(token_hash).await?;
         if !self.key_cache_ttl.is_zero()
             && let Ok(mut cache) = self.keys.lock()
         {
@@ -257,14 +253,6 @@ impl Authenticator {
             )),
             None => Err(DomainError::Unauthenticated("Invalid API key".into())),
         }
-    }
-}
-
-/// Maps a storage failure to the domain error a caller sees.
-pub fn store_failure(error: StoreError) -> DomainError {
-    match error {
-        StoreError::Unavailable(detail) => DomainError::Unavailable(detail),
-        other => DomainError::Internal(other.to_string()),
     }
 }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::auth::{Principal, WorkspaceId, store_failure};
+use super::auth::{Principal, WorkspaceId};
 use super::error::{DomainError, RecordKind};
 use crate::store::{HistoryEntry, SharedStore, StoredRecord, WriteTx};
 
@@ -199,8 +199,7 @@ impl WriteSession {
         let stored = self
             .transaction
             .get_for_update(&self.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         decode_optional(stored)
     }
 
@@ -226,8 +225,7 @@ impl WriteSession {
         let stored = self
             .transaction
             .get_by_lookup_for_update(&self.workspace, T::KIND.as_str(), key)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         decode_optional(stored)
     }
 
@@ -272,10 +270,7 @@ impl WriteSession {
     /// Inserts a new record and its `create` entry in the audit trail.
     async fn insert_record<T: Document>(&mut self, record: &Record<T>) -> Result<(), DomainError> {
         let stored = encode(record)?;
-        self.transaction
-            .insert(&self.workspace, &stored)
-            .await
-            .map_err(store_failure)?;
+        self.transaction.insert(&self.workspace, &stored).await?;
         self.record_history::<T>(
             &record.id,
             record.version,
@@ -311,7 +306,7 @@ impl WriteSession {
         self.transaction
             .next_sequence(T::KIND.as_str(), start)
             .await
-            .map_err(store_failure)
+            .map_err(DomainError::from)
     }
 
     /// Applies `change` to a record read in this session, checks its
@@ -331,10 +326,7 @@ impl WriteSession {
         record.version += 1;
         record.updated_at = Utc::now().max(record.updated_at);
         let stored = encode(&record)?;
-        self.transaction
-            .update(&self.workspace, &stored)
-            .await
-            .map_err(store_failure)?;
+        self.transaction.update(&self.workspace, &stored).await?;
         self.record_history::<T>(
             &record.id,
             record.version,
@@ -370,7 +362,7 @@ impl WriteSession {
         self.transaction
             .append_history(&self.workspace, &entry)
             .await
-            .map_err(store_failure)
+            .map_err(DomainError::from)
     }
 
     /// Deletes a record read in this session; its history stays.
@@ -378,8 +370,7 @@ impl WriteSession {
         let deleted = self
             .transaction
             .delete(&self.workspace, T::KIND.as_str(), &record.id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         if deleted {
             self.record_history::<T>(
                 &record.id,
@@ -395,7 +386,7 @@ impl WriteSession {
 
     /// Makes every write of the session durable.
     pub async fn commit(self) -> Result<(), DomainError> {
-        self.transaction.commit().await.map_err(store_failure)
+        self.transaction.commit().await.map_err(DomainError::from)
     }
 }
 
@@ -415,7 +406,7 @@ impl Records {
     /// whose statements block), which [`Records::transact`] sees to.
     async fn begin(&self, principal: &Principal) -> Result<WriteSession, DomainError> {
         Ok(WriteSession {
-            transaction: self.store.begin().await.map_err(store_failure)?,
+            transaction: self.store.begin().await?,
             workspace: principal.workspace.clone(),
             actor: principal.clone(),
         })
@@ -429,8 +420,7 @@ impl Records {
         let stored = self
             .store
             .list(&principal.workspace, T::KIND.as_str())
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let mut visible = Vec::with_capacity(stored.len());
         for record in stored {
             let record = decode::<T>(record)?;
@@ -459,9 +449,7 @@ impl Records {
             Ok(result)
         };
         match self.store.write_runtime() {
-            Some(runtime) => crate::store::run_on(&runtime, job)
-                .await
-                .map_err(store_failure)?,
+            Some(runtime) => crate::store::run_on(&runtime, job).await?,
             None => job.await,
         }
     }
@@ -488,8 +476,7 @@ impl Records {
         let stored = self
             .store
             .get(&principal.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let record = decode::<T>(stored.ok_or_else(|| not_found::<T>(id))?)?;
         authorize(principal, &record)?;
         Ok(record)
@@ -504,8 +491,7 @@ impl Records {
         let stored = self
             .store
             .get_by_lookup(&principal.workspace, T::KIND.as_str(), key)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let record = decode::<T>(stored.ok_or_else(|| not_found::<T>(key))?)?;
         authorize(principal, &record)?;
         Ok(record)
@@ -566,8 +552,7 @@ impl Records {
         let (stored, total) = self
             .store
             .query(&principal.workspace, T::KIND.as_str(), query)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let records = stored
             .into_iter()
             .map(decode::<T>)
@@ -597,8 +582,7 @@ impl Records {
         let current = self
             .store
             .get(&principal.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         match current {
             Some(stored) => authorize(principal, &decode::<T>(stored)?)?,
             None if principal.is_admin() => {}
@@ -607,8 +591,7 @@ impl Records {
         let (entries, total) = self
             .store
             .history(&principal.workspace, T::KIND.as_str(), id, offset, limit)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         if total == 0 {
             return Err(not_found::<T>(id));
         }
