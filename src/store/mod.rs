@@ -15,13 +15,33 @@ pub mod query;
 pub mod redis_limiter;
 pub mod sqlite;
 
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use crate::core::auth::WorkspaceId;
+/// The tenant every record belongs to. Every query takes one, so a query
+/// that forgets tenancy does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkspaceId(String);
+
+impl WorkspaceId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkspaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A failure of the storage backend itself (not of the caller's request).
 #[derive(Debug, Clone, thiserror::Error)]
