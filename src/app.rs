@@ -19,13 +19,14 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::auth::{Authenticator, JwtSettings};
 use crate::core::error::DomainError;
-use crate::core::ratelimit::{MemoryRateLimiter, RateLimiter, RateLimits};
+use crate::core::ratelimit::{Limiter, RateLimits};
 use crate::core::records::Records;
 use crate::http::extract::MAX_BODY_BYTES;
 use crate::http::log_failure;
 use crate::http::rate_limit::rate_limit_headers;
 use crate::http::request_context::{current_path, current_request_id, request_context};
 use crate::store::SharedStore;
+use crate::store::ratelimit::{MemoryRateLimiter, RateLimiter};
 use crate::surfaces;
 
 /// How long one request may take before the server answers 503 for it.
@@ -39,8 +40,8 @@ pub struct AppState {
     pub store: SharedStore,
     pub records: Records,
     pub auth: Authenticator,
-    pub limiter: Arc<dyn RateLimiter>,
-    pub rate_limits: Arc<RateLimits>,
+    /// Each surface's rate limit, counted per workspace.
+    pub limiter: Limiter,
     /// How long a client may take to send its body (408 after that).
     pub body_timeout: Duration,
     openapi_json: Arc<String>,
@@ -136,10 +137,12 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
     let state = AppState {
         records: Records::new(store.clone()),
         auth: Authenticator::with_key_cache(store.clone(), settings.jwt, settings.key_cache_ttl),
-        limiter: settings
-            .limiter
-            .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
-        rate_limits: Arc::new(settings.rate_limits),
+        limiter: Limiter::new(
+            settings.rate_limits,
+            settings
+                .limiter
+                .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
+        ),
         body_timeout: settings.body_timeout,
         store,
         openapi_json: Arc::new(document),

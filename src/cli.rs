@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, AppSettings};
 use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
-use crate::core::ratelimit::{PolicySetting, RateLimiter, RateLimits};
+use crate::core::ratelimit::{PolicySetting, RateLimits};
 use crate::store::postgres::PgSettings;
+use crate::store::ratelimit::RateLimiter;
 use crate::store::redis_limiter::RedisRateLimiter;
 use crate::store::{self, SharedStore, redact_url};
 

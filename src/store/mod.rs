@@ -8,10 +8,15 @@
 //! the transaction's write lock, decides, writes, and commits. Dropping a
 //! transaction without committing rolls it back, so an error anywhere in
 //! between leaves nothing half-written.
+//!
+//! Besides records the store keeps rate-limit counters: [`ratelimit`]
+//! counts fixed windows in this process, [`redis_limiter`] in a Redis that
+//! every instance shares. The store knows nothing of the core above it.
 
 mod group_commit;
 pub mod postgres;
 pub mod query;
+pub mod ratelimit;
 pub mod redis_limiter;
 pub mod sqlite;
 
