@@ -8,16 +8,18 @@
 //! Rules that involve other records (a parent that must exist, a list id
 //! that must name a list) run in the same transaction through
 //! [`Document::check_relations`]; flows that write several records at once
-//! get a [`WriteSession`] through [`Records::transact`].
+//! get a [`WriteSession`] through [`Records::transact`]. Every write leaves
+//! an entry in the record's audit trail, read back as typed
+//! [`HistoryEntry`] values by [`Records::history`].
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::auth::{Principal, WorkspaceId};
 use super::error::{DomainError, RecordKind};
-use crate::store::{HistoryEntry, SharedStore, StoredRecord, WriteTx};
+use crate::store::{self, SharedStore, StoredRecord, WriteTx};
 
 /// How a new record's id is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,7 +350,7 @@ impl WriteSession {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<(), DomainError> {
-        let entry = HistoryEntry {
+        let entry = store::HistoryEntry {
             kind: T::KIND.as_str().to_owned(),
             record_id: id.to_owned(),
             version,
@@ -449,7 +451,7 @@ impl Records {
             Ok(result)
         };
         match self.store.write_runtime() {
-            Some(runtime) => crate::store::run_on(&runtime, job).await?,
+            Some(runtime) => store::run_on(&runtime, job).await?,
             None => job.await,
         }
     }
@@ -541,7 +543,7 @@ impl Records {
     pub async fn query<T: Document>(
         &self,
         principal: &Principal,
-        query: &crate::store::query::RecordQuery,
+        query: &store::query::RecordQuery,
     ) -> Result<(Vec<Record<T>>, u64), DomainError> {
         if T::PER_RECORD_ACCESS && !principal.is_admin() {
             return Err(DomainError::Internal(format!(
@@ -558,6 +560,57 @@ impl Records {
             .map(decode::<T>)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((records, total))
+    }
+}
+
+/// One changed top-level field of a record (absent on one side reads as
+/// null).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChangedField {
+    pub field: String,
+    #[serde(default)]
+    pub old: serde_json::Value,
+    #[serde(default)]
+    pub new: serde_json::Value,
+}
+
+/// One create, update or delete of a record: who made it, when, in which
+/// request, and which fields it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// The record's version after the change (for a delete, the last one).
+    pub version: i64,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    pub user_id: String,
+    /// The API key used; `None` for JWT callers.
+    pub key_id: Option<String>,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+    pub changes: Vec<ChangedField>,
+}
+
+impl TryFrom<store::HistoryEntry> for HistoryEntry {
+    type Error = DomainError;
+
+    /// Reads the stored `[{"field", "old", "new"}, …]`; anything else is
+    /// corrupt data, reported as an internal error rather than hidden.
+    fn try_from(stored: store::HistoryEntry) -> Result<Self, DomainError> {
+        let changes = serde_json::from_value(stored.changes).map_err(|error| {
+            DomainError::Internal(format!(
+                "stored history of {} {} version {} does not decode: {error}",
+                stored.kind, stored.record_id, stored.version
+            ))
+        })?;
+        Ok(Self {
+            version: stored.version,
+            action: stored.action,
+            user_id: stored.user_id,
+            key_id: stored.key_id,
+            request_id: stored.request_id,
+            at: stored.at,
+            changes,
+        })
     }
 }
 
@@ -595,6 +648,10 @@ impl Records {
         if total == 0 {
             return Err(not_found::<T>(id));
         }
+        let entries = entries
+            .into_iter()
+            .map(HistoryEntry::try_from)
+            .collect::<Result<_, _>>()?;
         Ok(HistoryPage { entries, total })
     }
 }
@@ -701,6 +758,51 @@ mod tests {
             serde_json::json!([{"field": "a", "old": null, "new": 1}])
         );
         assert!(changed_fields(Some("[1]"), None).is_err());
+    }
+
+    #[test]
+    fn stored_history_reads_into_typed_changes_or_fails_loudly() {
+        let stored = |changes: serde_json::Value| store::HistoryEntry {
+            kind: "icp".into(),
+            record_id: "r".into(),
+            version: 2,
+            action: "update".into(),
+            user_id: "user_1".into(),
+            key_id: None,
+            request_id: "req".into(),
+            at: Utc::now(),
+            changes,
+        };
+        let entry = HistoryEntry::try_from(stored(serde_json::json!([
+            {"field": "name", "old": "A", "new": "B"},
+            {"field": "gone", "old": true},
+        ])))
+        .expect("decodes");
+        assert_eq!(
+            entry.changes,
+            vec![
+                ChangedField {
+                    field: "name".into(),
+                    old: "A".into(),
+                    new: "B".into(),
+                },
+                ChangedField {
+                    field: "gone".into(),
+                    old: true.into(),
+                    new: serde_json::Value::Null,
+                },
+            ]
+        );
+        for corrupt in [
+            serde_json::json!({"field": "name"}),
+            serde_json::json!([{"old": 1}]),
+            serde_json::json!([{"field": 3}]),
+        ] {
+            assert!(matches!(
+                HistoryEntry::try_from(stored(corrupt)),
+                Err(DomainError::Internal(_))
+            ));
+        }
     }
 
     #[test]

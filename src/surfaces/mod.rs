@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::store::HistoryEntry;
+use crate::core::records::ChangedField;
 
 /// One changed field of an audit entry; every surface shows it this way.
 #[derive(Debug, Serialize, ToSchema)]
@@ -22,22 +22,14 @@ pub struct FieldChange {
     pub new: Value,
 }
 
-/// The changed fields of an audit entry (stored as `[{"field","old","new"}]`).
-pub fn field_changes(entry: &HistoryEntry) -> Vec<FieldChange> {
-    entry
-        .changes
-        .as_array()
-        .map(|changes| {
-            changes
-                .iter()
-                .map(|change| FieldChange {
-                    field: change["field"].as_str().unwrap_or_default().to_owned(),
-                    old: change["old"].clone(),
-                    new: change["new"].clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+impl From<&ChangedField> for FieldChange {
+    fn from(change: &ChangedField) -> Self {
+        Self {
+            field: change.field.clone(),
+            old: change.old.clone(),
+            new: change.new.clone(),
+        }
+    }
 }
 use utoipa::openapi::RefOr;
 use utoipa::openapi::content::ContentBuilder;
