@@ -1,4 +1,4 @@
-//! Assembles the application: shared state, the router of every surface
+//! Assembles the application: the shared state, the router of every surface
 //! plus health and OpenAPI routes, the middleware stack, and [`serve`],
 //! which runs it on a listener until a shutdown signal. `main` and the
 //! tests build the server the same way.
@@ -21,6 +21,7 @@ use crate::core::auth::{Authenticator, JwtSettings};
 use crate::core::error::DomainError;
 use crate::core::ratelimit::{Limiter, RateLimits};
 use crate::core::records::Records;
+use crate::http::AppState;
 use crate::http::extract::MAX_BODY_BYTES;
 use crate::http::log_failure;
 use crate::http::rate_limit::rate_limit_headers;
@@ -33,19 +34,6 @@ use crate::surfaces;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to send a request body.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Everything a request handler may need.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: SharedStore,
-    pub records: Records,
-    pub auth: Authenticator,
-    /// Each surface's rate limit, counted per workspace.
-    pub limiter: Limiter,
-    /// How long a client may take to send its body (408 after that).
-    pub body_timeout: Duration,
-    openapi_json: Arc<String>,
-}
 
 /// Settings of the HTTP application itself (not of the listener or store).
 #[derive(Clone)]
@@ -144,7 +132,6 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
                 .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
         ),
         body_timeout: settings.body_timeout,
-        store,
         openapi_json: Arc::new(document),
     };
     router
@@ -230,7 +217,7 @@ async fn healthz() -> &'static str {
         (status = 503, description = "The database is not reachable", body = String),
     ))]
 async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
+    match app.records.ping().await {
         Ok(()) => "ready".into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");

@@ -403,6 +403,11 @@ impl Records {
         Self { store }
     }
 
+    /// Succeeds when the store answers (readiness).
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        Ok(self.store.ping().await?)
+    }
+
     /// Starts a write transaction in the caller's workspace. Private: a
     /// session must run where the store wants it (SQLite's writer thread,
     /// whose statements block), which [`Records::transact`] sees to.

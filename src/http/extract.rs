@@ -12,8 +12,7 @@ use axum::http::request::Parts;
 use serde_json::Value;
 
 use super::rate_limit::RateLimitSlot;
-use super::{Failure, Surface};
-use crate::app::AppState;
+use super::{AppState, Failure, Surface};
 use crate::core::auth::Principal;
 use crate::core::error::{DomainError, FieldPath};
 use crate::core::input::parse_json_strictly;

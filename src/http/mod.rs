@@ -1,12 +1,14 @@
-//! What every surface shares on the HTTP side: the request context (request
-//! id, logging span), the [`Surface`] trait through which each vendor
-//! contract renders a [`DomainError`] in its own envelope, and the
-//! extractors that authenticate callers and read JSON bodies, rejecting in
-//! the surface's envelope. Route handlers live in [`crate::surfaces`].
+//! What every surface shares on the HTTP side: the handlers' shared
+//! [`AppState`], the request context (request id, logging span), the
+//! [`Surface`] trait through which each vendor contract renders a
+//! [`DomainError`] in its own envelope, and the extractors that
+//! authenticate callers and read JSON bodies, rejecting in the surface's
+//! envelope. Route handlers live in the surfaces above this layer.
 
 pub mod extract;
 pub mod rate_limit;
 pub mod request_context;
+pub mod state;
 
 use std::marker::PhantomData;
 
@@ -14,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::core::error::DomainError;
 pub use request_context::current_request_id;
+pub use state::AppState;
 
 /// One vendor contract's way of answering errors.
 pub trait Surface: Send + Sync + 'static {

@@ -16,12 +16,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::core::client::Client;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::records::Record;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
-use crate::http::{Failure, Surface, current_request_id};
+use crate::http::{AppState, Failure, Surface, current_request_id};
 use wire::{
     ClientSuccessClient, ClientSuccessCreateRequest, ClientSuccessPage, ClientSuccessPatchRequest,
     ClientSuccessSearchParams, ParameterError,

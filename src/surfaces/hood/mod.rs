@@ -16,12 +16,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::hood::{self, Profile, ProfileList};
 use crate::core::records::Precondition;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
-use crate::http::{Failure, Surface};
+use crate::http::{AppState, Failure, Surface};
 use wire::{
     CreateHoodProfileRequest, HoodHistoryEntry, HoodHistoryPage, HoodProfileListPage,
     HoodProfileListPatchRequest, HoodProfileListRequest, HoodProfileListView, HoodProfilePage,

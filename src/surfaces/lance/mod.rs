@@ -15,12 +15,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::core::error::{DomainError, FieldPath, RecordKind};
 use crate::core::icp::Icp;
 use crate::core::records::Record;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
-use crate::http::{Failure, Surface};
+use crate::http::{AppState, Failure, Surface};
 use wire::{CreateIcpRequest, IcpHistoryEntryView, IcpHistoryPage, IcpView, UpdateIcpRequest};
 
 /// Marker for the Lance surface.
