@@ -23,7 +23,6 @@ use crate::core::ratelimit::{Limiter, RateLimits};
 use crate::core::records::Records;
 use crate::http::AppState;
 use crate::http::extract::MAX_BODY_BYTES;
-use crate::http::log_failure;
 use crate::http::rate_limit::rate_limit_headers;
 use crate::http::request_context::{current_path, current_request_id, request_context};
 use crate::store::SharedStore;
@@ -177,7 +176,6 @@ async fn request_timeout(
 }
 
 fn error_for_current_path(error: DomainError) -> Response {
-    log_failure(&error);
     let path = current_path().unwrap_or_default();
     surfaces::error_response_for_path(&path, &error, &current_request_id())
 }

@@ -8,7 +8,7 @@ pub mod wire;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{ETAG, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::ETAG;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -70,16 +70,16 @@ fn kind_name(kind: RecordKind) -> &'static str {
 impl Surface for Hood {
     const NAME: &'static str = "hood";
 
-    fn error_response(error: &DomainError, request_id: &str) -> Response {
-        let (status, title, message, errors) = match error {
+    type ErrorBody = HoodError;
+
+    fn error_body(error: &DomainError, status: StatusCode, request_id: &str) -> HoodError {
+        let (message, errors) = match error {
             DomainError::Invalid(fields) => {
                 let details: Vec<String> = fields
                     .iter()
                     .map(|field| format!("{}: {}", field.path, field.message))
                     .collect();
                 (
-                    StatusCode::BAD_REQUEST,
-                    "Bad request.",
                     Some(format!("The request is not valid. {}", details.join("; "))),
                     Some(
                         fields
@@ -93,54 +93,29 @@ impl Surface for Hood {
                 )
             }
             DomainError::MalformedBody(detail) => (
-                StatusCode::BAD_REQUEST,
-                "Bad request.",
                 Some(format!(
                     "The request is not valid. Malformed JSON: {detail}"
                 )),
                 None,
             ),
-            DomainError::UnsupportedMediaType(detail) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type.",
-                Some(detail.clone()),
-                None,
-            ),
+            DomainError::UnsupportedMediaType(detail) => (Some(detail.clone()), None),
             DomainError::PayloadTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large.",
                 Some(format!("The request body must not exceed {limit} bytes.")),
                 None,
             ),
-            DomainError::NoSuchRoute => (
-                StatusCode::NOT_FOUND,
-                "Not found.",
-                Some("No route matches this path.".to_owned()),
-                None,
-            ),
+            DomainError::NoSuchRoute => (Some("No route matches this path.".to_owned()), None),
             DomainError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed.",
                 Some("This path does not support this method.".to_owned()),
                 None,
             ),
             DomainError::BodyTimeout { seconds } => (
-                StatusCode::REQUEST_TIMEOUT,
-                "Request timeout.",
                 Some(format!(
                     "The request body was not received within {seconds} second(s)."
                 )),
                 None,
             ),
-            DomainError::Unauthenticated(detail) => (
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized.",
-                Some(detail.clone()),
-                None,
-            ),
+            DomainError::Unauthenticated(detail) => (Some(detail.clone()), None),
             DomainError::Forbidden { kind } => (
-                StatusCode::FORBIDDEN,
-                "Forbidden.",
                 Some(format!(
                     "You do not have access to this {}.",
                     kind_name(*kind)
@@ -148,67 +123,50 @@ impl Surface for Hood {
                 None,
             ),
             DomainError::NotFound { kind, id } => (
-                StatusCode::NOT_FOUND,
-                "Not found.",
                 Some(format!("{} {id} does not exist.", kind_name(*kind))),
                 None,
             ),
             DomainError::PreconditionFailed { current_etag } => (
-                StatusCode::PRECONDITION_FAILED,
-                "Precondition failed.",
                 Some(format!(
                     "The record has changed since you read it; its current ETag is {current_etag}."
                 )),
                 None,
             ),
             DomainError::RateLimited { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests.",
                 Some(format!(
                     "Rate limit exceeded; retry in {retry_after_secs} second(s)."
                 )),
                 None,
             ),
             DomainError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable.",
                 Some("The service is temporarily unavailable; retry shortly.".to_owned()),
                 None,
             ),
-            DomainError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error.",
-                None,
-                None,
-            ),
+            // A 500 has no message (vendor).
+            DomainError::Internal(_) => (None, None),
         };
-        let body = HoodError {
+        // Hood's title is a function of the status.
+        let title = match status {
+            StatusCode::BAD_REQUEST => "Bad request.",
+            StatusCode::UNAUTHORIZED => "Unauthorized.",
+            StatusCode::FORBIDDEN => "Forbidden.",
+            StatusCode::NOT_FOUND => "Not found.",
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed.",
+            StatusCode::REQUEST_TIMEOUT => "Request timeout.",
+            StatusCode::PRECONDITION_FAILED => "Precondition failed.",
+            StatusCode::PAYLOAD_TOO_LARGE => "Payload too large.",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type.",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests.",
+            StatusCode::SERVICE_UNAVAILABLE => "Service unavailable.",
+            _ => "Internal server error.",
+        };
+        HoodError {
             code: status.as_u16(),
             title,
             message,
             trace_id: request_id.to_owned(),
             errors,
-        };
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        match error {
-            DomainError::Unauthenticated(_) => {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            DomainError::PreconditionFailed { current_etag } => {
-                if let Ok(value) = HeaderValue::from_str(current_etag) {
-                    headers.insert(ETAG, value);
-                }
-            }
-            DomainError::RateLimited { retry_after_secs } => {
-                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            DomainError::Unavailable(_) => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
         }
-        response
     }
 }
 
