@@ -43,7 +43,8 @@ pub struct AppSettings {
     pub body_timeout: Duration,
     /// How long an API key lookup is reused (revocations take this long).
     pub key_cache_ttl: Duration,
-    /// Each surface's rate-limit policy (Hood's documented one by default).
+    /// Each surface's rate-limit policy (by default each surface's own
+    /// default: Hood's documented limits, no limit on the others).
     pub rate_limits: RateLimits,
     /// Where request counts live; `None` keeps them in this process.
     pub limiter: Option<Arc<dyn RateLimiter>>,
@@ -56,7 +57,7 @@ impl Default for AppSettings {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             key_cache_ttl: crate::core::auth::DEFAULT_KEY_CACHE_TTL,
-            rate_limits: RateLimits::default(),
+            rate_limits: surfaces::default_rate_limits(),
             limiter: None,
         }
     }

@@ -2,8 +2,8 @@
 //! counting itself (windows, decisions, the in-process and Redis counters)
 //! belongs to the store ([`crate::store::ratelimit`]); the [`Limiter`] here
 //! puts the two together, keys counters by surface and workspace, and
-//! reports a counter failure as a [`DomainError`]. Each surface's default
-//! policy is stated by the surface.
+//! reports a counter failure as a [`DomainError`]. Each surface states its
+//! own default policy; nothing here names a surface.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -44,12 +44,26 @@ impl fmt::Display for PolicySetting {
                 let parts: Vec<String> = policy
                     .windows
                     .iter()
-                    .map(|window| format!("{}/{}ms", window.limit, window.length.as_millis()))
+                    .map(|window| format!("{}/{}", window.limit, length_text(window.length)))
                     .collect();
                 f.write_str(&parts.join(","))
             }
         }
     }
+}
+
+/// A window length in the largest unit that divides it evenly (`1s`,
+/// `1m`, `90s`, `1500ms`), as [`parse_window`] reads it back.
+fn length_text(length: Duration) -> String {
+    let millis = length.as_millis();
+    let units = [(3_600_000, "h"), (60_000, "m"), (1_000, "s")];
+    units
+        .iter()
+        .find(|(size, _)| millis > 0 && millis.is_multiple_of(*size))
+        .map_or_else(
+            || format!("{millis}ms"),
+            |(size, unit)| format!("{}{unit}", millis / size),
+        )
 }
 
 fn parse_window(text: &str) -> Result<Window, String> {
@@ -75,8 +89,9 @@ fn parse_window(text: &str) -> Result<Window, String> {
     Ok(Window { limit, length })
 }
 
-/// Each surface's policy; a surface without one is not limited.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Each surface's policy; a surface without one is not limited (the
+/// default limits none; each surface states its own default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateLimits {
     pub by_surface: HashMap<&'static str, RatePolicy>,
 }
@@ -94,28 +109,6 @@ impl RateLimits {
             None => {
                 self.by_surface.remove(surface);
             }
-        }
-    }
-}
-
-impl Default for RateLimits {
-    /// Hood's documented limits (burst 10/s, steady 150/min); the other
-    /// surfaces are not limited.
-    fn default() -> Self {
-        let hood = RatePolicy {
-            windows: vec![
-                Window {
-                    limit: 10,
-                    length: Duration::from_secs(1),
-                },
-                Window {
-                    limit: 150,
-                    length: Duration::from_secs(60),
-                },
-            ],
-        };
-        Self {
-            by_surface: HashMap::from([("hood", hood)]),
         }
     }
 }
@@ -179,11 +172,24 @@ mod tests {
         assert!("5/1y".parse::<PolicySetting>().is_err());
     }
 
+    #[test]
+    fn settings_print_in_the_largest_whole_unit_and_read_back() {
+        let setting = PolicySetting(Some(policy(&[
+            (10, 1_000),
+            (150, 60_000),
+            (5, 1_500),
+            (7, 7_200_000),
+            (2, 90_000),
+        ])));
+        let text = setting.to_string();
+        assert_eq!(text, "10/1s,150/1m,5/1500ms,7/2h,2/90s");
+        assert_eq!(text.parse::<PolicySetting>(), Ok(setting));
+        assert_eq!(PolicySetting(None).to_string(), "off");
+    }
+
     #[tokio::test]
     async fn the_limiter_counts_per_surface_and_workspace() {
-        let mut limits = RateLimits {
-            by_surface: HashMap::new(),
-        };
+        let mut limits = RateLimits::default();
         limits.set("hood", PolicySetting(Some(policy(&[(1, 60_000)]))));
         let limiter = Limiter::new(
             limits,

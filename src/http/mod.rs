@@ -17,8 +17,10 @@ use std::marker::PhantomData;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::core::error::DomainError;
+use crate::core::ratelimit::RatePolicy;
 pub use request_context::current_request_id;
 pub use state::AppState;
 
@@ -27,14 +29,25 @@ pub trait Surface: Sized + Send + Sync + 'static {
     /// The surface's name in configuration (rate limits) and logs.
     const NAME: &'static str;
 
+    /// The path prefix of every route of the surface (e.g. `/v1/hood/`);
+    /// errors raised outside a route under it use the surface's envelope.
+    const PREFIX: &'static str;
+
     /// Whether a token sent without the `Bearer ` prefix is accepted.
     const ACCEPTS_BARE_TOKEN: bool = false;
 
     /// The media type of the surface's error bodies.
     const ERROR_MEDIA_TYPE: &'static str = "application/json";
 
-    /// The surface's error envelope.
-    type ErrorBody: Serialize;
+    /// The surface's error envelope; its schema name is the one the OpenAPI
+    /// document gives the shared error responses.
+    type ErrorBody: Serialize + ToSchema;
+
+    /// The rate limit of the surface's callers, per workspace, when none is
+    /// configured; `None`: not limited.
+    fn default_rate_policy() -> Option<RatePolicy> {
+        None
+    }
 
     /// `error` in this surface's envelope. The status is decided already
     /// (by [`error::status_of`]), as are the headers and the logging.

@@ -120,6 +120,7 @@ impl ClientSuccess {
 
 impl Surface for ClientSuccess {
     const NAME: &'static str = "clientsuccess";
+    const PREFIX: &'static str = "/v2/";
     const ACCEPTS_BARE_TOKEN: bool = true;
     const ERROR_MEDIA_TYPE: &'static str = PROBLEM_JSON;
 

@@ -5,6 +5,8 @@
 
 pub mod wire;
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -18,6 +20,7 @@ use utoipa_axum::routes;
 
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::hood::{self, Profile, ProfileList};
+use crate::core::ratelimit::{RatePolicy, Window};
 use crate::core::records::Precondition;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
 use crate::http::{AppState, Failure, Surface};
@@ -69,8 +72,25 @@ fn kind_name(kind: RecordKind) -> &'static str {
 
 impl Surface for Hood {
     const NAME: &'static str = "hood";
+    const PREFIX: &'static str = "/v1/hood/";
 
     type ErrorBody = HoodError;
+
+    /// Hood's documented limits: burst 10/s, steady 150/min.
+    fn default_rate_policy() -> Option<RatePolicy> {
+        Some(RatePolicy {
+            windows: vec![
+                Window {
+                    limit: 10,
+                    length: Duration::from_secs(1),
+                },
+                Window {
+                    limit: 150,
+                    length: Duration::from_secs(60),
+                },
+            ],
+        })
+    }
 
     fn error_body(error: &DomainError, status: StatusCode, request_id: &str) -> HoodError {
         let (message, errors) = match error {

@@ -68,6 +68,7 @@ fn kind_name(kind: RecordKind) -> &'static str {
 
 impl Surface for Lance {
     const NAME: &'static str = "lance";
+    const PREFIX: &'static str = "/api/";
 
     type ErrorBody = LanceError;
 
