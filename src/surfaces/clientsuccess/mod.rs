@@ -239,17 +239,9 @@ fn client_key(id: &str) -> Result<String, DomainError> {
             )),
         (status = 400, description = "Invalid body; every invalid field is listed by JSON pointer",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -284,14 +276,6 @@ async fn create_client(
         (status = 200, description = "One page of the matching clients, ordered by id",
             body = ClientSuccessPage),
         (status = 400, description = "Invalid query parameters; every one is listed",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -345,17 +329,9 @@ fn parameter_error(error: ParameterError) -> ClientSuccessProblemError {
     responses(
         (status = 200, description = "The client", body = ClientSuccessClient,
             headers(("ETag" = String, description = "Version of the client"))),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed to see this client",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client in the caller's workspace",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -385,8 +361,6 @@ async fn get_client(
             headers(("ETag" = String, description = "New version of the client"))),
         (status = 400, description = "Invalid body; every invalid field is listed by JSON pointer",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed to change this client",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client in the caller's workspace",
@@ -396,12 +370,6 @@ async fn get_client(
         (status = 413, description = "Body over 1 MiB",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -435,19 +403,11 @@ async fn update_client(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed to delete this client",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client in the caller's workspace",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match the current ETag",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -577,15 +537,7 @@ mod tests {
             body = wire::ClientSuccessHistoryPage),
         (status = 400, description = "Invalid query parameters",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client (or history) in the caller's workspace",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]

@@ -266,10 +266,6 @@ fn query_pairs(
     responses(
         (status = 200, description = "A page of profiles", body = HoodProfilePage),
         (status = 400, description = "Invalid query", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn list_profiles(
@@ -297,12 +293,8 @@ async fn list_profiles(
         (status = 201, description = "The new profile", body = HoodProfileView,
             headers(("ETag" = String, description = "Version of the profile"))),
         (status = 400, description = "Invalid body, unknown list, or an unsubscribed contact", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn create_profile(
@@ -332,11 +324,7 @@ async fn create_profile(
     responses(
         (status = 200, description = "The profile", body = HoodProfileView,
             headers(("ETag" = String, description = "Version of the profile"))),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn get_profile(
@@ -368,14 +356,10 @@ async fn get_profile(
         (status = 204, description = "Updated",
             headers(("ETag" = String, description = "New version of the profile"))),
         (status = 400, description = "No updatable field, a read-only or unknown field, an invalid value or an unknown list", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile in the caller's workspace", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn update_profile(
@@ -412,11 +396,7 @@ async fn update_profile(
     ),
     responses(
         (status = 204, description = "Deleted, or already absent"),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn delete_profile(
@@ -461,11 +441,7 @@ async fn delete_idempotently<T: crate::core::records::Document>(
     params(("id" = String, Path, description = "Numeric id of the profile")),
     responses(
         (status = 204, description = "Unsubscribed (also when it already was)"),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn unsubscribe_profile(
@@ -500,10 +476,6 @@ async fn unsubscribe_profile(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every profile list of the workspace", body = HoodProfileListPage),
-        (status = 401, description = "Not authenticated", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn list_profile_lists(
@@ -529,12 +501,8 @@ async fn list_profile_lists(
         (status = 201, description = "The new list", body = HoodProfileListView,
             headers(("ETag" = String, description = "Version of the list"))),
         (status = 400, description = "Invalid body", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn create_profile_list(
@@ -561,11 +529,7 @@ async fn create_profile_list(
     responses(
         (status = 200, description = "The list", body = HoodProfileListView,
             headers(("ETag" = String, description = "Version of the list"))),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such list in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn get_profile_list(
@@ -597,14 +561,10 @@ async fn get_profile_list(
         (status = 204, description = "Updated",
             headers(("ETag" = String, description = "New version of the list"))),
         (status = 400, description = "Invalid body", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such list in the caller's workspace", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn update_profile_list(
@@ -642,11 +602,7 @@ async fn update_profile_list(
     ),
     responses(
         (status = 204, description = "Deleted, or already absent"),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn delete_profile_list(
@@ -681,11 +637,7 @@ async fn delete_profile_list(
     responses(
         (status = 200, description = "A page of the profile's history, oldest first", body = HoodHistoryPage),
         (status = 400, description = "Invalid paging", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile (or history) in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn profile_history(

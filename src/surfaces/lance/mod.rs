@@ -193,9 +193,6 @@ fn icp_id(id: &str) -> Result<String, DomainError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ICPs the caller can access", body = Vec<IcpView>),
-        (status = 401, description = "Not authenticated", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn list_icps(
@@ -218,11 +215,8 @@ async fn list_icps(
         (status = 201, description = "The new ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
         (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 413, description = "Body over 1 MiB", body = LanceError),
         (status = 415, description = "Body is not JSON", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn create_icp(
@@ -246,11 +240,8 @@ async fn create_icp(
     responses(
         (status = 200, description = "The ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn get_icp(
@@ -278,14 +269,11 @@ async fn get_icp(
         (status = 200, description = "The whole updated ICP", body = IcpView,
             headers(("ETag" = String, description = "New version of the ICP"))),
         (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
         (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
         (status = 413, description = "Body over 1 MiB", body = LanceError),
         (status = 415, description = "Body is not JSON", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn update_icp(
@@ -319,12 +307,9 @@ async fn update_icp(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
         (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn delete_icp(
@@ -364,11 +349,8 @@ pub struct HistoryQuery {
     responses(
         (status = 200, description = "A page of the ICP's history, oldest first", body = IcpHistoryPage),
         (status = 400, description = "Invalid paging", body = LanceError),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP (or history) in the caller's workspace", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn icp_history(
