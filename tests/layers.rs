@@ -11,7 +11,8 @@
 //! in its code (use lines and inline paths, grouped `crate::{…}` imports,
 //! and `super::` chains that climb to the crate root; comments and string
 //! literals are ignored) and fails naming the file, line and reference of
-//! each import that breaks the rule. `lib.rs` and `main.rs` are exempt. A
+//! each import that breaks the rule. A `#[macro_export]` macro, named from
+//! the crate root, belongs to the layer of the file that defines it. `lib.rs` and `main.rs` are exempt. A
 //! file or module missing from the map fails too, so a new top module must
 //! be given its place here.
 
@@ -306,9 +307,67 @@ fn references(file: &str, source: &str) -> Vec<Reference> {
     found
 }
 
-/// The imports of `file` (relative to `src/`, with `/`) that break the
-/// layering.
+/// The `#[macro_export]` macros that `source` defines: they are named from
+/// the crate root (`crate::name!`) but belong to the layer of their file.
+fn exported_macros(source: &str) -> Vec<String> {
+    let tokens = tokens(&code_only(source));
+    let mut names = Vec::new();
+    let mut exported = false;
+    for (at, (_, token)) in tokens.iter().enumerate() {
+        match token.as_str() {
+            "macro_export" => exported = true,
+            "macro_rules" if tokens.get(at + 1).is_some_and(|(_, next)| next == "!") => {
+                if let (true, Some((_, name))) = (exported, tokens.get(at + 2)) {
+                    names.push(name.clone());
+                }
+                exported = false;
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// The layer of each exported macro in `files`.
+fn macro_layers(files: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut layers = BTreeMap::new();
+    for (file, source) in files {
+        let layer = module_path(file).first().cloned().unwrap_or_default();
+        for name in exported_macros(source) {
+            layers.insert(name, layer.clone());
+        }
+    }
+    layers
+}
+
+/// The imports in `files` (paths relative to `src/`, with `/`, and their
+/// text) that break the layering.
+fn violations_in(files: &[(String, String)]) -> Vec<Violation> {
+    let macro_layers = macro_layers(files);
+    files
+        .iter()
+        .flat_map(|(file, source)| file_violations(file, source, &macro_layers))
+        .collect()
+}
+
+/// [`violations_in`] for one file.
 fn violations(file: &str, source: &str) -> Vec<Violation> {
+    violations_in(&[(file.to_owned(), source.to_owned())])
+}
+
+/// The layer a reference lands in: its top module, or for an exported
+/// macro the layer of the file that defines it.
+fn layer_of<'a>(reference: &'a Reference, macro_layers: &'a BTreeMap<String, String>) -> &'a str {
+    macro_layers
+        .get(&reference.module)
+        .unwrap_or(&reference.module)
+}
+
+fn file_violations(
+    file: &str,
+    source: &str,
+    macro_layers: &BTreeMap<String, String>,
+) -> Vec<Violation> {
     if EXEMPT.contains(&file) {
         return Vec::new();
     }
@@ -328,26 +387,24 @@ fn violations(file: &str, source: &str) -> Vec<Violation> {
     };
     let mut found = Vec::new();
     for reference in references(file, source) {
-        match rank(&reference.module) {
+        let target = layer_of(&reference, macro_layers);
+        match rank(target) {
             None => found.push(violation(
                 reference.line,
                 &reference.text,
-                format!("'{}' is not in the layer map", reference.module),
+                format!("'{target}' is not in the layer map"),
             )),
-            Some(target) if target < own_rank => found.push(violation(
+            Some(target_rank) if target_rank < own_rank => found.push(violation(
                 reference.line,
                 &reference.text,
-                format!("{layer} imports {}, a layer above it", reference.module),
+                format!("{layer} imports {target}, a layer above it"),
             )),
-            Some(_)
-                if reference.module == "store" && NOT_TO_THE_STORE.contains(&layer.as_str()) =>
-            {
-                found.push(violation(
+            Some(_) if target == "store" && NOT_TO_THE_STORE.contains(&layer.as_str()) => found
+                .push(violation(
                     reference.line,
                     &reference.text,
                     format!("{layer} must reach the store only through the core"),
-                ))
-            }
+                )),
             Some(_) => {}
         }
     }
@@ -385,16 +442,18 @@ fn every_import_in_src_goes_down_the_layers() {
     let mut files = Vec::new();
     sources(&root, &root, &mut files);
     assert!(files.len() > 10, "src/ has its files");
+    let found = violations_in(&files);
+    let macro_layers = macro_layers(&files);
     let mut graph: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut found = Vec::new();
     for (file, text) in &files {
-        found.extend(violations(file, text));
-        if !EXEMPT.contains(&file.as_str()) {
-            let layer = module_path(file).first().cloned().unwrap_or_default();
-            for reference in references(file, text) {
-                if reference.module != layer {
-                    *graph.entry((layer.clone(), reference.module)).or_default() += 1;
-                }
+        if EXEMPT.contains(&file.as_str()) {
+            continue;
+        }
+        let layer = module_path(file).first().cloned().unwrap_or_default();
+        for reference in references(file, text) {
+            let target = layer_of(&reference, &macro_layers).to_owned();
+            if target != layer {
+                *graph.entry((layer.clone(), target)).or_default() += 1;
             }
         }
     }
@@ -519,6 +578,33 @@ fn super_chains_that_climb_to_the_root_count() {
     // From a file at the top, one super reaches the root.
     let found = violations("app.rs", "use super::cli::Cli;\n");
     assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn exported_macros_belong_to_the_layer_that_defines_them() {
+    let files = [
+        (
+            "surfaces/schema.rs",
+            "#[macro_export]\nmacro_rules! described { () => {} }\nmacro_rules! local { () => {} }\n",
+        ),
+        ("surfaces/lance/wire.rs", "use crate::described;\n"),
+        (
+            "core/icp.rs",
+            "fn f() {}\ncrate::described! {}\nuse crate::local;\n",
+        ),
+    ]
+    .map(|(file, text)| (file.to_owned(), text.to_owned()));
+    let found: Vec<String> = violations_in(&files)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "src/core/icp.rs:2: crate::described (core imports surfaces, a layer above it)",
+            "src/core/icp.rs:3: crate::local ('local' is not in the layer map)",
+        ]
+    );
 }
 
 #[test]
