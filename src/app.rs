@@ -1,4 +1,4 @@
-//! Assembles the application: shared state, the router of every surface
+//! Assembles the application: the shared state, the router of every surface
 //! plus health and OpenAPI routes, the middleware stack, and [`serve`],
 //! which runs it on a listener until a shutdown signal. `main` and the
 //! tests build the server the same way.
@@ -19,32 +19,20 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::auth::{Authenticator, JwtSettings};
 use crate::core::error::DomainError;
-use crate::core::ratelimit::{MemoryRateLimiter, RateLimiter, RateLimits};
+use crate::core::ratelimit::{Limiter, RateLimits};
 use crate::core::records::Records;
+use crate::http::AppState;
 use crate::http::extract::MAX_BODY_BYTES;
-use crate::http::log_failure;
 use crate::http::rate_limit::rate_limit_headers;
 use crate::http::request_context::{current_path, current_request_id, request_context};
 use crate::store::SharedStore;
+use crate::store::ratelimit::{MemoryRateLimiter, RateLimiter};
 use crate::surfaces;
 
 /// How long one request may take before the server answers 503 for it.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client may take to send a request body.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Everything a request handler may need.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: SharedStore,
-    pub records: Records,
-    pub auth: Authenticator,
-    pub limiter: Arc<dyn RateLimiter>,
-    pub rate_limits: Arc<RateLimits>,
-    /// How long a client may take to send its body (408 after that).
-    pub body_timeout: Duration,
-    openapi_json: Arc<String>,
-}
 
 /// Settings of the HTTP application itself (not of the listener or store).
 #[derive(Clone)]
@@ -55,7 +43,8 @@ pub struct AppSettings {
     pub body_timeout: Duration,
     /// How long an API key lookup is reused (revocations take this long).
     pub key_cache_ttl: Duration,
-    /// Each surface's rate-limit policy (Hood's documented one by default).
+    /// Each surface's rate-limit policy (by default each surface's own
+    /// default: Hood's documented limits, no limit on the others).
     pub rate_limits: RateLimits,
     /// Where request counts live; `None` keeps them in this process.
     pub limiter: Option<Arc<dyn RateLimiter>>,
@@ -68,7 +57,7 @@ impl Default for AppSettings {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             key_cache_ttl: crate::core::auth::DEFAULT_KEY_CACHE_TTL,
-            rate_limits: RateLimits::default(),
+            rate_limits: surfaces::default_rate_limits(),
             limiter: None,
         }
     }
@@ -136,12 +125,13 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
     let state = AppState {
         records: Records::new(store.clone()),
         auth: Authenticator::with_key_cache(store.clone(), settings.jwt, settings.key_cache_ttl),
-        limiter: settings
-            .limiter
-            .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
-        rate_limits: Arc::new(settings.rate_limits),
+        limiter: Limiter::new(
+            settings.rate_limits,
+            settings
+                .limiter
+                .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
+        ),
         body_timeout: settings.body_timeout,
-        store,
         openapi_json: Arc::new(document),
     };
     router
@@ -187,7 +177,6 @@ async fn request_timeout(
 }
 
 fn error_for_current_path(error: DomainError) -> Response {
-    log_failure(&error);
     let path = current_path().unwrap_or_default();
     surfaces::error_response_for_path(&path, &error, &current_request_id())
 }
@@ -227,7 +216,7 @@ async fn healthz() -> &'static str {
         (status = 503, description = "The database is not reachable", body = String),
     ))]
 async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
+    match app.records.ping().await {
         Ok(()) => "ready".into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");

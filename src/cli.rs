@@ -13,10 +13,15 @@ use tokio::net::TcpListener;
 
 use crate::app::{self, AppSettings};
 use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
-use crate::core::ratelimit::{PolicySetting, RateLimiter, RateLimits};
+use crate::core::ratelimit::{PolicySetting, RateLimits};
+use crate::http::Surface;
 use crate::store::postgres::PgSettings;
+use crate::store::ratelimit::RateLimiter;
 use crate::store::redis_limiter::RedisRateLimiter;
 use crate::store::{self, SharedStore, redact_url};
+use crate::surfaces::clientsuccess::ClientSuccess;
+use crate::surfaces::hood::Hood;
+use crate::surfaces::lance::Lance;
 
 /// Clientele serves customer records (Lance ICPs, ClientSuccess clients,
 /// Ocamba Hood profiles) through each vendor's own API, on one core.
@@ -171,29 +176,38 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CLIENTELE_HOOD_RATE_LIMIT",
-        default_value = "10/1s,150/60s"
+        default_value_t = default_policy::<Hood>()
     )]
     pub hood_rate_limit: PolicySetting,
 
     /// Rate limit of the Lance ICP surface per workspace (same syntax).
-    #[arg(long, env = "CLIENTELE_LANCE_RATE_LIMIT", default_value = "off")]
+    #[arg(
+        long,
+        env = "CLIENTELE_LANCE_RATE_LIMIT",
+        default_value_t = default_policy::<Lance>()
+    )]
     pub lance_rate_limit: PolicySetting,
 
     /// Rate limit of the ClientSuccess surface per workspace (same syntax).
     #[arg(
         long,
         env = "CLIENTELE_CLIENTSUCCESS_RATE_LIMIT",
-        default_value = "off"
+        default_value_t = default_policy::<ClientSuccess>()
     )]
     pub clientsuccess_rate_limit: PolicySetting,
+}
+
+/// A rate-limit flag's default: the surface's own.
+fn default_policy<S: Surface>() -> PolicySetting {
+    PolicySetting(S::default_rate_policy())
 }
 
 impl ServeArgs {
     fn rate_limits(&self) -> RateLimits {
         let mut limits = RateLimits::default();
-        limits.set("hood", self.hood_rate_limit.clone());
-        limits.set("lance", self.lance_rate_limit.clone());
-        limits.set("clientsuccess", self.clientsuccess_rate_limit.clone());
+        limits.set(Hood::NAME, self.hood_rate_limit.clone());
+        limits.set(Lance::NAME, self.lance_rate_limit.clone());
+        limits.set(ClientSuccess::NAME, self.clientsuccess_rate_limit.clone());
         limits
     }
 }

@@ -2,7 +2,6 @@
 //! once, stored as SHA-256 hashes) and JWTs verified with a configured key.
 //! Nothing here knows how a token travels over HTTP.
 
-use std::fmt;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -12,28 +11,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::DomainError;
+/// The tenant every record belongs to; defined by the store, which requires
+/// one on every query.
+pub use crate::store::WorkspaceId;
 use crate::store::{ApiKeyRecord, SharedStore, StoreError, StoredRole};
-
-/// The tenant every record belongs to. The store requires one on every
-/// query, so a query that forgets tenancy does not compile.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct WorkspaceId(String);
-
-impl WorkspaceId {
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for WorkspaceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// What a caller may do inside its workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,11 +155,7 @@ impl Authenticator {
         {
             return Ok(Some(key.clone()));
         }
-        let key = self
-            .store
-            .find_api_key(token_hash)
-            .await
-            .map_err(store_failure)?;
+        let key = self.store.find_api_key(token_hash).await?;
         if !self.key_cache_ttl.is_zero()
             && let Ok(mut cache) = self.keys.lock()
         {
@@ -257,14 +234,6 @@ impl Authenticator {
             )),
             None => Err(DomainError::Unauthenticated("Invalid API key".into())),
         }
-    }
-}
-
-/// Maps a storage failure to the domain error a caller sees.
-pub fn store_failure(error: StoreError) -> DomainError {
-    match error {
-        StoreError::Unavailable(detail) => DomainError::Unavailable(detail),
-        other => DomainError::Internal(other.to_string()),
     }
 }
 

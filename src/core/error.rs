@@ -1,10 +1,14 @@
-//! The one domain error type. Every layer below the HTTP surfaces reports
-//! failures as a [`DomainError`]; each surface renders it in its vendor's own
-//! envelope. Nothing here knows about HTTP status codes or wire formats.
+//! The one domain error type. The core reports every failure as a
+//! [`DomainError`] (a storage failure converts into one with `?`); the HTTP
+//! layer decides its status code and each surface renders it in its
+//! vendor's own envelope. Nothing here knows about HTTP status codes or
+//! wire formats.
 
 use std::fmt;
 
 use serde::Serialize;
+
+use crate::store::StoreError;
 
 /// One segment of the path to a field inside a request body: an object key
 /// or an array index. Serialises untagged, so a path reads
@@ -196,6 +200,17 @@ impl fmt::Display for DomainError {
 }
 
 impl std::error::Error for DomainError {}
+
+/// A storage failure as a caller sees it: an outage may pass (503, retry),
+/// anything else is the server's fault (500; the detail goes to the log).
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(detail) => DomainError::Unavailable(detail),
+            other => DomainError::Internal(other.to_string()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,9 @@
 //! The domain core: record types, the patch model, input conversion with
-//! field paths, validation rules, authentication and authorization. It
-//! knows nothing of HTTP (no axum) and nothing of SQL; it reaches storage
-//! only through the [`crate::store::Store`] trait.
+//! field paths, validation rules, the audit trail, authentication and
+//! authorization, rate-limit configuration, and the one error type. It
+//! knows nothing of HTTP (no axum), of SQL or of the surfaces above it; it
+//! reaches storage only through the store's traits
+//! ([`crate::store::Store`], [`crate::store::ratelimit::RateLimiter`]).
 
 pub mod auth;
 pub mod client;

@@ -8,16 +8,18 @@
 //! Rules that involve other records (a parent that must exist, a list id
 //! that must name a list) run in the same transaction through
 //! [`Document::check_relations`]; flows that write several records at once
-//! get a [`WriteSession`] through [`Records::transact`].
+//! get a [`WriteSession`] through [`Records::transact`]. Every write leaves
+//! an entry in the record's audit trail, read back as typed
+//! [`HistoryEntry`] values by [`Records::history`].
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::auth::{Principal, WorkspaceId, store_failure};
+use super::auth::{Principal, WorkspaceId};
 use super::error::{DomainError, RecordKind};
-use crate::store::{HistoryEntry, SharedStore, StoredRecord, WriteTx};
+use crate::store::{self, SharedStore, StoredRecord, WriteTx};
 
 /// How a new record's id is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,8 +201,7 @@ impl WriteSession {
         let stored = self
             .transaction
             .get_for_update(&self.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         decode_optional(stored)
     }
 
@@ -226,8 +227,7 @@ impl WriteSession {
         let stored = self
             .transaction
             .get_by_lookup_for_update(&self.workspace, T::KIND.as_str(), key)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         decode_optional(stored)
     }
 
@@ -272,10 +272,7 @@ impl WriteSession {
     /// Inserts a new record and its `create` entry in the audit trail.
     async fn insert_record<T: Document>(&mut self, record: &Record<T>) -> Result<(), DomainError> {
         let stored = encode(record)?;
-        self.transaction
-            .insert(&self.workspace, &stored)
-            .await
-            .map_err(store_failure)?;
+        self.transaction.insert(&self.workspace, &stored).await?;
         self.record_history::<T>(
             &record.id,
             record.version,
@@ -311,7 +308,7 @@ impl WriteSession {
         self.transaction
             .next_sequence(T::KIND.as_str(), start)
             .await
-            .map_err(store_failure)
+            .map_err(DomainError::from)
     }
 
     /// Applies `change` to a record read in this session, checks its
@@ -331,10 +328,7 @@ impl WriteSession {
         record.version += 1;
         record.updated_at = Utc::now().max(record.updated_at);
         let stored = encode(&record)?;
-        self.transaction
-            .update(&self.workspace, &stored)
-            .await
-            .map_err(store_failure)?;
+        self.transaction.update(&self.workspace, &stored).await?;
         self.record_history::<T>(
             &record.id,
             record.version,
@@ -356,7 +350,7 @@ impl WriteSession {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<(), DomainError> {
-        let entry = HistoryEntry {
+        let entry = store::HistoryEntry {
             kind: T::KIND.as_str().to_owned(),
             record_id: id.to_owned(),
             version,
@@ -370,7 +364,7 @@ impl WriteSession {
         self.transaction
             .append_history(&self.workspace, &entry)
             .await
-            .map_err(store_failure)
+            .map_err(DomainError::from)
     }
 
     /// Deletes a record read in this session; its history stays.
@@ -378,8 +372,7 @@ impl WriteSession {
         let deleted = self
             .transaction
             .delete(&self.workspace, T::KIND.as_str(), &record.id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         if deleted {
             self.record_history::<T>(
                 &record.id,
@@ -395,7 +388,7 @@ impl WriteSession {
 
     /// Makes every write of the session durable.
     pub async fn commit(self) -> Result<(), DomainError> {
-        self.transaction.commit().await.map_err(store_failure)
+        self.transaction.commit().await.map_err(DomainError::from)
     }
 }
 
@@ -410,12 +403,17 @@ impl Records {
         Self { store }
     }
 
+    /// Succeeds when the store answers (readiness).
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        Ok(self.store.ping().await?)
+    }
+
     /// Starts a write transaction in the caller's workspace. Private: a
     /// session must run where the store wants it (SQLite's writer thread,
     /// whose statements block), which [`Records::transact`] sees to.
     async fn begin(&self, principal: &Principal) -> Result<WriteSession, DomainError> {
         Ok(WriteSession {
-            transaction: self.store.begin().await.map_err(store_failure)?,
+            transaction: self.store.begin().await?,
             workspace: principal.workspace.clone(),
             actor: principal.clone(),
         })
@@ -429,8 +427,7 @@ impl Records {
         let stored = self
             .store
             .list(&principal.workspace, T::KIND.as_str())
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let mut visible = Vec::with_capacity(stored.len());
         for record in stored {
             let record = decode::<T>(record)?;
@@ -459,9 +456,7 @@ impl Records {
             Ok(result)
         };
         match self.store.write_runtime() {
-            Some(runtime) => crate::store::run_on(&runtime, job)
-                .await
-                .map_err(store_failure)?,
+            Some(runtime) => store::run_on(&runtime, job).await?,
             None => job.await,
         }
     }
@@ -488,8 +483,7 @@ impl Records {
         let stored = self
             .store
             .get(&principal.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let record = decode::<T>(stored.ok_or_else(|| not_found::<T>(id))?)?;
         authorize(principal, &record)?;
         Ok(record)
@@ -504,8 +498,7 @@ impl Records {
         let stored = self
             .store
             .get_by_lookup(&principal.workspace, T::KIND.as_str(), key)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let record = decode::<T>(stored.ok_or_else(|| not_found::<T>(key))?)?;
         authorize(principal, &record)?;
         Ok(record)
@@ -555,7 +548,7 @@ impl Records {
     pub async fn query<T: Document>(
         &self,
         principal: &Principal,
-        query: &crate::store::query::RecordQuery,
+        query: &store::query::RecordQuery,
     ) -> Result<(Vec<Record<T>>, u64), DomainError> {
         if T::PER_RECORD_ACCESS && !principal.is_admin() {
             return Err(DomainError::Internal(format!(
@@ -566,13 +559,63 @@ impl Records {
         let (stored, total) = self
             .store
             .query(&principal.workspace, T::KIND.as_str(), query)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         let records = stored
             .into_iter()
             .map(decode::<T>)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((records, total))
+    }
+}
+
+/// One changed top-level field of a record (absent on one side reads as
+/// null).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChangedField {
+    pub field: String,
+    #[serde(default)]
+    pub old: serde_json::Value,
+    #[serde(default)]
+    pub new: serde_json::Value,
+}
+
+/// One create, update or delete of a record: who made it, when, in which
+/// request, and which fields it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// The record's version after the change (for a delete, the last one).
+    pub version: i64,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    pub user_id: String,
+    /// The API key used; `None` for JWT callers.
+    pub key_id: Option<String>,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+    pub changes: Vec<ChangedField>,
+}
+
+impl TryFrom<store::HistoryEntry> for HistoryEntry {
+    type Error = DomainError;
+
+    /// Reads the stored `[{"field", "old", "new"}, …]`; anything else is
+    /// corrupt data, reported as an internal error rather than hidden.
+    fn try_from(stored: store::HistoryEntry) -> Result<Self, DomainError> {
+        let changes = serde_json::from_value(stored.changes).map_err(|error| {
+            DomainError::Internal(format!(
+                "stored history of {} {} version {} does not decode: {error}",
+                stored.kind, stored.record_id, stored.version
+            ))
+        })?;
+        Ok(Self {
+            version: stored.version,
+            action: stored.action,
+            user_id: stored.user_id,
+            key_id: stored.key_id,
+            request_id: stored.request_id,
+            at: stored.at,
+            changes,
+        })
     }
 }
 
@@ -597,8 +640,7 @@ impl Records {
         let current = self
             .store
             .get(&principal.workspace, T::KIND.as_str(), id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         match current {
             Some(stored) => authorize(principal, &decode::<T>(stored)?)?,
             None if principal.is_admin() => {}
@@ -607,11 +649,14 @@ impl Records {
         let (entries, total) = self
             .store
             .history(&principal.workspace, T::KIND.as_str(), id, offset, limit)
-            .await
-            .map_err(store_failure)?;
+            .await?;
         if total == 0 {
             return Err(not_found::<T>(id));
         }
+        let entries = entries
+            .into_iter()
+            .map(HistoryEntry::try_from)
+            .collect::<Result<_, _>>()?;
         Ok(HistoryPage { entries, total })
     }
 }
@@ -718,6 +763,51 @@ mod tests {
             serde_json::json!([{"field": "a", "old": null, "new": 1}])
         );
         assert!(changed_fields(Some("[1]"), None).is_err());
+    }
+
+    #[test]
+    fn stored_history_reads_into_typed_changes_or_fails_loudly() {
+        let stored = |changes: serde_json::Value| store::HistoryEntry {
+            kind: "icp".into(),
+            record_id: "r".into(),
+            version: 2,
+            action: "update".into(),
+            user_id: "user_1".into(),
+            key_id: None,
+            request_id: "req".into(),
+            at: Utc::now(),
+            changes,
+        };
+        let entry = HistoryEntry::try_from(stored(serde_json::json!([
+            {"field": "name", "old": "A", "new": "B"},
+            {"field": "gone", "old": true},
+        ])))
+        .expect("decodes");
+        assert_eq!(
+            entry.changes,
+            vec![
+                ChangedField {
+                    field: "name".into(),
+                    old: "A".into(),
+                    new: "B".into(),
+                },
+                ChangedField {
+                    field: "gone".into(),
+                    old: true.into(),
+                    new: serde_json::Value::Null,
+                },
+            ]
+        );
+        for corrupt in [
+            serde_json::json!({"field": "name"}),
+            serde_json::json!([{"old": 1}]),
+            serde_json::json!([{"field": 3}]),
+        ] {
+            assert!(matches!(
+                HistoryEntry::try_from(stored(corrupt)),
+                Err(DomainError::Internal(_))
+            ));
+        }
     }
 
     #[test]

@@ -12,8 +12,7 @@ use axum::http::request::Parts;
 use serde_json::Value;
 
 use super::rate_limit::RateLimitSlot;
-use super::{Failure, Surface};
-use crate::app::AppState;
+use super::{AppState, Failure, Surface};
 use crate::core::auth::Principal;
 use crate::core::error::{DomainError, FieldPath};
 use crate::core::input::parse_json_strictly;
@@ -43,9 +42,7 @@ impl<S: Surface> FromRequestParts<AppState> for Caller<S> {
             .ok_or_else(|| unauthenticated("Authorization header must be 'Bearer <token>'"))?;
         let mut principal = state.auth.authenticate(token).await?;
         principal.request_id = super::current_request_id();
-        if let Some(policy) = state.rate_limits.policy(S::NAME) {
-            let key = format!("{}:{}", S::NAME, principal.workspace);
-            let decision = state.limiter.check(&key, policy).await?;
+        if let Some(decision) = state.limiter.check(S::NAME, &principal.workspace).await? {
             if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
                 slot.record(decision);
             }

@@ -8,20 +8,45 @@
 //! the transaction's write lock, decides, writes, and commits. Dropping a
 //! transaction without committing rolls it back, so an error anywhere in
 //! between leaves nothing half-written.
+//!
+//! Besides records the store keeps rate-limit counters: [`ratelimit`]
+//! counts fixed windows in this process, [`redis_limiter`] in a Redis that
+//! every instance shares. The store knows nothing of the core above it.
 
 mod group_commit;
 pub mod postgres;
 pub mod query;
+pub mod ratelimit;
 pub mod redis_limiter;
 pub mod sqlite;
 
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use crate::core::auth::WorkspaceId;
+/// The tenant every record belongs to. Every query takes one, so a query
+/// that forgets tenancy does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WorkspaceId(String);
+
+impl WorkspaceId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkspaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A failure of the storage backend itself (not of the caller's request).
 #[derive(Debug, Clone, thiserror::Error)]

@@ -5,7 +5,7 @@
 //! room, increments them, setting a window's expiry on its first increment.
 //! Redis runs scripts atomically, so instances never race between check and
 //! increment, and the windows are anchored exactly as in the in-process
-//! limiter ([`crate::core::ratelimit`]).
+//! limiter ([`super::ratelimit`]).
 //!
 //! If Redis cannot be reached the request is let through and a warning is
 //! logged: a rate limiter outage should not take customer records offline.
@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::core::error::DomainError;
-use crate::core::ratelimit::{Decision, RateLimiter, RatePolicy, decide};
+use super::StoreError;
+use super::ratelimit::{Decision, RateLimiter, RatePolicy, decide};
 
 const CHECK_AND_COUNT: &str = r"
 local n = #KEYS
@@ -79,7 +79,7 @@ impl RedisRateLimiter {
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
-    async fn check(&self, key: &str, policy: &RatePolicy) -> Result<Decision, DomainError> {
+    async fn check(&self, key: &str, policy: &RatePolicy) -> Result<Decision, StoreError> {
         let windows = policy.windows.len();
         let mut invocation = self.script.prepare_invoke();
         for window in &policy.windows {

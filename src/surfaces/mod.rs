@@ -1,19 +1,34 @@
 //! The vendor contracts, one module each: routes, wire types and the error
 //! envelope. Each turns requests into calls on the core and the core's
-//! answers back into its vendor's format.
+//! answers back into its vendor's format, and states its own facts once, on
+//! its [`Surface`] impl: name, path prefix, error envelope, default rate
+//! limit. [`SURFACES`] lists them; from that one list come the envelope of
+//! errors raised outside any route, the shared responses of the OpenAPI
+//! document and the default rate limits.
 
 pub mod clientsuccess;
 pub mod hood;
 pub mod lance;
 pub mod schema;
 
+use std::borrow::Cow;
+
 use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use crate::store::HistoryEntry;
+use crate::core::error::DomainError;
+use crate::core::ratelimit::{PolicySetting, RateLimits, RatePolicy};
+use crate::core::records::ChangedField;
+use crate::http::Surface;
 
 /// ISO 8601 in UTC with milliseconds (`2024-01-25T09:15:00.000Z`), as Lance
 /// and ClientSuccess write times.
@@ -36,43 +51,90 @@ pub struct FieldChange {
     pub new: Value,
 }
 
-/// The changed fields of an audit entry (stored as `[{"field","old","new"}]`).
-pub fn field_changes(entry: &HistoryEntry) -> Vec<FieldChange> {
-    entry
-        .changes
-        .as_array()
-        .map(|changes| {
-            changes
-                .iter()
-                .map(|change| FieldChange {
-                    field: change["field"].as_str().unwrap_or_default().to_owned(),
-                    old: change["old"].clone(),
-                    new: change["new"].clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-use utoipa::openapi::RefOr;
-use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::header::{Header, HeaderBuilder};
-use utoipa::openapi::path::Operation;
-use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
-
-use crate::core::error::DomainError;
-use crate::http::Surface;
-
-/// Renders an error raised outside any route (unknown path, panic) in the
-/// envelope of the surface whose path prefix the request used.
-pub fn error_response_for_path(path: &str, error: &DomainError, request_id: &str) -> Response {
-    if path.starts_with("/v2/") {
-        clientsuccess::ClientSuccess::error_response(error, request_id)
-    } else if path.starts_with("/v1/hood/") {
-        hood::Hood::error_response(error, request_id)
-    } else {
-        lance::Lance::error_response(error, request_id)
+impl From<&ChangedField> for FieldChange {
+    fn from(change: &ChangedField) -> Self {
+        Self {
+            field: change.field.clone(),
+            old: change.old.clone(),
+            new: change.new.clone(),
+        }
     }
+}
+
+/// A surface's facts, read from its [`Surface`] impl, for code that picks
+/// a surface at run time (by path or by name).
+#[derive(Clone, Copy)]
+pub struct SurfaceInfo {
+    /// [`Surface::NAME`].
+    pub name: &'static str,
+    /// [`Surface::PREFIX`].
+    pub prefix: &'static str,
+    /// [`Surface::ERROR_MEDIA_TYPE`].
+    pub error_media_type: &'static str,
+    error_schema: fn() -> Cow<'static, str>,
+    error_response: fn(&DomainError, &str) -> Response,
+    default_rate_policy: fn() -> Option<RatePolicy>,
+}
+
+impl SurfaceInfo {
+    const fn of<S: Surface>() -> Self {
+        Self {
+            name: S::NAME,
+            prefix: S::PREFIX,
+            error_media_type: S::ERROR_MEDIA_TYPE,
+            error_schema: <S::ErrorBody as ToSchema>::name,
+            error_response: S::error_response,
+            default_rate_policy: S::default_rate_policy,
+        }
+    }
+
+    /// The schema component of the surface's error envelope.
+    pub fn error_schema(&self) -> Cow<'static, str> {
+        (self.error_schema)()
+    }
+
+    /// `error` in the surface's envelope, with its status and headers.
+    pub fn error_response(&self, error: &DomainError, request_id: &str) -> Response {
+        (self.error_response)(error, request_id)
+    }
+
+    /// The surface's rate limit when none is configured.
+    pub fn default_rate_policy(&self) -> Option<RatePolicy> {
+        (self.default_rate_policy)()
+    }
+}
+
+/// Every surface, once. The first also answers for paths under no
+/// surface's prefix (unknown routes), in its envelope.
+pub const SURFACES: [SurfaceInfo; 3] = [
+    SurfaceInfo::of::<lance::Lance>(),
+    SurfaceInfo::of::<clientsuccess::ClientSuccess>(),
+    SurfaceInfo::of::<hood::Hood>(),
+];
+
+/// The surface whose path prefix `path` uses, if any.
+pub fn surface_for_path(path: &str) -> Option<&'static SurfaceInfo> {
+    SURFACES
+        .iter()
+        .find(|surface| path.starts_with(surface.prefix))
+}
+
+/// Renders an error raised outside any route (unknown path, panic,
+/// timeout) in the envelope of the surface whose path prefix the request
+/// used, or of the first surface if none.
+pub fn error_response_for_path(path: &str, error: &DomainError, request_id: &str) -> Response {
+    surface_for_path(path)
+        .unwrap_or(&SURFACES[0])
+        .error_response(error, request_id)
+}
+
+/// Each surface's default rate limit (only Hood documents one).
+pub fn default_rate_limits() -> RateLimits {
+    let mut limits = RateLimits::default();
+    for surface in &SURFACES {
+        limits.set(surface.name, PolicySetting(surface.default_rate_policy()));
+    }
+    limits
 }
 
 /// The responses that a route can give besides its own, because they come
@@ -84,7 +146,9 @@ pub fn error_response_for_path(path: &str, error: &DomainError, request_id: &str
 /// those responses carry; every response gets `X-Request-Id`.
 pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
     for (path, item) in openapi.paths.paths.iter_mut() {
-        let envelope = envelope_for_path(path);
+        // The operational routes (health, readiness, this document) are
+        // under no surface's prefix and need no token.
+        let surface = surface_for_path(path);
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -93,8 +157,8 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
-            if let Some(envelope) = envelope {
-                add_shared_responses(operation, envelope);
+            if let Some(surface) = surface {
+                add_shared_responses(operation, surface);
             }
             for response in operation.responses.responses.values_mut() {
                 if let RefOr::T(response) = response {
@@ -113,37 +177,7 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// An error envelope: its schema component and media type.
-#[derive(Clone, Copy)]
-struct Envelope {
-    schema: &'static str,
-    media_type: &'static str,
-}
-
-/// The envelope of the surface at `path`; `None` for the operational routes
-/// (health, readiness, this document), which need no token.
-fn envelope_for_path(path: &str) -> Option<Envelope> {
-    if path.starts_with("/v2/") {
-        Some(Envelope {
-            schema: "ClientSuccessProblem",
-            media_type: clientsuccess::PROBLEM_JSON,
-        })
-    } else if path.starts_with("/v1/hood/") {
-        Some(Envelope {
-            schema: "HoodError",
-            media_type: "application/json",
-        })
-    } else if path.starts_with("/api/") {
-        Some(Envelope {
-            schema: "LanceError",
-            media_type: "application/json",
-        })
-    } else {
-        None
-    }
-}
-
-fn add_shared_responses(operation: &mut Operation, envelope: Envelope) {
+fn add_shared_responses(operation: &mut Operation, surface: &SurfaceInfo) {
     let mut shared = vec![
         (
             "401",
@@ -174,9 +208,9 @@ fn add_shared_responses(operation: &mut Operation, envelope: Envelope) {
                 ResponseBuilder::new()
                     .description(description)
                     .content(
-                        envelope.media_type,
+                        surface.error_media_type,
                         ContentBuilder::new()
-                            .schema(Some(schema::reference(envelope.schema)))
+                            .schema(Some(schema::reference(&surface.error_schema())))
                             .build(),
                     )
                     .build(),
@@ -231,4 +265,64 @@ fn header(kind: Type, description: &str) -> RefOr<Header> {
             .description(Some(description))
             .build(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::error::status_of;
+
+    #[test]
+    fn every_route_of_a_surface_lies_under_its_prefix_and_no_other() {
+        let routes = [
+            (lance::router(), lance::Lance::NAME),
+            (clientsuccess::router(), clientsuccess::ClientSuccess::NAME),
+            (hood::router(), hood::Hood::NAME),
+        ];
+        for (router, name) in routes {
+            let (_, document) = router.split_for_parts();
+            assert!(!document.paths.paths.is_empty());
+            for path in document.paths.paths.keys() {
+                let found = surface_for_path(path).map(|surface| surface.name);
+                assert_eq!(found, Some(name), "{path}");
+                let under: Vec<&str> = SURFACES
+                    .iter()
+                    .filter(|surface| path.starts_with(surface.prefix))
+                    .map(|surface| surface.name)
+                    .collect();
+                assert_eq!(under, [name], "{path} is under one prefix only");
+            }
+        }
+    }
+
+    #[test]
+    fn paths_under_no_prefix_answer_in_the_first_surfaces_envelope() {
+        assert_eq!(SURFACES[0].name, lance::Lance::NAME);
+        for path in ["/nope", "/", "", "/v1/hood", "/v2"] {
+            assert!(surface_for_path(path).is_none(), "{path}");
+            let response = error_response_for_path(path, &DomainError::NoSuchRoute, "r");
+            assert_eq!(response.status(), status_of(&DomainError::NoSuchRoute));
+        }
+        assert_eq!(
+            surface_for_path("/v2/client").map(|surface| surface.error_media_type),
+            Some(clientsuccess::PROBLEM_JSON)
+        );
+        assert_eq!(
+            surface_for_path("/v1/hood/x").map(|surface| surface.error_schema()),
+            Some(Cow::Borrowed("HoodError"))
+        );
+    }
+
+    #[test]
+    fn by_default_only_hood_is_limited_with_its_documented_windows() {
+        let limits = default_rate_limits();
+        assert_eq!(
+            limits.by_surface.keys().copied().collect::<Vec<_>>(),
+            [hood::Hood::NAME]
+        );
+        assert_eq!(
+            PolicySetting(limits.policy(hood::Hood::NAME).cloned()).to_string(),
+            "10/1s,150/1m"
+        );
+    }
 }

@@ -8,7 +8,7 @@ pub mod wire;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{CONTENT_TYPE, ETAG, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{ETAG, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -16,13 +16,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::core::client::Client;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::fields::{Declared, View};
 use crate::core::records::Record;
+use crate::http::error::envelope_response;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
-use crate::http::{Failure, Surface, current_request_id};
+use crate::http::{AppState, Failure, Surface, current_request_id};
 use wire::{
     ClientSuccessClient, ClientSuccessCreateRequest, ClientSuccessPage, ClientSuccessPatchRequest,
     ClientSuccessSearchParams, ParameterError,
@@ -88,19 +88,8 @@ fn problem(
     errors: Option<Vec<ClientSuccessProblemError>>,
     request_id: &str,
 ) -> Response {
-    let body = ClientSuccessProblem {
-        problem_type: "about:blank",
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
-        detail,
-        errors,
-        request_id: request_id.to_owned(),
-    };
-    let mut response = (status, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    response
+    let body = ClientSuccess::problem_body(status, detail, errors, request_id);
+    envelope_response::<ClientSuccess>(status, &body)
 }
 
 fn invalid_detail(count: usize) -> String {
@@ -111,14 +100,40 @@ fn invalid_detail(count: usize) -> String {
     }
 }
 
+impl ClientSuccess {
+    /// A problem with `status`'s reason phrase as title.
+    fn problem_body(
+        status: StatusCode,
+        detail: String,
+        errors: Option<Vec<ClientSuccessProblemError>>,
+        request_id: &str,
+    ) -> ClientSuccessProblem {
+        ClientSuccessProblem {
+            problem_type: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            errors,
+            request_id: request_id.to_owned(),
+        }
+    }
+}
+
 impl Surface for ClientSuccess {
     const NAME: &'static str = "clientsuccess";
+    const PREFIX: &'static str = "/v2/";
     const ACCEPTS_BARE_TOKEN: bool = true;
+    const ERROR_MEDIA_TYPE: &'static str = PROBLEM_JSON;
 
-    fn error_response(error: &DomainError, request_id: &str) -> Response {
-        let (status, detail, errors) = match error {
+    type ErrorBody = ClientSuccessProblem;
+
+    fn error_body(
+        error: &DomainError,
+        status: StatusCode,
+        request_id: &str,
+    ) -> ClientSuccessProblem {
+        let (detail, errors) = match error {
             DomainError::Invalid(errors) => (
-                StatusCode::BAD_REQUEST,
                 invalid_detail(errors.len()),
                 Some(
                     errors
@@ -131,93 +146,53 @@ impl Surface for ClientSuccess {
                         .collect(),
                 ),
             ),
-            DomainError::MalformedBody(detail) => (
-                StatusCode::BAD_REQUEST,
-                format!("The body is not valid JSON: {detail}"),
-                None,
-            ),
-            DomainError::UnsupportedMediaType(detail) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, detail.clone(), None)
+            DomainError::MalformedBody(detail) => {
+                (format!("The body is not valid JSON: {detail}"), None)
             }
+            DomainError::UnsupportedMediaType(detail) => (detail.clone(), None),
             DomainError::PayloadTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
                 format!("The request body must not exceed {limit} bytes"),
                 None,
             ),
-            DomainError::NoSuchRoute => (
-                StatusCode::NOT_FOUND,
-                "No route matches this path".to_owned(),
-                None,
-            ),
-            DomainError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "This path does not support this method".to_owned(),
-                None,
-            ),
+            DomainError::NoSuchRoute => ("No route matches this path".to_owned(), None),
+            DomainError::MethodNotAllowed => {
+                ("This path does not support this method".to_owned(), None)
+            }
             DomainError::BodyTimeout { seconds } => (
-                StatusCode::REQUEST_TIMEOUT,
                 format!("The request body was not received within {seconds} s"),
                 None,
             ),
-            DomainError::Unauthenticated(detail) => {
-                (StatusCode::UNAUTHORIZED, detail.clone(), None)
-            }
+            DomainError::Unauthenticated(detail) => (detail.clone(), None),
             DomainError::Forbidden { kind } => (
-                StatusCode::FORBIDDEN,
                 format!(
                     "You do not have access to this {}",
                     kind_name(*kind).to_lowercase()
                 ),
                 None,
             ),
-            DomainError::NotFound { kind, id } => (
-                StatusCode::NOT_FOUND,
-                format!("{} not found: {id}", kind_name(*kind)),
-                None,
-            ),
+            DomainError::NotFound { kind, id } => {
+                (format!("{} not found: {id}", kind_name(*kind)), None)
+            }
             DomainError::PreconditionFailed { current_etag } => (
-                StatusCode::PRECONDITION_FAILED,
                 format!(
                     "The client has changed since you read it (If-Match does not match the current ETag {current_etag}); GET it again and retry"
                 ),
                 None,
             ),
             DomainError::RateLimited { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
                 format!("Rate limit exceeded; retry in {retry_after_secs} s"),
                 None,
             ),
             DomainError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
                 "The service is temporarily unavailable; retry shortly".to_owned(),
                 None,
             ),
             DomainError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
                 format!("An unexpected server error occurred (request id {request_id})"),
                 None,
             ),
         };
-        let mut response = problem(status, detail, errors, request_id);
-        let headers = response.headers_mut();
-        match error {
-            DomainError::Unauthenticated(_) => {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            DomainError::PreconditionFailed { current_etag } => {
-                if let Ok(value) = HeaderValue::from_str(current_etag) {
-                    headers.insert(ETAG, value);
-                }
-            }
-            DomainError::RateLimited { retry_after_secs } => {
-                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            DomainError::Unavailable(_) => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
-        }
-        response
+        Self::problem_body(status, detail, errors, request_id)
     }
 }
 
@@ -265,17 +240,9 @@ fn client_key(id: &str) -> Result<String, DomainError> {
             )),
         (status = 400, description = "Invalid body; every invalid field is listed by JSON pointer",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 1 MiB",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -310,14 +277,6 @@ async fn create_client(
         (status = 200, description = "One page of the matching clients, ordered by id",
             body = ClientSuccessPage),
         (status = 400, description = "Invalid query parameters; every one is listed",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -371,17 +330,9 @@ fn parameter_error(error: ParameterError) -> ClientSuccessProblemError {
     responses(
         (status = 200, description = "The client", body = ClientSuccessClient,
             headers(("ETag" = String, description = "Version of the client"))),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed to see this client",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client in the caller's workspace",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -411,8 +362,6 @@ async fn get_client(
             headers(("ETag" = String, description = "New version of the client"))),
         (status = 400, description = "Invalid body; every invalid field is listed by JSON pointer",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed to change this client",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client in the caller's workspace",
@@ -422,12 +371,6 @@ async fn get_client(
         (status = 413, description = "Body over 1 MiB",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -461,19 +404,11 @@ async fn update_client(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed to delete this client",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client in the caller's workspace",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match the current ETag",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]
@@ -494,6 +429,7 @@ async fn delete_client(
 mod tests {
     use super::*;
     use crate::core::error::FieldPath;
+    use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 
     async fn body_of(response: Response) -> serde_json::Value {
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -602,15 +538,7 @@ mod tests {
             body = wire::ClientSuccessHistoryPage),
         (status = 400, description = "Invalid query parameters",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
         (status = 404, description = "No such client (or history) in the caller's workspace",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded; see Retry-After",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error",
-            body = ClientSuccessProblem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable",
             body = ClientSuccessProblem, content_type = "application/problem+json"),
     )
 )]

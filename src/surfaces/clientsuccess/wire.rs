@@ -572,9 +572,13 @@ pub struct ClientSuccessHistoryEntry {
     pub changes: Vec<crate::surfaces::FieldChange>,
 }
 
-impl From<&crate::store::HistoryEntry> for ClientSuccessHistoryEntry {
-    fn from(entry: &crate::store::HistoryEntry) -> Self {
-        let changes = crate::surfaces::field_changes(entry);
+impl From<&crate::core::records::HistoryEntry> for ClientSuccessHistoryEntry {
+    fn from(entry: &crate::core::records::HistoryEntry) -> Self {
+        let changes = entry
+            .changes
+            .iter()
+            .map(crate::surfaces::FieldChange::from)
+            .collect();
         Self {
             version: entry.version,
             action: entry.action.clone(),

@@ -5,10 +5,12 @@
 
 pub mod wire;
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{ETAG, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::ETAG;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -16,13 +18,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::fields::{Declared, View};
 use crate::core::hood::{self, Profile, ProfileList};
+use crate::core::ratelimit::{RatePolicy, Window};
 use crate::core::records::Precondition;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
-use crate::http::{Failure, Surface};
+use crate::http::{AppState, Failure, Surface};
 use wire::{
     CreateHoodProfileRequest, HoodHistoryEntry, HoodHistoryPage, HoodProfileListPage,
     HoodProfileListPatchRequest, HoodProfileListRequest, HoodProfileListView, HoodProfilePage,
@@ -71,17 +73,34 @@ fn kind_name(kind: RecordKind) -> &'static str {
 
 impl Surface for Hood {
     const NAME: &'static str = "hood";
+    const PREFIX: &'static str = "/v1/hood/";
 
-    fn error_response(error: &DomainError, request_id: &str) -> Response {
-        let (status, title, message, errors) = match error {
+    type ErrorBody = HoodError;
+
+    /// Hood's documented limits: burst 10/s, steady 150/min.
+    fn default_rate_policy() -> Option<RatePolicy> {
+        Some(RatePolicy {
+            windows: vec![
+                Window {
+                    limit: 10,
+                    length: Duration::from_secs(1),
+                },
+                Window {
+                    limit: 150,
+                    length: Duration::from_secs(60),
+                },
+            ],
+        })
+    }
+
+    fn error_body(error: &DomainError, status: StatusCode, request_id: &str) -> HoodError {
+        let (message, errors) = match error {
             DomainError::Invalid(fields) => {
                 let details: Vec<String> = fields
                     .iter()
                     .map(|field| format!("{}: {}", field.path, field.message))
                     .collect();
                 (
-                    StatusCode::BAD_REQUEST,
-                    "Bad request.",
                     Some(format!("The request is not valid. {}", details.join("; "))),
                     Some(
                         fields
@@ -95,54 +114,29 @@ impl Surface for Hood {
                 )
             }
             DomainError::MalformedBody(detail) => (
-                StatusCode::BAD_REQUEST,
-                "Bad request.",
                 Some(format!(
                     "The request is not valid. Malformed JSON: {detail}"
                 )),
                 None,
             ),
-            DomainError::UnsupportedMediaType(detail) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type.",
-                Some(detail.clone()),
-                None,
-            ),
+            DomainError::UnsupportedMediaType(detail) => (Some(detail.clone()), None),
             DomainError::PayloadTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large.",
                 Some(format!("The request body must not exceed {limit} bytes.")),
                 None,
             ),
-            DomainError::NoSuchRoute => (
-                StatusCode::NOT_FOUND,
-                "Not found.",
-                Some("No route matches this path.".to_owned()),
-                None,
-            ),
+            DomainError::NoSuchRoute => (Some("No route matches this path.".to_owned()), None),
             DomainError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed.",
                 Some("This path does not support this method.".to_owned()),
                 None,
             ),
             DomainError::BodyTimeout { seconds } => (
-                StatusCode::REQUEST_TIMEOUT,
-                "Request timeout.",
                 Some(format!(
                     "The request body was not received within {seconds} second(s)."
                 )),
                 None,
             ),
-            DomainError::Unauthenticated(detail) => (
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized.",
-                Some(detail.clone()),
-                None,
-            ),
+            DomainError::Unauthenticated(detail) => (Some(detail.clone()), None),
             DomainError::Forbidden { kind } => (
-                StatusCode::FORBIDDEN,
-                "Forbidden.",
                 Some(format!(
                     "You do not have access to this {}.",
                     kind_name(*kind)
@@ -150,67 +144,50 @@ impl Surface for Hood {
                 None,
             ),
             DomainError::NotFound { kind, id } => (
-                StatusCode::NOT_FOUND,
-                "Not found.",
                 Some(format!("{} {id} does not exist.", kind_name(*kind))),
                 None,
             ),
             DomainError::PreconditionFailed { current_etag } => (
-                StatusCode::PRECONDITION_FAILED,
-                "Precondition failed.",
                 Some(format!(
                     "The record has changed since you read it; its current ETag is {current_etag}."
                 )),
                 None,
             ),
             DomainError::RateLimited { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests.",
                 Some(format!(
                     "Rate limit exceeded; retry in {retry_after_secs} second(s)."
                 )),
                 None,
             ),
             DomainError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable.",
                 Some("The service is temporarily unavailable; retry shortly.".to_owned()),
                 None,
             ),
-            DomainError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error.",
-                None,
-                None,
-            ),
+            // A 500 has no message (vendor).
+            DomainError::Internal(_) => (None, None),
         };
-        let body = HoodError {
+        // Hood's title is a function of the status.
+        let title = match status {
+            StatusCode::BAD_REQUEST => "Bad request.",
+            StatusCode::UNAUTHORIZED => "Unauthorized.",
+            StatusCode::FORBIDDEN => "Forbidden.",
+            StatusCode::NOT_FOUND => "Not found.",
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed.",
+            StatusCode::REQUEST_TIMEOUT => "Request timeout.",
+            StatusCode::PRECONDITION_FAILED => "Precondition failed.",
+            StatusCode::PAYLOAD_TOO_LARGE => "Payload too large.",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type.",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests.",
+            StatusCode::SERVICE_UNAVAILABLE => "Service unavailable.",
+            _ => "Internal server error.",
+        };
+        HoodError {
             code: status.as_u16(),
             title,
             message,
             trace_id: request_id.to_owned(),
             errors,
-        };
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        match error {
-            DomainError::Unauthenticated(_) => {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            DomainError::PreconditionFailed { current_etag } => {
-                if let Ok(value) = HeaderValue::from_str(current_etag) {
-                    headers.insert(ETAG, value);
-                }
-            }
-            DomainError::RateLimited { retry_after_secs } => {
-                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            DomainError::Unavailable(_) => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
         }
-        response
     }
 }
 
@@ -290,10 +267,6 @@ fn query_pairs(
     responses(
         (status = 200, description = "A page of profiles", body = HoodProfilePage),
         (status = 400, description = "Invalid query", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn list_profiles(
@@ -321,12 +294,8 @@ async fn list_profiles(
         (status = 201, description = "The new profile", body = HoodProfileView,
             headers(("ETag" = String, description = "Version of the profile"))),
         (status = 400, description = "Invalid body, unknown list, or an unsubscribed contact", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn create_profile(
@@ -353,11 +322,7 @@ async fn create_profile(
     responses(
         (status = 200, description = "The profile", body = HoodProfileView,
             headers(("ETag" = String, description = "Version of the profile"))),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn get_profile(
@@ -389,14 +354,10 @@ async fn get_profile(
         (status = 204, description = "Updated",
             headers(("ETag" = String, description = "New version of the profile"))),
         (status = 400, description = "No updatable field, a read-only or unknown field, an invalid value or an unknown list", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile in the caller's workspace", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn update_profile(
@@ -433,11 +394,7 @@ async fn update_profile(
     ),
     responses(
         (status = 204, description = "Deleted, or already absent"),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn delete_profile(
@@ -482,11 +439,7 @@ async fn delete_idempotently<T: crate::core::records::Document>(
     params(("id" = String, Path, description = "Numeric id of the profile")),
     responses(
         (status = 204, description = "Unsubscribed (also when it already was)"),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn unsubscribe_profile(
@@ -521,10 +474,6 @@ async fn unsubscribe_profile(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every profile list of the workspace", body = HoodProfileListPage),
-        (status = 401, description = "Not authenticated", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn list_profile_lists(
@@ -550,12 +499,8 @@ async fn list_profile_lists(
         (status = 201, description = "The new list", body = HoodProfileListView,
             headers(("ETag" = String, description = "Version of the list"))),
         (status = 400, description = "Invalid body", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn create_profile_list(
@@ -582,11 +527,7 @@ async fn create_profile_list(
     responses(
         (status = 200, description = "The list", body = HoodProfileListView,
             headers(("ETag" = String, description = "Version of the list"))),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such list in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn get_profile_list(
@@ -618,14 +559,10 @@ async fn get_profile_list(
         (status = 204, description = "Updated",
             headers(("ETag" = String, description = "New version of the list"))),
         (status = 400, description = "Invalid body", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such list in the caller's workspace", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
         (status = 413, description = "Body over 1 MiB", body = HoodError),
         (status = 415, description = "Body is not JSON", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn update_profile_list(
@@ -660,11 +597,7 @@ async fn update_profile_list(
     ),
     responses(
         (status = 204, description = "Deleted, or already absent"),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 412, description = "If-Match does not match the current ETag", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn delete_profile_list(
@@ -699,11 +632,7 @@ async fn delete_profile_list(
     responses(
         (status = 200, description = "A page of the profile's history, oldest first", body = HoodHistoryPage),
         (status = 400, description = "Invalid paging", body = HoodError),
-        (status = 401, description = "Not authenticated", body = HoodError),
         (status = 404, description = "No such profile (or history) in the caller's workspace", body = HoodError),
-        (status = 429, description = "Rate limit exceeded", body = HoodError),
-        (status = 500, description = "Internal error", body = HoodError),
-        (status = 503, description = "Storage unavailable", body = HoodError),
     )
 )]
 async fn profile_history(

@@ -258,9 +258,13 @@ pub struct HoodHistoryPage {
     pub items: Vec<HoodHistoryEntry>,
 }
 
-impl From<&crate::store::HistoryEntry> for HoodHistoryEntry {
-    fn from(entry: &crate::store::HistoryEntry) -> Self {
-        let changes = crate::surfaces::field_changes(entry);
+impl From<&crate::core::records::HistoryEntry> for HoodHistoryEntry {
+    fn from(entry: &crate::core::records::HistoryEntry) -> Self {
+        let changes = entry
+            .changes
+            .iter()
+            .map(crate::surfaces::FieldChange::from)
+            .collect();
         Self {
             version: entry.version,
             action: entry.action.clone(),

@@ -7,7 +7,7 @@ pub mod wire;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::{ETAG, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::ETAG;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -15,14 +15,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::core::error::{DomainError, FieldPath, RecordKind};
 use crate::core::fields::{Declared, View};
 use crate::core::icp::{Icp, has_regex_criteria};
 use crate::core::records::Record;
 use crate::http::cpu::run_heavy;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
-use crate::http::{Failure, Surface};
+use crate::http::{AppState, Failure, Surface};
 use wire::{CreateIcpRequest, IcpHistoryEntryView, IcpHistoryPage, IcpView, UpdateIcpRequest};
 
 /// Marker for the Lance surface.
@@ -71,12 +70,13 @@ fn kind_name(kind: RecordKind) -> &'static str {
 
 impl Surface for Lance {
     const NAME: &'static str = "lance";
+    const PREFIX: &'static str = "/api/";
 
-    fn error_response(error: &DomainError, request_id: &str) -> Response {
-        let (status, code, message, details) = match error {
+    type ErrorBody = LanceError;
+
+    fn error_body(error: &DomainError, status: StatusCode, request_id: &str) -> LanceError {
+        let (message, details) = match error {
             DomainError::Invalid(errors) => (
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
                 "Invalid request body".to_owned(),
                 Some(
                     errors
@@ -89,118 +89,75 @@ impl Surface for Lance {
                 ),
             ),
             DomainError::MalformedBody(detail) => (
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
                 "Invalid request body".to_owned(),
                 Some(vec![LanceErrorDetail {
                     path: FieldPath::root(),
                     message: format!("Malformed JSON: {detail}"),
                 }]),
             ),
-            DomainError::UnsupportedMediaType(detail) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                detail.clone(),
-                None,
-            ),
-            DomainError::PayloadTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!("Request body must not exceed {limit} bytes"),
-                None,
-            ),
-            DomainError::NoSuchRoute => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "No route matches this path".to_owned(),
-                None,
-            ),
-            DomainError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "This path does not support this method".to_owned(),
-                None,
-            ),
+            DomainError::UnsupportedMediaType(detail) => (detail.clone(), None),
+            DomainError::PayloadTooLarge { limit } => {
+                (format!("Request body must not exceed {limit} bytes"), None)
+            }
+            DomainError::NoSuchRoute => ("No route matches this path".to_owned(), None),
+            DomainError::MethodNotAllowed => {
+                ("This path does not support this method".to_owned(), None)
+            }
             DomainError::BodyTimeout { seconds } => (
-                StatusCode::REQUEST_TIMEOUT,
-                "REQUEST_TIMEOUT",
                 format!("The request body was not received within {seconds} s"),
                 None,
             ),
-            DomainError::Unauthenticated(detail) => (
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                detail.clone(),
-                None,
-            ),
+            DomainError::Unauthenticated(detail) => (detail.clone(), None),
             DomainError::Forbidden { kind } => (
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
                 format!("You do not have access to this {}", kind_name(*kind)),
                 None,
             ),
-            DomainError::NotFound { kind, id } => (
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("{} not found: {id}", kind_name(*kind)),
-                None,
-            ),
+            DomainError::NotFound { kind, id } => {
+                (format!("{} not found: {id}", kind_name(*kind)), None)
+            }
             DomainError::PreconditionFailed { current_etag } => (
-                StatusCode::PRECONDITION_FAILED,
-                "PRECONDITION_FAILED",
                 format!(
                     "The record has changed since you read it (If-Match does not match the current ETag {current_etag}); GET it again and retry"
                 ),
                 None,
             ),
             DomainError::RateLimited { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
                 format!("Rate limit exceeded; retry in {retry_after_secs} s"),
                 None,
             ),
             DomainError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
                 "The service is temporarily unavailable; retry shortly".to_owned(),
                 None,
             ),
             DomainError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
                 format!("An unexpected server error occurred (request id {request_id})"),
                 None,
             ),
         };
-        let include_request_id = status == StatusCode::INTERNAL_SERVER_ERROR;
-        let body = LanceError {
+        // Lance's code is a function of the status.
+        let code = match status {
+            StatusCode::BAD_REQUEST => "BAD_REQUEST",
+            StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+            StatusCode::FORBIDDEN => "FORBIDDEN",
+            StatusCode::NOT_FOUND => "NOT_FOUND",
+            StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+            StatusCode::REQUEST_TIMEOUT => "REQUEST_TIMEOUT",
+            StatusCode::PRECONDITION_FAILED => "PRECONDITION_FAILED",
+            StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+            StatusCode::TOO_MANY_REQUESTS => "TOO_MANY_REQUESTS",
+            StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
+            _ => "INTERNAL_ERROR",
+        };
+        let internal = status == StatusCode::INTERNAL_SERVER_ERROR;
+        LanceError {
             error: LanceErrorBody {
                 code,
                 message,
                 details,
-                request_id: include_request_id.then(|| request_id.to_owned()),
+                request_id: internal.then(|| request_id.to_owned()),
             },
-        };
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        match error {
-            DomainError::Unauthenticated(_) => {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            DomainError::PreconditionFailed { current_etag } => {
-                if let Ok(value) = HeaderValue::from_str(current_etag) {
-                    headers.insert(ETAG, value);
-                }
-            }
-            DomainError::Unavailable(_) => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            DomainError::RateLimited { retry_after_secs } => {
-                headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            _ => {}
         }
-        response
     }
 }
 
@@ -251,9 +208,6 @@ fn icp_id(id: &str) -> Result<String, DomainError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ICPs the caller can access", body = Vec<IcpView>),
-        (status = 401, description = "Not authenticated", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn list_icps(
@@ -276,11 +230,8 @@ async fn list_icps(
         (status = 201, description = "The new ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
         (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 413, description = "Body over 1 MiB", body = LanceError),
         (status = 415, description = "Body is not JSON", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn create_icp(
@@ -305,11 +256,8 @@ async fn create_icp(
     responses(
         (status = 200, description = "The ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn get_icp(
@@ -337,14 +285,11 @@ async fn get_icp(
         (status = 200, description = "The whole updated ICP", body = IcpView,
             headers(("ETag" = String, description = "New version of the ICP"))),
         (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
         (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
         (status = 413, description = "Body over 1 MiB", body = LanceError),
         (status = 415, description = "Body is not JSON", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn update_icp(
@@ -375,12 +320,9 @@ async fn update_icp(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
         (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn delete_icp(
@@ -420,11 +362,8 @@ pub struct HistoryQuery {
     responses(
         (status = 200, description = "A page of the ICP's history, oldest first", body = IcpHistoryPage),
         (status = 400, description = "Invalid paging", body = LanceError),
-        (status = 401, description = "Not authenticated", body = LanceError),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP (or history) in the caller's workspace", body = LanceError),
-        (status = 500, description = "Internal error", body = LanceError),
-        (status = 503, description = "Storage unavailable", body = LanceError),
     )
 )]
 async fn icp_history(

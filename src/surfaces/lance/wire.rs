@@ -87,8 +87,8 @@ pub struct IcpHistoryPage {
     pub offset: u64,
 }
 
-impl From<&crate::store::HistoryEntry> for IcpHistoryEntryView {
-    fn from(entry: &crate::store::HistoryEntry) -> Self {
+impl From<&crate::core::records::HistoryEntry> for IcpHistoryEntryView {
+    fn from(entry: &crate::core::records::HistoryEntry) -> Self {
         Self {
             version: entry.version,
             action: entry.action.clone(),
@@ -96,7 +96,11 @@ impl From<&crate::store::HistoryEntry> for IcpHistoryEntryView {
             key_id: entry.key_id.clone(),
             request_id: entry.request_id.clone(),
             at: iso_millis(&entry.at),
-            changes: crate::surfaces::field_changes(entry),
+            changes: entry
+                .changes
+                .iter()
+                .map(crate::surfaces::FieldChange::from)
+                .collect(),
         }
     }
 }

@@ -1,0 +1,23 @@
+//! [`AppState`]: what every request handler and extractor shares. Built
+//! once by [`crate::app`] from its settings; everything in it is a handle
+//! on the core, cheap to clone per request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::core::auth::Authenticator;
+use crate::core::ratelimit::Limiter;
+use crate::core::records::Records;
+
+/// Everything a request handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub records: Records,
+    pub auth: Authenticator,
+    /// Each surface's rate limit, counted per workspace.
+    pub limiter: Limiter,
+    /// How long a client may take to send its body (408 after that).
+    pub body_timeout: Duration,
+    /// The OpenAPI document, rendered once when the application is built.
+    pub openapi_json: Arc<String>,
+}
