@@ -429,6 +429,101 @@ impl CustomFilterRule {
     }
 }
 
+impl CustomFilterRule {
+    fn website(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<CustomFilter> {
+        let fields = reader.object(value, path, &["type", "provider", "prompt"])?;
+        let provider = Self::provider(reader, &fields, DEFAULT_WEBSITE_PROVIDER);
+        let prompt = reader.required(&fields, "prompt", |reader, value, path| {
+            Text(PROMPT_CHARS).read(reader, value, path)
+        });
+        Some(CustomFilter::Website {
+            provider: provider?,
+            prompt: prompt?,
+        })
+    }
+
+    fn webscraping(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<CustomFilter> {
+        let fields = reader.object(
+            value,
+            path,
+            &[
+                "type",
+                "provider",
+                "extractionPrompt",
+                "pageFindingPrompt",
+                "includeSearchStrings",
+                "excludeSearchStrings",
+            ],
+        )?;
+        let provider = Self::provider(reader, &fields, DEFAULT_WEBSCRAPING_PROVIDER);
+        let prompt = |reader: &mut Reader, key: &str| {
+            reader.nullable(&fields, key, |reader, value, path| {
+                Text(OPTIONAL_PROMPT_CHARS).read(reader, value, path)
+            })
+        };
+        let extraction_prompt = prompt(reader, "extractionPrompt");
+        let page_finding_prompt = prompt(reader, "pageFindingPrompt");
+        let strings = |reader: &mut Reader, key: &str| {
+            reader.nullable(&fields, key, |reader, value, path| {
+                Self::search_strings().read(reader, value, path)
+            })
+        };
+        let include = strings(reader, "includeSearchStrings");
+        let exclude = strings(reader, "excludeSearchStrings");
+        Some(CustomFilter::Webscraping {
+            provider: provider?,
+            extraction_prompt: extraction_prompt?,
+            page_finding_prompt: page_finding_prompt?,
+            include_search_strings: include?,
+            exclude_search_strings: exclude?,
+        })
+    }
+
+    fn ai(reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<CustomFilter> {
+        let fields = reader.object(value, path, &["type", "entityType", "prompt"])?;
+        let entity_type = reader.required(&fields, "entityType", |reader, value, path| {
+            Choose::<EntityType>::new().read(reader, value, path)
+        });
+        let prompt = reader.required(&fields, "prompt", |reader, value, path| {
+            Text(PROMPT_CHARS).read(reader, value, path)
+        });
+        Some(CustomFilter::Ai {
+            entity_type: entity_type?,
+            prompt: prompt?,
+        })
+    }
+
+    /// The pattern is compiled within what is left of the list's budget.
+    fn match_field_with_regex(
+        &self,
+        reader: &mut Reader,
+        value: &Value,
+        path: &FieldPath,
+    ) -> Option<CustomFilter> {
+        let fields = reader.object(value, path, &["type", "field", "regex"])?;
+        let field = reader.required(&fields, "field", |reader, value, path| {
+            Text(FIELD_PATH_CHARS).read(reader, value, path)
+        });
+        let regex = reader.required(&fields, "regex", |reader, value, path| {
+            Refine(Text(REGEX_CHARS), |pattern: String| {
+                let budget = self.regex_budget.get();
+                let used = compile_regex(&pattern, budget);
+                // A refused pattern may have used all it was allowed.
+                let spent = used
+                    .as_ref()
+                    .map_or(budget.min(REGEX_COMPILED_BYTES), |used| *used);
+                self.regex_budget.set(budget.saturating_sub(spent));
+                used.map(|_| pattern)
+            })
+            .read(reader, value, path)
+        });
+        Some(CustomFilter::MatchFieldWithRegex {
+            field: field?,
+            regex: regex?,
+        })
+    }
+}
+
 impl Check for CustomFilterRule {
     type Value = CustomFilter;
 
@@ -443,80 +538,19 @@ impl Check for CustomFilterRule {
             return None;
         };
         let filter_type = reader.one_of(filter_type, &type_path, &CUSTOM_FILTER_TYPES)?;
-        let numeric = |reader: &mut Reader, range: std::ops::RangeInclusive<i64>| {
+        let integer = |reader: &mut Reader, range| {
             let fields = reader.object(value, path, &["type", "value"])?;
             reader.required(&fields, "value", |reader, value, path| {
                 reader.integer(value, path, range)
             })
         };
-        let prompt = Text(PROMPT_CHARS);
         match filter_type.as_str() {
-            "website" => {
-                let fields = reader.object(value, path, &["type", "provider", "prompt"])?;
-                let provider = Self::provider(reader, &fields, DEFAULT_WEBSITE_PROVIDER);
-                let prompt = reader.required(&fields, "prompt", |reader, value, path| {
-                    prompt.read(reader, value, path)
-                });
-                Some(CustomFilter::Website {
-                    provider: provider?,
-                    prompt: prompt?,
-                })
-            }
-            "webscraping" => {
-                let fields = reader.object(
-                    value,
-                    path,
-                    &[
-                        "type",
-                        "provider",
-                        "extractionPrompt",
-                        "pageFindingPrompt",
-                        "includeSearchStrings",
-                        "excludeSearchStrings",
-                    ],
-                )?;
-                let optional_prompt = Text(OPTIONAL_PROMPT_CHARS);
-                let provider = Self::provider(reader, &fields, DEFAULT_WEBSCRAPING_PROVIDER);
-                let extraction_prompt =
-                    reader.nullable(&fields, "extractionPrompt", |reader, value, path| {
-                        optional_prompt.read(reader, value, path)
-                    });
-                let page_finding_prompt =
-                    reader.nullable(&fields, "pageFindingPrompt", |reader, value, path| {
-                        optional_prompt.read(reader, value, path)
-                    });
-                let include =
-                    reader.nullable(&fields, "includeSearchStrings", |reader, value, path| {
-                        Self::search_strings().read(reader, value, path)
-                    });
-                let exclude =
-                    reader.nullable(&fields, "excludeSearchStrings", |reader, value, path| {
-                        Self::search_strings().read(reader, value, path)
-                    });
-                Some(CustomFilter::Webscraping {
-                    provider: provider?,
-                    extraction_prompt: extraction_prompt?,
-                    page_finding_prompt: page_finding_prompt?,
-                    include_search_strings: include?,
-                    exclude_search_strings: exclude?,
-                })
-            }
-            "ai" => {
-                let fields = reader.object(value, path, &["type", "entityType", "prompt"])?;
-                let entity_type = reader.required(&fields, "entityType", |reader, value, path| {
-                    Choose::<EntityType>::new().read(reader, value, path)
-                });
-                let prompt = reader.required(&fields, "prompt", |reader, value, path| {
-                    prompt.read(reader, value, path)
-                });
-                Some(CustomFilter::Ai {
-                    entity_type: entity_type?,
-                    prompt: prompt?,
-                })
-            }
-            "maxPeoplePerCompany" => numeric(reader, MAX_PEOPLE_PER_COMPANY)
+            "website" => Self::website(reader, value, path),
+            "webscraping" => Self::webscraping(reader, value, path),
+            "ai" => Self::ai(reader, value, path),
+            "maxPeoplePerCompany" => integer(reader, MAX_PEOPLE_PER_COMPANY)
                 .map(|value| CustomFilter::MaxPeoplePerCompany { value }),
-            "minDaysUntilReuse" => numeric(reader, MIN_DAYS_UNTIL_REUSE)
+            "minDaysUntilReuse" => integer(reader, MIN_DAYS_UNTIL_REUSE)
                 .map(|value| CustomFilter::MinDaysUntilReuse { value }),
             "maxPercentFromCRM" => {
                 let fields = reader.object(value, path, &["type", "value"])?;
@@ -526,29 +560,7 @@ impl Check for CustomFilterRule {
                     })
                     .map(|value| CustomFilter::MaxPercentFromCrm { value })
             }
-            "matchFieldWithRegex" => {
-                let fields = reader.object(value, path, &["type", "field", "regex"])?;
-                let field = reader.required(&fields, "field", |reader, value, path| {
-                    Text(FIELD_PATH_CHARS).read(reader, value, path)
-                });
-                let regex = reader.required(&fields, "regex", |reader, value, path| {
-                    Refine(Text(REGEX_CHARS), |pattern: String| {
-                        let budget = self.regex_budget.get();
-                        let used = compile_regex(&pattern, budget);
-                        // A refused pattern may have used all it was allowed.
-                        let spent = used
-                            .as_ref()
-                            .map_or(budget.min(REGEX_COMPILED_BYTES), |used| *used);
-                        self.regex_budget.set(budget.saturating_sub(spent));
-                        used.map(|_| pattern)
-                    })
-                    .read(reader, value, path)
-                });
-                Some(CustomFilter::MatchFieldWithRegex {
-                    field: field?,
-                    regex: regex?,
-                })
-            }
+            "matchFieldWithRegex" => self.match_field_with_regex(reader, value, path),
             _ => None, // one_of has already refused any other type
         }
     }
