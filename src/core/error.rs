@@ -124,6 +124,9 @@ pub enum DomainError {
     /// The body is well-formed JSON but one or more fields are invalid.
     /// Always carries every invalid field, never only the first.
     Invalid(Vec<FieldError>),
+    /// One or more query parameters are invalid; each error's path is the
+    /// parameter's name (the root for the query string as a whole).
+    InvalidQuery(Vec<FieldError>),
     /// The body could not be read as JSON at all.
     MalformedBody(String),
     /// The body's media type is not one the route accepts.
@@ -155,6 +158,23 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// A single invalid query parameter.
+    pub fn invalid_parameter(name: &str, message: impl Into<String>) -> Self {
+        DomainError::InvalidQuery(vec![FieldError {
+            path: FieldPath::root().key(name),
+            message: message.into(),
+        }])
+    }
+
+    /// The same errors, about query parameters rather than a body (for a
+    /// reader that read a query string).
+    pub fn in_query(self) -> Self {
+        match self {
+            DomainError::Invalid(errors) => DomainError::InvalidQuery(errors),
+            other => other,
+        }
+    }
+
     /// A single-field validation error.
     pub fn invalid(path: FieldPath, message: impl Into<String>) -> Self {
         DomainError::Invalid(vec![FieldError {
@@ -169,6 +189,13 @@ impl fmt::Display for DomainError {
         match self {
             DomainError::Invalid(errors) => {
                 write!(f, "invalid request body:")?;
+                for error in errors {
+                    write!(f, " {}: {};", error.path, error.message)?;
+                }
+                Ok(())
+            }
+            DomainError::InvalidQuery(errors) => {
+                write!(f, "invalid query parameters:")?;
                 for error in errors {
                     write!(f, " {}: {};", error.path, error.message)?;
                 }

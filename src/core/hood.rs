@@ -44,7 +44,7 @@ pub struct Profile {
     pub country_code: Option<String>,
     #[field(check = Text(0..=255), example = "John Doe")]
     pub full_name: Option<String>,
-    #[field(check = NumericId)]
+    #[field(check = OrganizationId)]
     pub organization_id: Option<String>,
     /// Ids of existing profile lists.
     #[field(check = List(NumericId, 0..=100))]
@@ -345,6 +345,32 @@ impl Check for NumericId {
     }
 }
 
+/// `organization_id`: a numeric string that list filters compare as a
+/// number, so it must fit in an int64 (a larger one would compare as the
+/// largest int64 on SQLite, and match filters it should not).
+pub struct OrganizationId;
+
+impl Check for OrganizationId {
+    type Value = String;
+
+    fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<String> {
+        Refine(NumericId, |text: String| match text.parse::<i64>() {
+            Ok(_) => Ok(text),
+            Err(_) => Err(format!(
+                "Must be at most {} (organization ids compare as 64-bit numbers)",
+                i64::MAX
+            )),
+        })
+        .read(reader, value, path)
+    }
+
+    fn shape(&self) -> Shape {
+        NumericId
+            .shape()
+            .describe(format!("A numeric string of at most {}", i64::MAX))
+    }
+}
+
 /// A list's `#rrggbb` color, kept in lower case.
 pub struct Color;
 
@@ -555,6 +581,9 @@ pub struct ProfileQuery {
 }
 
 pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// How many values the filters of one list query may hold together (an
+/// `in:` list counts each of its values).
+pub const MAX_FILTER_VALUES: usize = 1_000;
 pub const MAX_PAGE_SIZE: usize = 1_000;
 
 /// How a queryable field is stored, for the database to compare it.

@@ -16,7 +16,9 @@ use crate::core::error::DomainError;
 /// The status code of `error`, whatever the surface.
 pub fn status_of(error: &DomainError) -> StatusCode {
     match error {
-        DomainError::Invalid(_) | DomainError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+        DomainError::Invalid(_) | DomainError::InvalidQuery(_) | DomainError::MalformedBody(_) => {
+            StatusCode::BAD_REQUEST
+        }
         DomainError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         DomainError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         DomainError::NoSuchRoute | DomainError::NotFound { .. } => StatusCode::NOT_FOUND,

@@ -144,6 +144,49 @@ fn nul_character_at(value: &Value, path: FieldPath) -> Option<FieldPath> {
     }
 }
 
+/// The query string's `name=value` pairs, percent-decoded, in order.
+pub struct QueryPairs<S: Surface>(pub Vec<(String, String)>, pub PhantomData<S>);
+
+/// The one way a query string can fail to read as pairs.
+pub const QUERY_NOT_READABLE: &str =
+    "The query string is not valid: it must be URL-encoded UTF-8 (name=value pairs joined by &)";
+
+impl<S: Surface> FromRequestParts<AppState> for QueryPairs<S> {
+    type Rejection = Failure<S>;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        match query_pairs(parts.uri.query().unwrap_or_default()) {
+            Some(pairs) => Ok(QueryPairs(pairs, PhantomData)),
+            None => Err(
+                DomainError::InvalidQuery(vec![crate::core::error::FieldError {
+                    path: FieldPath::root(),
+                    message: QUERY_NOT_READABLE.to_owned(),
+                }])
+                .into(),
+            ),
+        }
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs, refusing bytes that
+/// are not UTF-8 once decoded. (The usual decoders replace them with U+FFFD,
+/// which would filter on a value the client never sent.)
+fn query_pairs(query: &str) -> Option<Vec<(String, String)>> {
+    let decode = |text: &str| -> Option<String> {
+        let spaced = text.replace('+', " ");
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
+        String::from_utf8(bytes).ok()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(name)?, decode(value)?))
+        })
+        .collect()
+}
+
 /// The record id segment of the path, as sent.
 pub struct PathId<S: Surface>(pub String, pub PhantomData<S>);
 
@@ -210,6 +253,22 @@ mod tests {
             nul_character_at(&json!({"a\0": 1}), root()),
             Some(root().key("a\0"))
         );
+    }
+
+    #[test]
+    fn query_pairs_decode_and_refuse_what_is_not_utf8() {
+        assert_eq!(
+            super::query_pairs("a=1&b=x+y%2Cz&&c&d="),
+            Some(vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y,z".into()),
+                ("c".into(), String::new()),
+                ("d".into(), String::new()),
+            ])
+        );
+        assert_eq!(super::query_pairs(""), Some(vec![]));
+        assert_eq!(super::query_pairs("email=%FF"), None);
+        assert_eq!(super::query_pairs("%C3=1"), None);
     }
 
     #[test]

@@ -851,3 +851,121 @@ async fn an_acknowledged_profile_patch_survives_sigkill() {
     })
     .await;
 }
+
+/// Each filter value becomes a parameter of the SQL statement and databases
+/// bound those (SQLite at 32,766, PostgreSQL at 65,535): a query's filters
+/// take at most 1,000 values, beyond which it is a 400 at the parameter,
+/// never a 500.
+#[tokio::test]
+async fn a_query_with_too_many_filter_values_is_400_at_the_parameter() {
+    let (app, token) = member_app().await;
+    create_profile(&app, &token, "a@example.com").await;
+    let many = format!("{PROFILES}?email=in:{}", ",".repeat(32_770));
+    let reply = app.get(&many, &token).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(
+        reply.body["errors"],
+        json!([{"field": "email", "message":
+            "A query's filters take at most 1000 values in all; with this one they have 32771"}])
+    );
+    let in_all = format!(
+        "{PROFILES}?id=in:{}&email=in:{}",
+        vec!["1"; 600].join(","),
+        vec!["a@example.com"; 401].join(",")
+    );
+    let reply = app.get(&in_all, &token).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.body["errors"][0]["field"], "email");
+    let at_the_bound = format!(
+        "{PROFILES}?id=nin:{}&email=in:{}",
+        vec!["1"; 600].join(","),
+        vec!["a@example.com"; 400].join(",")
+    );
+    let reply = app.get(&at_the_bound, &token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["total"], 1);
+    // Sorting twice by one field cannot change the order; it is not an error.
+    let sorted = format!("{PROFILES}?sort={}", vec!["-email"; 5_000].join(","));
+    assert_eq!(app.get(&sorted, &token).await.status, StatusCode::OK);
+}
+
+/// Filters compare `organization_id` as a 64-bit number, so a larger one is
+/// refused where it is written, rather than stored and then matched by a
+/// filter on the largest int64.
+#[tokio::test]
+async fn organization_ids_beyond_int64_are_refused() {
+    let (app, token) = member_app().await;
+    let too_big = json!({"email": "a@example.com", "organization_id": "9999999999999999999"});
+    let reply = app.post(PROFILES, &token, &too_big).await;
+    bad_request(
+        &reply,
+        json!([{"field": "organization_id", "message":
+            "Must be at most 9223372036854775807 (organization ids compare as 64-bit numbers)"}]),
+    );
+    let largest = json!({"email": "b@example.com", "organization_id": "9223372036854775807"});
+    let id = create(&app, &token, PROFILES, &largest).await;
+    create(
+        &app,
+        &token,
+        PROFILES,
+        &json!({"email": "c@example.com", "organization_id": "1"}),
+    )
+    .await;
+    let found = app
+        .get(
+            &format!("{PROFILES}?organization_id=9223372036854775807"),
+            &token,
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    assert_eq!(found.body["total"], 1);
+    assert_eq!(found.body["items"][0]["id"], json!(id));
+}
+
+/// A query string that does not decode is refused in our words, in the
+/// surface's envelope, on every surface.
+#[tokio::test]
+async fn query_strings_that_do_not_decode_are_400_in_our_words() {
+    let (app, token) = member_app().await;
+    let id = create_profile(&app, &token, "a@example.com").await;
+    let expected = "The query string is not valid: it must be URL-encoded UTF-8 (name=value pairs joined by &)";
+    let hood = app.get(&format!("{PROFILES}?email=%FF"), &token).await;
+    assert_eq!(hood.status, StatusCode::BAD_REQUEST, "{}", hood.text);
+    assert_eq!(hood.body["errors"][0]["message"], expected);
+    let history = app
+        .get(&format!("{}/history?page=%C3", profile_path(&id)), &token)
+        .await;
+    assert_eq!(history.status, StatusCode::BAD_REQUEST, "{}", history.text);
+    let search = app.get("/v2/client/search?name=%FF", &token).await;
+    assert_eq!(search.status, StatusCode::BAD_REQUEST, "{}", search.text);
+    assert_eq!(search.body["errors"], json!([{"detail": expected}]));
+    let icp = crate::support::create_icp(&app, &token, &crate::support::minimal_icp("x")).await;
+    let lance = app
+        .get(
+            &format!("{}/history?limit=%FF", crate::support::icp_path(&icp)),
+            &token,
+        )
+        .await;
+    assert_eq!(lance.status, StatusCode::BAD_REQUEST, "{}", lance.text);
+    assert_eq!(
+        lance.body["error"],
+        json!({"code": "BAD_REQUEST", "message": "Invalid query parameters",
+               "details": [{"path": [], "message": expected}]})
+    );
+    let lance = app
+        .get(
+            &format!(
+                "{}/history?limit=ten&offset=-1",
+                crate::support::icp_path(&icp)
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        lance.body["error"],
+        json!({"code": "BAD_REQUEST", "message": "Invalid query parameters", "details": [
+            {"path": ["limit"], "message": "Expected a whole number between 1 and 1000"},
+            {"path": ["offset"], "message": "Expected a whole number between 0 and 9223372036854775807"},
+        ]})
+    );
+}

@@ -6,8 +6,7 @@
 pub mod wire;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{ETAG, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,9 +19,8 @@ use crate::core::client::Client;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::fields::{Declared, View};
 use crate::core::records::Record;
-use crate::http::error::envelope_response;
-use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
-use crate::http::{AppState, Failure, Surface, current_request_id};
+use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
+use crate::http::{AppState, Failure, Surface};
 use wire::{
     ClientSuccessClient, ClientSuccessCreateRequest, ClientSuccessPage, ClientSuccessPatchRequest,
     ClientSuccessSearchParams, ParameterError,
@@ -81,17 +79,6 @@ fn kind_name(kind: RecordKind) -> &'static str {
     }
 }
 
-/// A problem-details response with `status`'s reason phrase as title.
-fn problem(
-    status: StatusCode,
-    detail: String,
-    errors: Option<Vec<ClientSuccessProblemError>>,
-    request_id: &str,
-) -> Response {
-    let body = ClientSuccess::problem_body(status, detail, errors, request_id);
-    envelope_response::<ClientSuccess>(status, &body)
-}
-
 fn invalid_detail(count: usize) -> String {
     if count == 1 {
         "1 field of the request is invalid; see errors".to_owned()
@@ -141,6 +128,21 @@ impl Surface for ClientSuccess {
                         .map(|error| ClientSuccessProblemError {
                             pointer: Some(error.path.to_json_pointer()),
                             parameter: None,
+                            detail: error.message.clone(),
+                        })
+                        .collect(),
+                ),
+            ),
+            DomainError::InvalidQuery(errors) => (
+                invalid_detail(errors.len()),
+                Some(
+                    errors
+                        .iter()
+                        .map(|error| ClientSuccessProblemError {
+                            pointer: None,
+                            // The root stands for the query string as a whole.
+                            parameter: (!error.path.segments().is_empty())
+                                .then(|| error.path.to_string()),
                             detail: error.message.clone(),
                         })
                         .collect(),
@@ -283,41 +285,24 @@ async fn create_client(
 async fn search_clients(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<ClientSuccess>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    QueryPairs(pairs, ..): QueryPairs<ClientSuccess>,
 ) -> ClientSuccessResult {
-    let request_id = current_request_id();
-    let pairs = match query {
-        Ok(Query(pairs)) => pairs,
-        Err(rejection) => {
-            return Ok(problem(
-                StatusCode::BAD_REQUEST,
-                format!("The query string cannot be read: {}", rejection.body_text()),
-                None,
-                &request_id,
-            ));
-        }
-    };
-    let query = match wire::read_search_query(&pairs) {
-        Ok(query) => query,
-        Err(errors) => {
-            return Ok(problem(
-                StatusCode::BAD_REQUEST,
-                invalid_detail(errors.len()),
-                Some(errors.into_iter().map(parameter_error).collect()),
-                &request_id,
-            ));
-        }
-    };
+    let query = wire::read_search_query(&pairs).map_err(invalid_parameters)?;
     let records = app.records.list::<Client>(&principal).await?;
     Ok(Json(wire::page_of(&records, &query)).into_response())
 }
 
-fn parameter_error(error: ParameterError) -> ClientSuccessProblemError {
-    ClientSuccessProblemError {
-        pointer: None,
-        parameter: Some(error.parameter),
-        detail: error.detail,
-    }
+/// Every bad query parameter, as the problem's `errors`.
+fn invalid_parameters(errors: Vec<ParameterError>) -> DomainError {
+    DomainError::InvalidQuery(
+        errors
+            .into_iter()
+            .map(|error| crate::core::error::FieldError {
+                path: crate::core::error::FieldPath::root().key(&error.parameter),
+                message: error.detail,
+            })
+            .collect(),
+    )
 }
 
 /// Get one client.
@@ -546,31 +531,9 @@ async fn client_history(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<ClientSuccess>,
     PathId(id, ..): PathId<ClientSuccess>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    QueryPairs(pairs, ..): QueryPairs<ClientSuccess>,
 ) -> ClientSuccessResult {
-    let request_id = current_request_id();
-    let pairs = match query {
-        Ok(Query(pairs)) => pairs,
-        Err(rejection) => {
-            return Ok(problem(
-                StatusCode::BAD_REQUEST,
-                format!("The query string cannot be read: {}", rejection.body_text()),
-                None,
-                &request_id,
-            ));
-        }
-    };
-    let (page, size) = match wire::read_history_query(&pairs) {
-        Ok(paging) => paging,
-        Err(errors) => {
-            return Ok(problem(
-                StatusCode::BAD_REQUEST,
-                invalid_detail(errors.len()),
-                Some(errors.into_iter().map(parameter_error).collect()),
-                &request_id,
-            ));
-        }
-    };
+    let (page, size) = wire::read_history_query(&pairs).map_err(invalid_parameters)?;
     let key = client_key(&id)?;
     let offset = u64::try_from(page.saturating_mul(size)).unwrap_or(u64::MAX);
     let limit = u64::try_from(size).unwrap_or(20);

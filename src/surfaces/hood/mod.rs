@@ -8,8 +8,7 @@ pub mod wire;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::ETAG;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +22,7 @@ use crate::core::fields::{Declared, View};
 use crate::core::hood::{self, Profile, ProfileList};
 use crate::core::ratelimit::{RatePolicy, Window};
 use crate::core::records::Precondition;
-use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
+use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
 use crate::http::{AppState, Failure, Surface};
 use wire::{
     CreateHoodProfileRequest, HoodHistoryEntry, HoodHistoryPage, HoodProfileListPage,
@@ -95,7 +94,7 @@ impl Surface for Hood {
 
     fn error_body(error: &DomainError, status: StatusCode, request_id: &str) -> HoodError {
         let (message, errors) = match error {
-            DomainError::Invalid(fields) => {
+            DomainError::Invalid(fields) | DomainError::InvalidQuery(fields) => {
                 let details: Vec<String> = fields
                     .iter()
                     .map(|field| format!("{}: {}", field.path, field.message))
@@ -230,17 +229,6 @@ fn numeric_id(kind: RecordKind, id: &str) -> Result<String, DomainError> {
     }
 }
 
-fn query_pairs(
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Vec<(String, String)>, DomainError> {
-    query.map(|Query(pairs)| pairs).map_err(|rejection| {
-        DomainError::invalid(
-            crate::core::error::FieldPath::root(),
-            format!("The query string is not valid: {rejection}"),
-        )
-    })
-}
-
 /// List profiles.
 #[utoipa::path(
     get,
@@ -253,7 +241,7 @@ fn query_pairs(
         ("sort" = Option<String>, Query,
             pattern = r"^([-+]?(id|email|mobile_phone_number|country_code|full_name|organization_id|lists|unsubscribed|create_time|update_time))?(,([-+]?(id|email|mobile_phone_number|country_code|full_name|organization_id|lists|unsubscribed|create_time|update_time))?)*$",
             description = "Comma-separated fields, `-` for descending, e.g. `-create_time,email`"),
-        ("id" = Option<String>, Query, pattern = r"^(((eq|neq|gt|gte|lt|lte):)?[0-9]{1,18}|(in|nin):[0-9]{1,18}(,[0-9]{1,18})*)?$", description = "Filter `[op:]value` with op in eq, neq, gt, gte, lt, lte, in, nin (in/nin take comma-separated values); every filter below has this form"),
+        ("id" = Option<String>, Query, pattern = r"^(((eq|neq|gt|gte|lt|lte):)?[0-9]{1,18}|(in|nin):[0-9]{1,18}(,[0-9]{1,18})*)?$", description = "Filter `[op:]value` with op in eq, neq, gt, gte, lt, lte, in, nin (in/nin take comma-separated values); every filter below has this form, and a query's filters take at most 1000 values in all"),
         ("email" = Option<String>, Query, description = "Filter on the email"),
         ("mobile_phone_number" = Option<String>, Query, description = "Filter on the number"),
         ("country_code" = Option<String>, Query, description = "Filter on the number's region"),
@@ -272,9 +260,10 @@ fn query_pairs(
 async fn list_profiles(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    QueryPairs(pairs, ..): QueryPairs<Hood>,
 ) -> HoodResult {
-    let query = hood::record_query(&wire::read_profile_query(&query_pairs(query)?)?)?;
+    let query =
+        hood::record_query(&wire::read_profile_query(&pairs)?).map_err(DomainError::in_query)?;
     let (page, total) = app.records.query::<Profile>(&principal, &query).await?;
     Ok(Json(HoodProfilePage {
         total,
@@ -639,9 +628,9 @@ async fn profile_history(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
     PathId(id, ..): PathId<Hood>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    QueryPairs(pairs, ..): QueryPairs<Hood>,
 ) -> HoodResult {
-    let (page, size) = wire::read_history_page(&query_pairs(query)?)?;
+    let (page, size) = wire::read_history_page(&pairs)?;
     let id = numeric_id(RecordKind::HoodProfile, &id)?;
     let offset = (page as u64 - 1).saturating_mul(size as u64);
     let history = app

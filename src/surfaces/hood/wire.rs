@@ -121,6 +121,9 @@ pub fn read_profile_query(pairs: &[(String, String)]) -> Result<ProfileQuery, Do
         page: 1,
         size: hood::DEFAULT_PAGE_SIZE,
     };
+    // Each value becomes a parameter of the SQL statement, and databases
+    // bound those (SQLite at 32,766); the query's own bound is far below.
+    let mut values_in_all = 0usize;
     for (name, value) in pairs {
         let path = FieldPath::root().key(name);
         match name.as_str() {
@@ -143,6 +146,11 @@ pub fn read_profile_query(pairs: &[(String, String)]) -> Result<ProfileQuery, Do
                         Some(field) => (field, true),
                         None => (key.strip_prefix('+').unwrap_or(key), false),
                     };
+                    // A second key on the same field cannot change the order;
+                    // keeping the first bounds the sort by the field count.
+                    if query.sort.iter().any(|(known, _)| known == field) {
+                        continue;
+                    }
                     if hood::QUERYABLE_FIELDS.contains(&field) {
                         query.sort.push((field.to_owned(), descending));
                     } else {
@@ -167,11 +175,22 @@ pub fn read_profile_query(pairs: &[(String, String)]) -> Result<ProfileQuery, Do
                     },
                     None => (FilterOp::Eq, value.as_str()),
                 };
-                let values = if matches!(op, FilterOp::In | FilterOp::Nin) {
+                let values: Vec<String> = if matches!(op, FilterOp::In | FilterOp::Nin) {
                     operand.split(',').map(str::to_owned).collect()
                 } else {
                     vec![operand.to_owned()]
                 };
+                values_in_all = values_in_all.saturating_add(values.len());
+                if values_in_all > hood::MAX_FILTER_VALUES {
+                    reader.error(
+                        &path,
+                        format!(
+                            "A query's filters take at most {} values in all; with this one they have {values_in_all}",
+                            hood::MAX_FILTER_VALUES
+                        ),
+                    );
+                    continue;
+                }
                 query.filters.push(Filter {
                     field: field.to_owned(),
                     op,
@@ -187,7 +206,7 @@ pub fn read_profile_query(pairs: &[(String, String)]) -> Result<ProfileQuery, Do
             ),
         }
     }
-    reader.finish(query)
+    reader.finish(query).map_err(DomainError::in_query)
 }
 
 fn read_page(value: &str) -> Option<(usize, usize)> {
@@ -289,5 +308,5 @@ pub fn read_history_page(pairs: &[(String, String)]) -> Result<(usize, usize), D
             _ => reader.error(&path, format!("Unknown query parameter \"{name}\"")),
         }
     }
-    reader.finish(page)
+    reader.finish(page).map_err(DomainError::in_query)
 }

@@ -5,8 +5,7 @@
 pub mod wire;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::ETAG;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use crate::core::fields::{Declared, View};
 use crate::core::icp::{Icp, has_regex_criteria};
 use crate::core::records::Record;
 use crate::http::cpu::run_heavy;
-use crate::http::extract::{Caller, IfMatch, JsonBody, PathId};
+use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
 use crate::http::{AppState, Failure, Surface};
 use wire::{CreateIcpRequest, IcpHistoryEntryView, IcpHistoryPage, IcpView, UpdateIcpRequest};
 
@@ -76,8 +75,12 @@ impl Surface for Lance {
 
     fn error_body(error: &DomainError, status: StatusCode, request_id: &str) -> LanceError {
         let (message, details) = match error {
-            DomainError::Invalid(errors) => (
-                "Invalid request body".to_owned(),
+            DomainError::Invalid(errors) | DomainError::InvalidQuery(errors) => (
+                if matches!(error, DomainError::InvalidQuery(_)) {
+                    "Invalid query parameters".to_owned()
+                } else {
+                    "Invalid request body".to_owned()
+                },
                 Some(
                     errors
                         .iter()
@@ -338,6 +341,53 @@ async fn delete_icp(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `limit` and `offset` of a history request, each at most once; other
+/// parameters are ignored, as they always were.
+fn read_history_paging(pairs: &[(String, String)]) -> Result<(u64, u64), DomainError> {
+    let mut errors = Vec::new();
+    let mut read = |name: &str, range: std::ops::RangeInclusive<u64>, default: u64| {
+        let mut values = pairs.iter().filter(|(key, _)| key == name);
+        let value = match (values.next(), values.next()) {
+            (None, _) => return default,
+            (Some(_), Some(_)) => {
+                errors.push((name.to_owned(), "Must be given at most once".to_owned()));
+                return default;
+            }
+            (Some((_, value)), None) => value,
+        };
+        match value.parse::<u64>() {
+            Ok(number) if range.contains(&number) => number,
+            _ => {
+                errors.push((
+                    name.to_owned(),
+                    format!(
+                        "Expected a whole number between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+                default
+            }
+        }
+    };
+    let limit = read("limit", 1..=1000, 50);
+    // Offsets are int64 in the document (and in storage).
+    let offset = read("offset", 0..=i64::MAX as u64, 0);
+    if errors.is_empty() {
+        Ok((limit, offset))
+    } else {
+        Err(DomainError::InvalidQuery(
+            errors
+                .into_iter()
+                .map(|(name, message)| crate::core::error::FieldError {
+                    path: FieldPath::root().key(&name),
+                    message,
+                })
+                .collect(),
+        ))
+    }
+}
+
 /// Paging of a history request.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -370,32 +420,9 @@ async fn icp_history(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Lance>,
     PathId(id, ..): PathId<Lance>,
-    query: Result<Query<HistoryQuery>, QueryRejection>,
+    QueryPairs(pairs, ..): QueryPairs<Lance>,
 ) -> LanceResult {
-    let Query(query) = query.map_err(|rejection| {
-        DomainError::invalid(
-            FieldPath::root(),
-            format!("Invalid query string: {rejection}"),
-        )
-    })?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(DomainError::invalid(
-            FieldPath::root().key("limit"),
-            "Number must be between 1 and 1000",
-        )
-        .into());
-    }
-    let offset = query.offset.unwrap_or(0);
-    // Offsets are int64 in the document (and in storage); a larger one
-    // would be echoed back as a number the document does not allow.
-    if i64::try_from(offset).is_err() {
-        return Err(DomainError::invalid(
-            FieldPath::root().key("offset"),
-            format!("Number must be between 0 and {}", i64::MAX),
-        )
-        .into());
-    }
+    let (limit, offset) = read_history_paging(&pairs)?;
     let id = icp_id(&id)?;
     let page = app
         .records
