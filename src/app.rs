@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::auth::{Authenticator, JwtSettings};
 use crate::core::error::DomainError;
+use crate::core::idempotency::Idempotency;
 use crate::core::ratelimit::{Limiter, RateLimits};
 use crate::core::records::Records;
 use crate::http::AppState;
@@ -28,6 +29,9 @@ use crate::http::request_context::{current_path, current_request_id, request_con
 use crate::store::SharedStore;
 use crate::store::ratelimit::{MemoryRateLimiter, RateLimiter};
 use crate::surfaces;
+
+/// How often expired idempotency keys are purged.
+const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// How long one request may take before the server answers 503 for it.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,6 +52,8 @@ pub struct AppSettings {
     pub rate_limits: RateLimits,
     /// Where request counts live; `None` keeps them in this process.
     pub limiter: Option<Arc<dyn RateLimiter>>,
+    /// How long an idempotency key's response answers retries.
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for AppSettings {
@@ -59,6 +65,7 @@ impl Default for AppSettings {
             key_cache_ttl: crate::core::auth::DEFAULT_KEY_CACHE_TTL,
             rate_limits: surfaces::default_rate_limits(),
             limiter: None,
+            idempotency_ttl: crate::core::idempotency::DEFAULT_TTL,
         }
     }
 }
@@ -122,6 +129,12 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
     let document = api
         .to_pretty_json()
         .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"));
+    // A claim outlives any request that may still hold it.
+    let idempotency = Idempotency::new(
+        store.clone(),
+        settings.idempotency_ttl,
+        settings.request_timeout + Duration::from_secs(5),
+    );
     let state = AppState {
         records: Records::new(store.clone()),
         auth: Authenticator::with_key_cache(store.clone(), settings.jwt, settings.key_cache_ttl),
@@ -131,9 +144,15 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
                 .limiter
                 .unwrap_or_else(|| Arc::new(MemoryRateLimiter::default())),
         ),
+        idempotency: idempotency.clone(),
         body_timeout: settings.body_timeout,
         openapi_json: Arc::new(document),
     };
+    // Expired keys are purged in the background; lookups already ignore
+    // them, so the purge only reclaims space.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(Arc::new(idempotency).purge_forever(IDEMPOTENCY_PURGE_EVERY));
+    }
     router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -195,6 +195,16 @@ pub struct ServeArgs {
         default_value_t = default_policy::<ClientSuccess>()
     )]
     pub clientsuccess_rate_limit: PolicySetting,
+
+    /// How long a write's response is kept for retries that send the same
+    /// Idempotency-Key (ms, s, m or h); expired keys are purged.
+    #[arg(
+        long,
+        env = "CLIENTELE_IDEMPOTENCY_TTL",
+        default_value = "24h",
+        value_parser = parse_ttl
+    )]
+    pub idempotency_ttl: Duration,
 }
 
 /// A rate-limit flag's default: the surface's own.
@@ -353,6 +363,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         key_cache_ttl: Duration::from_millis(args.key_cache_ms),
         rate_limits: args.rate_limits(),
         limiter,
+        idempotency_ttl: args.idempotency_ttl,
     };
     let app = app::build(store, settings);
     tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");
@@ -362,6 +373,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| format!("server failed: {error}"))?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// A duration flag that must be above zero.
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    match crate::core::ratelimit::parse_duration(text)? {
+        zero if zero.is_zero() => Err("must be above zero".to_owned()),
+        duration => Ok(duration),
+    }
 }
 
 /// On an empty database, creates the `default` workspace with an admin key

@@ -1,5 +1,6 @@
 -- One wrk workload for Clientele. Environment:
---   BENCH_KIND   patch_icp | get_icp | patch_profile | list_profiles | get_path | ceiling
+--   BENCH_KIND   patch_icp | patch_icp_keyed | get_icp | patch_profile | list_profiles
+--                | get_path | ceiling
 --   BENCH_PATH   the path get_path requests
 --   BENCH_IDS    file with one record id per line (not for list/ceiling)
 --   BENCH_TOKEN  API key
@@ -13,9 +14,17 @@ if ids_file and ids_file ~= "" then
 end
 local seed_patch = '{"name":"Updated ICP Name","leadsPerList":50,"customFilterCriteria":[{"type":"maxPeoplePerCompany","value":5}]}'
 
+local threads = 0
+
 function setup(thread)
+  threads = threads + 1
   thread:set("seed", math.random(1, 1000000))
+  thread:set("thread_number", threads)
 end
+
+-- patch_icp_keyed sends a key no request has used: thread, run, counter.
+local sent = 0
+local run = os.time()
 
 function init(args)
   math.randomseed(seed or os.time())
@@ -28,6 +37,10 @@ end
 request = function()
   local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
   if kind == "patch_icp" then
+    return wrk.format("PATCH", "/api/v1/entities/icps/" .. pick(), headers, seed_patch)
+  elseif kind == "patch_icp_keyed" then
+    sent = sent + 1
+    headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", run, thread_number or 0, sent)
     return wrk.format("PATCH", "/api/v1/entities/icps/" .. pick(), headers, seed_patch)
   elseif kind == "get_icp" then
     return wrk.format("GET", "/api/v1/entities/icps/" .. pick(), headers)

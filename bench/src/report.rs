@@ -52,6 +52,7 @@ pub fn results(
         floor.requests_per_second, floor.p50_ms, floor.p99_ms
     );
     workload_table(&mut report, floor, rows);
+    idempotency_cost(&mut report, rows);
     let _ = writeln!(report, "\nPeak server memory (VmHWM): {peak_mib:.1} MiB.");
     if !pgbench.is_empty() {
         pgbench_table(&mut report, pgbench);
@@ -122,6 +123,38 @@ fn workload_table(report: &mut String, floor: &Measured, rows: &[RunRow]) {
             measured.requests_per_second / floor.requests_per_second.max(1e-9),
             measured.requests_per_second / ceiling.requests_per_second.max(1e-9),
             ceiling.requests_per_second,
+        );
+    }
+}
+
+/// The keyed PATCH's rate as a share of the plain PATCH's, per connection
+/// count: what an Idempotency-Key costs.
+fn idempotency_cost(report: &mut String, rows: &[RunRow]) {
+    let rate = |prefix: &str, connections: usize| {
+        rows.iter()
+            .find(|row| row.workload.starts_with(prefix) && row.connections == connections)
+            .map(|row| row.measured.requests_per_second)
+    };
+    let mut shares = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|row| row.workload.starts_with("PATCH ICP (seed"))
+    {
+        if let Some(keyed) = rate("PATCH ICP, a fresh Idempotency-Key", row.connections)
+            && row.measured.requests_per_second > 0.0
+        {
+            shares.push(format!(
+                "{:.2} at {}",
+                keyed / row.measured.requests_per_second,
+                row.connections
+            ));
+        }
+    }
+    if !shares.is_empty() {
+        let _ = writeln!(
+            report,
+            "\nIdempotency-Key cost: PATCH ICP with a fresh key per request ÷ without one = {} connection(s).",
+            shares.join(", ")
         );
     }
 }

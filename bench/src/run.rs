@@ -76,6 +76,11 @@ fn measure_workloads(
 ) -> Result<Vec<RunRow>, String> {
     let workloads = [
         Workload::new("PATCH ICP (seed body)", "patch_icp", Some(&files.icps)),
+        Workload::new(
+            "PATCH ICP, a fresh Idempotency-Key each",
+            "patch_icp_keyed",
+            Some(&files.icps),
+        ),
         Workload::new("GET ICP", "get_icp", Some(&files.icps)),
         Workload::new(
             "PATCH profile custom_properties",

@@ -145,6 +145,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                 Self::build(patch)
             }
 
+            fn apply_patch(
+                patch: Self::Patch,
+                target: &mut Self,
+            ) -> Result<(), crate::core::error::DomainError> {
+                patch.apply(target)
+            }
+
             #request_shape
             #view
         }

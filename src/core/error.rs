@@ -146,6 +146,12 @@ pub enum DomainError {
     /// No such record in the caller's workspace (records of other workspaces
     /// are reported the same way, never as forbidden).
     NotFound { kind: RecordKind, id: String },
+    /// A request header is not what the server accepts.
+    InvalidHeader { name: &'static str, message: String },
+    /// An idempotency key was sent again with a different request.
+    IdempotencyKeyReused,
+    /// An idempotency key was sent again while its first request runs.
+    IdempotencyKeyInUse,
     /// `If-Match` named a version that is no longer current.
     PreconditionFailed { current_etag: String },
     /// The workspace sent more requests than the surface's rate limit
@@ -217,6 +223,13 @@ impl fmt::Display for DomainError {
             }
             DomainError::Forbidden { kind } => write!(f, "forbidden {}", kind.as_str()),
             DomainError::NotFound { kind, id } => write!(f, "{} not found: {id}", kind.as_str()),
+            DomainError::InvalidHeader { name, message } => write!(f, "{name}: {message}"),
+            DomainError::IdempotencyKeyReused => {
+                write!(f, "idempotency key reused with another request")
+            }
+            DomainError::IdempotencyKeyInUse => {
+                write!(f, "idempotency key in use by a running request")
+            }
             DomainError::PreconditionFailed { current_etag } => {
                 write!(f, "precondition failed; current ETag is {current_etag}")
             }

@@ -107,6 +107,9 @@ pub trait Declared: Sized + Send + Sync + 'static {
     /// Reads a create body into a new record.
     fn read_new<D: Dialect>(body: &Value) -> Result<Self, DomainError>;
 
+    /// Applies a patch read by [`Declared::read_patch`] (its `apply`).
+    fn apply_patch(patch: Self::Patch, target: &mut Self) -> Result<(), DomainError>;
+
     /// The shape of a create or PATCH body.
     fn request_shape(mode: Mode) -> Shape;
 

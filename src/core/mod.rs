@@ -11,6 +11,7 @@ pub mod error;
 pub mod fields;
 pub mod hood;
 pub mod icp;
+pub mod idempotency;
 pub mod input;
 pub mod patch;
 pub mod ratelimit;

@@ -70,23 +70,30 @@ fn parse_window(text: &str) -> Result<Window, String> {
     let invalid = || format!("'{text}' is not LIMIT/LENGTH such as 10/1s or 150/1m");
     let (limit, length) = text.trim().split_once('/').ok_or_else(invalid)?;
     let limit: u64 = limit.trim().parse().map_err(|_| invalid())?;
-    let length = length.trim();
-    let (number, unit) = length
+    let length = parse_duration(length).map_err(|_| invalid())?;
+    if limit == 0 || length.is_zero() {
+        return Err(format!("'{text}': limit and length must be above zero"));
+    }
+    Ok(Window { limit, length })
+}
+
+/// A length of time as written in settings: a whole number and a unit,
+/// `ms`, `s`, `m` or `h` (`500ms`, `60s`, `24h`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let invalid = || format!("'{text}' is not a time such as 500ms, 60s, 30m or 24h");
+    let (number, unit) = text
         .find(|c: char| !c.is_ascii_digit())
-        .map(|at| length.split_at(at))
+        .map(|at| text.split_at(at))
         .ok_or_else(invalid)?;
     let number: u64 = number.parse().map_err(|_| invalid())?;
-    let length = match unit {
+    Ok(match unit {
         "ms" => Duration::from_millis(number),
         "s" => Duration::from_secs(number),
         "m" => Duration::from_secs(number.saturating_mul(60)),
         "h" => Duration::from_secs(number.saturating_mul(3600)),
         _ => return Err(invalid()),
-    };
-    if limit == 0 || length.is_zero() {
-        return Err(format!("'{text}': limit and length must be above zero"));
-    }
-    Ok(Window { limit, length })
+    })
 }
 
 /// Each surface's policy; a surface without one is not limited (the

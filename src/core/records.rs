@@ -386,10 +386,30 @@ impl WriteSession {
         Ok(deleted)
     }
 
+    /// Keeps the response `keeper` renders of `result` under its
+    /// idempotency key, in this transaction: the key and the write it
+    /// answers commit together.
+    pub async fn keep<R>(&mut self, keeper: Keeper<R>, result: &R) -> Result<(), DomainError> {
+        let response = (keeper.render)(result);
+        Ok(self
+            .transaction
+            .idempotency_keep(&keeper.key, &keeper.fingerprint, &response)
+            .await?)
+    }
+
     /// Makes every write of the session durable.
     pub async fn commit(self) -> Result<(), DomainError> {
         self.transaction.commit().await.map_err(DomainError::from)
     }
+}
+
+/// What a write keeps for its idempotency key: the key, the request's
+/// fingerprint, and how to render the response from the write's result
+/// (inside the transaction, so the response commits with the write).
+pub struct Keeper<R> {
+    pub key: crate::core::idempotency::IdempotencyKey,
+    pub fingerprint: String,
+    pub render: Box<dyn FnOnce(&R) -> crate::core::idempotency::KeptResponse + Send>,
 }
 
 /// The record operations, over one store.
@@ -468,8 +488,24 @@ impl Records {
         principal: &Principal,
         build: impl FnOnce(&NewIds) -> T + Send + 'static,
     ) -> Result<Record<T>, DomainError> {
+        self.create_keeping(principal, build, None).await
+    }
+
+    /// [`Records::create`], keeping the response under an idempotency key.
+    pub async fn create_keeping<T: Document>(
+        &self,
+        principal: &Principal,
+        build: impl FnOnce(&NewIds) -> T + Send + 'static,
+        keeper: Option<Keeper<Record<T>>>,
+    ) -> Result<Record<T>, DomainError> {
         self.transact(principal, move |session| {
-            Box::pin(async move { session.insert(build).await })
+            Box::pin(async move {
+                let record = session.insert(build).await?;
+                if let Some(keeper) = keeper {
+                    session.keep(keeper, &record).await?;
+                }
+                Ok(record)
+            })
         })
         .await
     }
@@ -514,11 +550,28 @@ impl Records {
         precondition: &Precondition,
         change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send + 'static,
     ) -> Result<Record<T>, DomainError> {
+        self.update_keeping(principal, id, precondition, change, None)
+            .await
+    }
+
+    /// [`Records::update`], keeping the response under an idempotency key.
+    pub async fn update_keeping<T: Document + Clone>(
+        &self,
+        principal: &Principal,
+        id: &str,
+        precondition: &Precondition,
+        change: impl FnOnce(&mut T) -> Result<(), DomainError> + Send + 'static,
+        keeper: Option<Keeper<Record<T>>>,
+    ) -> Result<Record<T>, DomainError> {
         let (id, precondition) = (id.to_owned(), precondition.clone());
         self.transact(principal, move |session| {
             Box::pin(async move {
                 let record = session.get_accessible::<T>(&id, &precondition).await?;
-                session.update(record, change).await
+                let record = session.update(record, change).await?;
+                if let Some(keeper) = keeper {
+                    session.keep(keeper, &record).await?;
+                }
+                Ok(record)
             })
         })
         .await
@@ -531,11 +584,27 @@ impl Records {
         id: &str,
         precondition: &Precondition,
     ) -> Result<(), DomainError> {
+        self.delete_keeping::<T>(principal, id, precondition, None)
+            .await
+    }
+
+    /// [`Records::delete`], keeping the response under an idempotency key.
+    pub async fn delete_keeping<T: Document>(
+        &self,
+        principal: &Principal,
+        id: &str,
+        precondition: &Precondition,
+        keeper: Option<Keeper<()>>,
+    ) -> Result<(), DomainError> {
         let (id, precondition) = (id.to_owned(), precondition.clone());
         self.transact(principal, move |session| {
             Box::pin(async move {
                 let record = session.get_accessible::<T>(&id, &precondition).await?;
-                session.delete(&record).await.map(|_| ())
+                session.delete(&record).await?;
+                if let Some(keeper) = keeper {
+                    session.keep(keeper, &()).await?;
+                }
+                Ok(())
             })
         })
         .await

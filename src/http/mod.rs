@@ -9,6 +9,7 @@
 pub mod cpu;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod rate_limit;
 pub mod request_context;
 pub mod state;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::auth::Authenticator;
+use crate::core::idempotency::Idempotency;
 use crate::core::ratelimit::Limiter;
 use crate::core::records::Records;
 
@@ -16,6 +17,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Each surface's rate limit, counted per workspace.
     pub limiter: Limiter,
+    /// Idempotency keys of writes, and their kept responses.
+    pub idempotency: Idempotency,
     /// How long a client may take to send its body (408 after that).
     pub body_timeout: Duration,
     /// The OpenAPI document, rendered once when the application is built.

@@ -14,6 +14,7 @@
 //! every instance shares. The store knows nothing of the core above it.
 
 mod group_commit;
+pub mod idempotency;
 pub mod postgres;
 pub mod query;
 pub mod ratelimit;
@@ -47,6 +48,8 @@ impl fmt::Display for WorkspaceId {
         f.write_str(&self.0)
     }
 }
+
+pub use idempotency::{Claim, IdempotencyKey, Kept, KeptResponse};
 
 /// A failure of the storage backend itself (not of the caller's request).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -208,6 +211,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks a key revoked; false if no such key or already revoked.
     async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// What `key` holds: a response kept since `since`, or a running
+    /// request's claim.
+    async fn idempotency_get(
+        &self,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Kept>, StoreError>;
+
+    /// Claims `key` for a request with `fingerprint`, unless a request holds
+    /// it or answered under it since `since`; a claim made before
+    /// `stale_before` is taken over (its request died). Claims need not be
+    /// durable: a lost one only lets a retry run again, and the response,
+    /// kept in the write's own transaction, still stops a second write.
+    async fn idempotency_claim(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        since: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError>;
+
+    /// Gives up a claim whose request kept no response.
+    async fn idempotency_release(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
+
+    /// Deletes at most `limit` keys (kept or claimed) from before `before`,
+    /// oldest first; returns how many.
+    async fn idempotency_purge(&self, before: DateTime<Utc>, limit: u32)
+    -> Result<u64, StoreError>;
 }
 
 /// A write transaction. Reads made through it see the latest committed data
@@ -264,6 +296,14 @@ pub trait WriteTx: Send {
         &mut self,
         workspace: &WorkspaceId,
         entry: &HistoryEntry,
+    ) -> Result<(), StoreError>;
+
+    /// Keeps `response` under `key`, with the writes of this transaction.
+    async fn idempotency_keep(
+        &mut self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        response: &KeptResponse,
     ) -> Result<(), StoreError>;
 
     /// Makes every write of this transaction durable before returning.

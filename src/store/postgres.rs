@@ -31,7 +31,8 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::query::{self, Dialect, Operand, RecordQuery};
 use super::{
-    ApiKeyRecord, HistoryEntry, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
+    ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, Kept, KeptResponse, Store, StoreError,
+    StoredRecord, StoredRole, WorkspaceId, WriteTx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -397,6 +398,137 @@ impl Store for PostgresStore {
                 .map_err(from_sqlx)?;
         Ok(result.rows_affected() == 1)
     }
+    async fn idempotency_get(
+        &self,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Kept>, StoreError> {
+        let row = sqlx::query(
+            "SELECT fingerprint, started_at, status, headers, body FROM idempotency_keys \
+             WHERE workspace_id = $1 AND caller = $2 AND idempotency_key = $3 \
+             AND (status IS NULL OR started_at >= $4)",
+        )
+        .bind(key.workspace.as_str())
+        .bind(&key.caller)
+        .bind(&key.key)
+        .bind(millis(since))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        row.as_ref().map(kept_from_row).transpose()
+    }
+
+    async fn idempotency_claim(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        since: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        // A claim only has to be seen by the other instances while its
+        // request runs; it need not survive a crash (see the trait), so its
+        // commit does not wait for the WAL flush.
+        let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *transaction)
+            .await
+            .map_err(from_sqlx)?;
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys \
+             (workspace_id, caller, idempotency_key, fingerprint, started_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (workspace_id, caller, idempotency_key) DO UPDATE \
+             SET fingerprint = EXCLUDED.fingerprint, started_at = EXCLUDED.started_at, \
+                 status = NULL, headers = NULL, body = NULL \
+             WHERE (idempotency_keys.status IS NULL AND idempotency_keys.started_at < $6) \
+                OR (idempotency_keys.status IS NOT NULL AND idempotency_keys.started_at < $7)",
+        )
+        .bind(key.workspace.as_str())
+        .bind(&key.caller)
+        .bind(&key.key)
+        .bind(fingerprint)
+        .bind(millis(Utc::now()))
+        .bind(millis(stale_before))
+        .bind(millis(since))
+        .execute(&mut *transaction)
+        .await
+        .map_err(from_sqlx)?
+        .rows_affected()
+            == 1;
+        let outcome = if claimed {
+            Claim::Claimed
+        } else {
+            let row = sqlx::query(
+                "SELECT fingerprint, started_at, status, headers, body FROM idempotency_keys \
+                 WHERE workspace_id = $1 AND caller = $2 AND idempotency_key = $3",
+            )
+            .bind(key.workspace.as_str())
+            .bind(&key.caller)
+            .bind(&key.key)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(from_sqlx)?;
+            Claim::Taken(kept_from_row(&row)?)
+        };
+        transaction.commit().await.map_err(from_sqlx)?;
+        Ok(outcome)
+    }
+
+    async fn idempotency_release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE workspace_id = $1 AND caller = $2 \
+             AND idempotency_key = $3 AND status IS NULL",
+        )
+        .bind(key.workspace.as_str())
+        .bind(&key.caller)
+        .bind(&key.key)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn idempotency_purge(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE ctid IN \
+             (SELECT ctid FROM idempotency_keys WHERE started_at < $1 \
+              ORDER BY started_at LIMIT $2)",
+        )
+        .bind(millis(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map(|result| result.rows_affected())
+        .map_err(from_sqlx)
+    }
+}
+
+/// An `idempotency_keys` row: a claim (no status yet) or a kept response.
+fn kept_from_row(row: &PgRow) -> Result<Kept, StoreError> {
+    let status: Option<i32> = row.try_get("status").map_err(from_sqlx)?;
+    let response = match status {
+        None => None,
+        Some(status) => {
+            let headers: Option<Json<Vec<(String, String)>>> =
+                row.try_get("headers").map_err(from_sqlx)?;
+            let body: Option<Vec<u8>> = row.try_get("body").map_err(from_sqlx)?;
+            Some(KeptResponse {
+                status: u16::try_from(status)
+                    .map_err(|_| StoreError::Other(format!("stored response status {status}")))?,
+                headers: headers.map(|Json(headers)| headers).unwrap_or_default(),
+                body: body.unwrap_or_default(),
+            })
+        }
+    };
+    Ok(Kept {
+        fingerprint: row.try_get("fingerprint").map_err(from_sqlx)?,
+        started_at: from_millis(row.try_get("started_at").map_err(from_sqlx)?)?,
+        response,
+    })
 }
 
 /// A READ COMMITTED transaction whose reads lock the rows they return.
@@ -542,6 +674,33 @@ impl WriteTx for PgWriteTx {
         .bind(&entry.request_id)
         .bind(millis(entry.at))
         .bind(Json(&entry.changes))
+        .execute(&mut *self.transaction)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn idempotency_keep(
+        &mut self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        response: &KeptResponse,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (workspace_id, caller, idempotency_key, fingerprint, \
+             started_at, status, headers, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (workspace_id, caller, idempotency_key) DO UPDATE \
+             SET fingerprint = EXCLUDED.fingerprint, started_at = EXCLUDED.started_at, \
+                 status = EXCLUDED.status, headers = EXCLUDED.headers, body = EXCLUDED.body",
+        )
+        .bind(key.workspace.as_str())
+        .bind(&key.caller)
+        .bind(&key.key)
+        .bind(fingerprint)
+        .bind(millis(Utc::now()))
+        .bind(i32::from(response.status))
+        .bind(Json(&response.headers))
+        .bind(&response.body)
         .execute(&mut *self.transaction)
         .await
         .map(|_| ())

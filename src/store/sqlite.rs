@@ -19,6 +19,7 @@
 //! Reads that may scan (lists, queries, history) run on tokio's blocking
 //! threads so they never hold up other requests.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -33,9 +34,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use super::group_commit::{GroupWriter, WriterSession, from_rusqlite};
 
+use super::idempotency::{headers_from_json, headers_to_json};
 use super::query::{self, Dialect, Operand, RecordQuery};
 use super::{
-    ApiKeyRecord, HistoryEntry, Store, StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
+    ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, Kept, KeptResponse, Store, StoreError,
+    StoredRecord, StoredRole, WorkspaceId, WriteTx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -53,6 +56,10 @@ pub struct SqliteStore {
     writer: GroupWriter,
     readers: Arc<ReaderPool>,
     scans: Arc<tokio::sync::Semaphore>,
+    /// Idempotency keys whose requests are running: one process owns a
+    /// SQLite file, so its memory is where they are seen (and a crash,
+    /// which ends those requests, forgets them).
+    claims: Mutex<HashMap<IdempotencyKey, Kept>>,
 }
 
 impl SqliteStore {
@@ -83,6 +90,7 @@ impl SqliteStore {
             writer,
             readers,
             scans: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SCANS)),
+            claims: Mutex::new(HashMap::new()),
         })
     }
 
@@ -538,6 +546,131 @@ impl Store for SqliteStore {
             })
             .await
     }
+    async fn idempotency_get(
+        &self,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Kept>, StoreError> {
+        if let Some(kept) = self.kept_response(key, since)? {
+            return Ok(Some(kept));
+        }
+        Ok(self.claims_guard().get(key).cloned())
+    }
+
+    async fn idempotency_claim(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        since: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        if let Some(kept) = self.kept_response(key, since)? {
+            return Ok(Claim::Taken(kept));
+        }
+        let mut claims = self.claims_guard();
+        match claims.get(key) {
+            Some(running) if running.started_at >= stale_before => {
+                Ok(Claim::Taken(running.clone()))
+            }
+            _ => {
+                claims.insert(
+                    key.clone(),
+                    Kept {
+                        fingerprint: fingerprint.to_owned(),
+                        started_at: Utc::now(),
+                        response: None,
+                    },
+                );
+                Ok(Claim::Claimed)
+            }
+        }
+    }
+
+    async fn idempotency_release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        self.claims_guard().remove(key);
+        Ok(())
+    }
+
+    async fn idempotency_purge(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.claims_guard()
+            .retain(|_, running| running.started_at >= before);
+        self.writer
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "DELETE FROM idempotency_keys \
+                         WHERE (workspace_id, caller, idempotency_key) IN \
+                         (SELECT workspace_id, caller, idempotency_key FROM idempotency_keys \
+                          WHERE started_at < ?1 ORDER BY started_at LIMIT ?2)",
+                    )
+                    .and_then(|mut delete| delete.execute(params![millis(before), limit]))
+                    .map(|deleted| deleted as u64)
+                    .map_err(from_rusqlite)
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    fn claims_guard(&self) -> std::sync::MutexGuard<'_, HashMap<IdempotencyKey, Kept>> {
+        match self.claims.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The response kept under `key` since `since`, read by key (inline, as
+    /// every read by key is).
+    fn kept_response(
+        &self,
+        key: &IdempotencyKey,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Kept>, StoreError> {
+        let found = self.readers.read(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT fingerprint, started_at, status, headers, body FROM idempotency_keys \
+                     WHERE workspace_id = ?1 AND caller = ?2 AND idempotency_key = ?3 \
+                     AND started_at >= ?4",
+                )
+                .and_then(|mut select| {
+                    select
+                        .query_row(
+                            params![key.workspace.as_str(), key.caller, key.key, millis(since)],
+                            |row| {
+                                Ok((
+                                    row.get::<_, String>(0)?,
+                                    row.get::<_, i64>(1)?,
+                                    row.get::<_, i64>(2)?,
+                                    row.get::<_, String>(3)?,
+                                    row.get::<_, Vec<u8>>(4)?,
+                                ))
+                            },
+                        )
+                        .optional()
+                })
+                .map_err(from_rusqlite)
+        })?;
+        found
+            .map(|(fingerprint, started_at, status, headers, body)| {
+                Ok(Kept {
+                    fingerprint,
+                    started_at: from_millis(started_at)?,
+                    response: Some(KeptResponse {
+                        status: u16::try_from(status).map_err(|_| {
+                            StoreError::Other(format!("stored response status {status}"))
+                        })?,
+                        headers: headers_from_json(&headers)?,
+                        body,
+                    }),
+                })
+            })
+            .transpose()
+    }
 }
 
 /// A write session on the writer connection (see [`super::group_commit`]).
@@ -690,6 +823,35 @@ impl WriteTx for SqliteWriteTx {
                     entry.request_id,
                     millis(entry.at),
                     entry.changes.to_string(),
+                ])
+            })
+            .map(|_| ())
+            .map_err(from_rusqlite)
+    }
+
+    async fn idempotency_keep(
+        &mut self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        response: &KeptResponse,
+    ) -> Result<(), StoreError> {
+        self.session
+            .connection()?
+            .prepare_cached(
+                "INSERT OR REPLACE INTO idempotency_keys (workspace_id, caller, idempotency_key, \
+                 fingerprint, started_at, status, headers, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    key.workspace.as_str(),
+                    key.caller,
+                    key.key,
+                    fingerprint,
+                    millis(Utc::now()),
+                    response.status,
+                    headers_to_json(&response.headers),
+                    response.body,
                 ])
             })
             .map(|_| ())

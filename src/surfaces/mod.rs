@@ -19,9 +19,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
+use utoipa::openapi::Required;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::{Header, HeaderBuilder};
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
@@ -149,15 +150,20 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
         // The operational routes (health, readiness, this document) are
         // under no surface's prefix and need no token.
         let surface = surface_for_path(path);
+        // (operation, whether it writes)
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
+            (&mut item.get, false),
+            (&mut item.put, true),
+            (&mut item.post, true),
+            (&mut item.delete, true),
+            (&mut item.patch, true),
         ];
-        for operation in operations.into_iter().flatten() {
+        for (operation, writes) in operations {
+            let Some(operation) = operation else { continue };
             if let Some(surface) = surface {
+                if writes {
+                    add_idempotency(operation, surface);
+                }
                 add_shared_responses(operation, surface);
             }
             for response in operation.responses.responses.values_mut() {
@@ -175,6 +181,80 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+/// Every write of a surface takes an `Idempotency-Key`; a retry gets the
+/// first answer again, marked `Idempotent-Replayed`.
+fn add_idempotency(operation: &mut Operation, surface: &SurfaceInfo) {
+    let key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(crate::core::idempotency::MAX_KEY_CHARS))
+                // Visible ASCII, spaces only inside: HTTP trims a value's ends.
+                .pattern(Some("^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$")),
+        ))
+        .description(Some(
+            "Makes the write safe to retry: a retry with the same key and the same request gets the first successful answer again (for 24 hours by default); nothing is written twice",
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(key));
+    let responses = &mut operation.responses.responses;
+    for (status, description) in [
+        (
+            "409",
+            "A request with this Idempotency-Key is still being processed",
+        ),
+        (
+            "422",
+            "This Idempotency-Key was already used with a different request",
+        ),
+        (
+            "400",
+            "Invalid body or Idempotency-Key; every invalid field is listed",
+        ),
+    ] {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| envelope_response(surface, description));
+    }
+    for (status, response) in responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && status.starts_with('2')
+        {
+            response
+                .headers
+                .entry("Idempotent-Replayed".to_owned())
+                .or_insert_with(|| {
+                    header(
+                        Type::String,
+                        "`true` when this is the kept answer to an earlier request with the same Idempotency-Key",
+                    )
+                });
+        }
+    }
+}
+
+/// A response of `surface`'s error envelope.
+fn envelope_response(surface: &SurfaceInfo, description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                surface.error_media_type,
+                ContentBuilder::new()
+                    .schema(Some(schema::reference(&surface.error_schema())))
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 fn add_shared_responses(operation: &mut Operation, surface: &SurfaceInfo) {
@@ -203,19 +283,9 @@ fn add_shared_responses(operation: &mut Operation, surface: &SurfaceInfo) {
     }
     let responses = &mut operation.responses.responses;
     for (status, description) in shared {
-        responses.entry(status.to_owned()).or_insert_with(|| {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        surface.error_media_type,
-                        ContentBuilder::new()
-                            .schema(Some(schema::reference(&surface.error_schema())))
-                            .build(),
-                    )
-                    .build(),
-            )
-        });
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| envelope_response(surface, description));
     }
     let rate_limit_headers = [
         (

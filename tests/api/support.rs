@@ -384,6 +384,15 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with more `serve` flags.
     pub fn start_with(database_url: &str, extra_args: &[&str]) -> ServerProcess {
+        Self::start_with_env(database_url, extra_args, &[])
+    }
+
+    /// Like [`ServerProcess::start_with`], with environment variables.
+    pub fn start_with_env(
+        database_url: &str,
+        extra_args: &[&str],
+        environment: &[(&str, &str)],
+    ) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
             .args([
@@ -394,6 +403,7 @@ impl ServerProcess {
                 database_url,
             ])
             .args(extra_args)
+            .envs(environment.iter().copied())
             .env("CLIENTELE_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -25,6 +25,8 @@ mod hood;
 mod hostile;
 #[path = "../api/icps.rs"]
 mod icps;
+#[path = "../api/idempotency.rs"]
+mod idempotency;
 mod multi_instance;
 #[path = "../api/support.rs"]
 mod support;

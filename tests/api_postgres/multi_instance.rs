@@ -71,6 +71,49 @@ impl Cluster {
     }
 }
 
+/// One Idempotency-Key, retried at once through both instances (as a
+/// client retrying after a timeout through a load balancer might): one
+/// record is written; every answer is that record (first or replayed) or a
+/// 409 while the first attempt runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_idempotency_key_over_two_instances_writes_once() {
+    let cluster = Cluster::start(&["--hood-rate-limit", "off"]).await;
+    let bases = cluster.bases();
+    let body = json!({"email": "once@example.com"});
+    let requests = (0..40).map(|i| {
+        cluster
+            .client
+            .post(format!("{}/v1/hood/profiles", bases[i % 2]))
+            .bearer_auth(&cluster.token)
+            .header("idempotency-key", "one-key")
+            .json(&body)
+            .send()
+    });
+    let mut ids = Vec::new();
+    let mut conflicts = 0;
+    for reply in join_all(requests).await {
+        let reply = TestApp::reply(reply.expect("sent")).await;
+        match reply.status {
+            StatusCode::CREATED => ids.push(reply.body["id"].clone()),
+            StatusCode::CONFLICT => conflicts += 1,
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    assert!(!ids.is_empty(), "{conflicts} conflicts and no answer");
+    assert!(ids.iter().all(|id| *id == ids[0]), "one record: {ids:?}");
+    let list = TestApp::reply(
+        cluster
+            .client
+            .get(format!("{}/v1/hood/profiles", bases[1]))
+            .bearer_auth(&cluster.token)
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(list.body["total"], 1, "{}", list.text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_patches_over_two_instances_all_persist() {
     let cluster = Cluster::start(&["--hood-rate-limit", "off"]).await;

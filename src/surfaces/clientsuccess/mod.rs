@@ -7,8 +7,8 @@ pub mod wire;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header::{ETAG, LOCATION};
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -18,8 +18,9 @@ use utoipa_axum::routes;
 use crate::core::client::Client;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::fields::{Declared, View};
-use crate::core::records::Record;
+use crate::core::records::{NewIds, Record};
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
+use crate::http::idempotency::{Idempotent, Reply, Started};
 use crate::http::{AppState, Failure, Surface};
 use wire::{
     ClientSuccessClient, ClientSuccessCreateRequest, ClientSuccessPage, ClientSuccessPatchRequest,
@@ -181,6 +182,17 @@ impl Surface for ClientSuccess {
                 ),
                 None,
             ),
+            DomainError::InvalidHeader { name, message } => {
+                (format!("The {name} header is not valid: {message}"), None)
+            }
+            DomainError::IdempotencyKeyReused => (
+                "This Idempotency-Key was already used with a different request; use a new key for a new request".to_owned(),
+                None,
+            ),
+            DomainError::IdempotencyKeyInUse => (
+                "A request with this Idempotency-Key is still being processed; retry once it has finished".to_owned(),
+                None,
+            ),
             DomainError::RateLimited { retry_after_secs } => (
                 format!("Rate limit exceeded; retry in {retry_after_secs} s"),
                 None,
@@ -209,12 +221,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const CLIENTS: &str = "/v2/client";
 
-fn with_etag(status: StatusCode, record: &Record<Client>) -> Response {
-    let mut response = (status, Json(View::<Client, ClientSuccess>::of(record))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&record.etag()) {
-        response.headers_mut().insert(ETAG, value);
-    }
-    response
+/// A client as ClientSuccess answers it, with its version as `ETag`.
+fn client_reply(status: StatusCode, record: &Record<Client>) -> Reply {
+    Reply::json(status, &View::<Client, ClientSuccess>::of(record))
+        .with_header(ETAG, &record.etag())
+}
+
+/// A new client: 201, and where it lives.
+fn created_reply(record: &Record<Client>) -> Reply {
+    client_reply(StatusCode::CREATED, record)
+        .with_header(LOCATION, &format!("{CLIENTS}/{}", record.id))
 }
 
 /// Client paths carry the UUID; anything else names no client.
@@ -251,21 +267,22 @@ fn client_key(id: &str) -> Result<String, DomainError> {
 async fn create_client(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<ClientSuccess>,
+    idempotent: Idempotent<ClientSuccess>,
     JsonBody(body, ..): JsonBody<ClientSuccess>,
 ) -> ClientSuccessResult {
+    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let client = Client::read_new::<ClientSuccess>(&body)?;
     // UuidAndSequence always yields a number; 0 would only mean a bug.
+    let build = move |ids: &NewIds| client.with_id(ids.number.unwrap_or_default());
+    let keeper = writing.keeper(created_reply);
     let record = app
         .records
-        .create(&principal, move |ids| {
-            client.with_id(ids.number.unwrap_or_default())
-        })
+        .create_keeping(&principal, build, keeper)
         .await?;
-    let mut response = with_etag(StatusCode::CREATED, &record);
-    if let Ok(location) = HeaderValue::from_str(&format!("{CLIENTS}/{}", record.id)) {
-        response.headers_mut().insert(LOCATION, location);
-    }
-    Ok(response)
+    Ok(writing.respond(created_reply(&record)))
 }
 
 /// Search the workspace's clients, a page at a time (pages count from 0).
@@ -328,7 +345,7 @@ async fn get_client(
 ) -> ClientSuccessResult {
     let key = client_key(&id)?;
     let record = app.records.get::<Client>(&principal, &key).await?;
-    Ok(with_etag(StatusCode::OK, &record))
+    Ok(client_reply(StatusCode::OK, &record).into_response())
 }
 
 /// Update a client partially: only the fields in the body change.
@@ -364,17 +381,27 @@ async fn update_client(
     Caller(principal, ..): Caller<ClientSuccess>,
     PathId(id, ..): PathId<ClientSuccess>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<ClientSuccess>,
     JsonBody(body, ..): JsonBody<ClientSuccess>,
 ) -> ClientSuccessResult {
+    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let key = client_key(&id)?;
     let patch = Client::read_patch::<ClientSuccess>(&body)?;
+    let keeper = writing.keeper(|record| client_reply(StatusCode::OK, record));
     let record = app
         .records
-        .update::<Client>(&principal, &key, &precondition, |client| {
-            patch.apply(client)
-        })
+        .update_keeping::<Client>(
+            &principal,
+            &key,
+            &precondition,
+            |client| patch.apply(client),
+            keeper,
+        )
         .await?;
-    Ok(with_etag(StatusCode::OK, &record))
+    Ok(writing.respond(client_reply(StatusCode::OK, &record)))
 }
 
 /// Delete a client.
@@ -402,12 +429,18 @@ async fn delete_client(
     Caller(principal, ..): Caller<ClientSuccess>,
     PathId(id, ..): PathId<ClientSuccess>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<ClientSuccess>,
 ) -> ClientSuccessResult {
+    let writing = match idempotent.begin(&app, &principal, None).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let key = client_key(&id)?;
+    let keeper = writing.keeper(|()| Reply::empty(StatusCode::NO_CONTENT));
     app.records
-        .delete::<Client>(&principal, &key, &precondition)
+        .delete_keeping::<Client>(&principal, &key, &precondition, keeper)
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(writing.respond(Reply::empty(StatusCode::NO_CONTENT)))
 }
 
 #[cfg(test)]

@@ -9,20 +9,22 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header::ETAG;
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::core::auth::Principal;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::fields::{Declared, View};
 use crate::core::hood::{self, Profile, ProfileList};
 use crate::core::ratelimit::{RatePolicy, Window};
-use crate::core::records::Precondition;
+use crate::core::records::{Document, Precondition, Record};
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
+use crate::http::idempotency::{Idempotent, Reply, Started};
 use crate::http::{AppState, Failure, Surface};
 use wire::{
     CreateHoodProfileRequest, HoodHistoryEntry, HoodHistoryPage, HoodProfileListPage,
@@ -152,6 +154,21 @@ impl Surface for Hood {
                 )),
                 None,
             ),
+            DomainError::InvalidHeader { name, message } => (
+                Some(format!("The request is not valid. {name}: {message}")),
+                None,
+            ),
+            DomainError::IdempotencyKeyReused => (
+                Some("This Idempotency-Key was already used with a different request.".to_owned()),
+                None,
+            ),
+            DomainError::IdempotencyKeyInUse => (
+                Some(
+                    "A request with this Idempotency-Key is still being processed; retry once it has finished."
+                        .to_owned(),
+                ),
+                None,
+            ),
             DomainError::RateLimited { retry_after_secs } => (
                 Some(format!(
                     "Rate limit exceeded; retry in {retry_after_secs} second(s)."
@@ -174,6 +191,8 @@ impl Surface for Hood {
             StatusCode::METHOD_NOT_ALLOWED => "Method not allowed.",
             StatusCode::REQUEST_TIMEOUT => "Request timeout.",
             StatusCode::PRECONDITION_FAILED => "Precondition failed.",
+            StatusCode::CONFLICT => "Conflict.",
+            StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable entity.",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload too large.",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type.",
             StatusCode::TOO_MANY_REQUESTS => "Too many requests.",
@@ -203,17 +222,6 @@ pub fn router() -> OpenApiRouter<AppState> {
             update_profile_list,
             delete_profile_list
         ))
-}
-
-fn with_etag<T: Serialize>(status: StatusCode, etag: &str, body: Option<T>) -> Response {
-    let mut response = match body {
-        Some(body) => (status, Json(body)).into_response(),
-        None => status.into_response(),
-    };
-    if let Ok(value) = HeaderValue::from_str(etag) {
-        response.headers_mut().insert(ETAG, value);
-    }
-    response
 }
 
 /// Hood ids are numeric strings; anything else names no record.
@@ -290,15 +298,10 @@ async fn list_profiles(
 async fn create_profile(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
+    idempotent: Idempotent<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let profile = Profile::read_new::<Hood>(&body)?;
-    let record = app.records.create(&principal, |_| profile).await?;
-    Ok(with_etag(
-        StatusCode::CREATED,
-        &record.etag(),
-        Some(View::<Profile, Hood>::of(&record)),
-    ))
+    create::<Profile>(&app, &principal, idempotent, body).await
 }
 
 /// Get one profile.
@@ -321,11 +324,7 @@ async fn get_profile(
 ) -> HoodResult {
     let id = numeric_id(RecordKind::HoodProfile, &id)?;
     let record = app.records.get::<Profile>(&principal, &id).await?;
-    Ok(with_etag(
-        StatusCode::OK,
-        &record.etag(),
-        Some(View::<Profile, Hood>::of(&record)),
-    ))
+    Ok(view_reply(StatusCode::OK, &record).into_response())
 }
 
 /// Update a profile: only the fields sent change (the seed). Answers 204.
@@ -354,21 +353,11 @@ async fn update_profile(
     Caller(principal, ..): Caller<Hood>,
     PathId(id, ..): PathId<Hood>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let patch = Profile::read_patch::<Hood>(&body)?;
-    let id = numeric_id(RecordKind::HoodProfile, &id)?;
-    let record = app
-        .records
-        .update::<Profile>(&principal, &id, &precondition, |profile| {
-            patch.apply(profile)
-        })
-        .await?;
-    Ok(with_etag::<()>(
-        StatusCode::NO_CONTENT,
-        &record.etag(),
-        None,
-    ))
+    let target = (RecordKind::HoodProfile, id.as_str(), &precondition);
+    update::<Profile>(&app, &principal, target, idempotent, body).await
 }
 
 /// Delete a profile. Deleting one that does not exist also answers 204.
@@ -391,31 +380,94 @@ async fn delete_profile(
     Caller(principal, ..): Caller<Hood>,
     PathId(id, ..): PathId<Hood>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<Hood>,
 ) -> HoodResult {
-    delete_idempotently::<Profile>(
-        &app,
-        &principal,
-        RecordKind::HoodProfile,
-        &id,
-        &precondition,
-    )
-    .await
+    let target = (RecordKind::HoodProfile, id.as_str(), &precondition);
+    delete_idempotently::<Profile>(&app, &principal, target, idempotent).await
 }
 
-async fn delete_idempotently<T: crate::core::records::Document>(
+async fn delete_idempotently<T: Document>(
     app: &AppState,
-    principal: &crate::core::auth::Principal,
-    kind: RecordKind,
-    id: &str,
-    precondition: &Precondition,
+    principal: &Principal,
+    (kind, id, precondition): (RecordKind, &str, &Precondition),
+    idempotent: Idempotent<Hood>,
 ) -> HoodResult {
-    let Ok(id) = numeric_id(kind, id) else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    let writing = match idempotent.begin(app, principal, None).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
     };
-    match app.records.delete::<T>(principal, &id, precondition).await {
-        Ok(()) | Err(DomainError::NotFound { .. }) => Ok(StatusCode::NO_CONTENT.into_response()),
+    let Ok(id) = numeric_id(kind, id) else {
+        return Ok(writing.respond(Reply::empty(StatusCode::NO_CONTENT)));
+    };
+    let keeper = writing.keeper(|()| Reply::empty(StatusCode::NO_CONTENT));
+    match app
+        .records
+        .delete_keeping::<T>(principal, &id, precondition, keeper)
+        .await
+    {
+        Ok(()) | Err(DomainError::NotFound { .. }) => {
+            Ok(writing.respond(Reply::empty(StatusCode::NO_CONTENT)))
+        }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A record as Hood answers it, with its version as `ETag`.
+fn view_reply<T: Declared>(status: StatusCode, record: &Record<T>) -> Reply {
+    Reply::json(status, &View::<T, Hood>::of(record)).with_header(ETAG, &record.etag())
+}
+
+/// No body, only the record's new version as `ETag` (Hood's PATCH answer).
+fn etag_reply<T>(status: StatusCode, record: &Record<T>) -> Reply {
+    Reply::empty(status).with_header(ETAG, &record.etag())
+}
+
+/// Creates a profile or a list from `body`: 201 and the record.
+async fn create<T: Declared + Document>(
+    app: &AppState,
+    principal: &Principal,
+    idempotent: Idempotent<Hood>,
+    body: serde_json::Value,
+) -> HoodResult {
+    let writing = match idempotent.begin(app, principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
+    let new = T::read_new::<Hood>(&body)?;
+    let keeper = writing.keeper(|record| view_reply(StatusCode::CREATED, record));
+    let record = app
+        .records
+        .create_keeping(principal, |_| new, keeper)
+        .await?;
+    Ok(writing.respond(view_reply(StatusCode::CREATED, &record)))
+}
+
+/// Patches a profile or a list with `body`: 204 and the new `ETag`.
+async fn update<T: Declared + Document + Clone>(
+    app: &AppState,
+    principal: &Principal,
+    (kind, id, precondition): (RecordKind, &str, &Precondition),
+    idempotent: Idempotent<Hood>,
+    body: serde_json::Value,
+) -> HoodResult {
+    let writing = match idempotent.begin(app, principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
+    let patch = T::read_patch::<Hood>(&body)?;
+    let id = numeric_id(kind, id)?;
+    let keeper = writing.keeper(|record| etag_reply(StatusCode::NO_CONTENT, record));
+    let record = app
+        .records
+        .update_keeping::<T>(
+            principal,
+            &id,
+            precondition,
+            |target| T::apply_patch(patch, target),
+            keeper,
+        )
+        .await?;
+    Ok(writing.respond(etag_reply(StatusCode::NO_CONTENT, &record)))
 }
 
 /// Unsubscribe a profile: its email and number can no longer start a new
@@ -435,8 +487,14 @@ async fn unsubscribe_profile(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
     PathId(id, ..): PathId<Hood>,
+    idempotent: Idempotent<Hood>,
 ) -> HoodResult {
+    let writing = match idempotent.begin(&app, &principal, None).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let id = numeric_id(RecordKind::HoodProfile, &id)?;
+    let keeper = writing.keeper(|record| etag_reply(StatusCode::NO_CONTENT, record));
     let record = app
         .records
         .transact(&principal, move |session| {
@@ -444,15 +502,15 @@ async fn unsubscribe_profile(
                 let record = session
                     .get_accessible::<Profile>(&id, &Precondition::None)
                     .await?;
-                hood::unsubscribe(session, record).await
+                let record = hood::unsubscribe(session, record).await?;
+                if let Some(keeper) = keeper {
+                    session.keep(keeper, &record).await?;
+                }
+                Ok(record)
             })
         })
         .await?;
-    Ok(with_etag::<()>(
-        StatusCode::NO_CONTENT,
-        &record.etag(),
-        None,
-    ))
+    Ok(writing.respond(etag_reply(StatusCode::NO_CONTENT, &record)))
 }
 
 /// List profile lists.
@@ -495,15 +553,10 @@ async fn list_profile_lists(
 async fn create_profile_list(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
+    idempotent: Idempotent<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let list = ProfileList::read_new::<Hood>(&body)?;
-    let record = app.records.create(&principal, |_| list).await?;
-    Ok(with_etag(
-        StatusCode::CREATED,
-        &record.etag(),
-        Some(View::<ProfileList, Hood>::of(&record)),
-    ))
+    create::<ProfileList>(&app, &principal, idempotent, body).await
 }
 
 /// Get one profile list.
@@ -526,11 +579,7 @@ async fn get_profile_list(
 ) -> HoodResult {
     let id = numeric_id(RecordKind::HoodProfileList, &id)?;
     let record = app.records.get::<ProfileList>(&principal, &id).await?;
-    Ok(with_etag(
-        StatusCode::OK,
-        &record.etag(),
-        Some(View::<ProfileList, Hood>::of(&record)),
-    ))
+    Ok(view_reply(StatusCode::OK, &record).into_response())
 }
 
 /// Update a profile list partially. Answers 204, like a profile PATCH.
@@ -559,19 +608,11 @@ async fn update_profile_list(
     Caller(principal, ..): Caller<Hood>,
     PathId(id, ..): PathId<Hood>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
-    let patch = ProfileList::read_patch::<Hood>(&body)?;
-    let id = numeric_id(RecordKind::HoodProfileList, &id)?;
-    let record = app
-        .records
-        .update::<ProfileList>(&principal, &id, &precondition, |list| patch.apply(list))
-        .await?;
-    Ok(with_etag::<()>(
-        StatusCode::NO_CONTENT,
-        &record.etag(),
-        None,
-    ))
+    let target = (RecordKind::HoodProfileList, id.as_str(), &precondition);
+    update::<ProfileList>(&app, &principal, target, idempotent, body).await
 }
 
 /// Delete a profile list. Deleting one that does not exist also answers 204.
@@ -594,15 +635,10 @@ async fn delete_profile_list(
     Caller(principal, ..): Caller<Hood>,
     PathId(id, ..): PathId<Hood>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<Hood>,
 ) -> HoodResult {
-    delete_idempotently::<ProfileList>(
-        &app,
-        &principal,
-        RecordKind::HoodProfileList,
-        &id,
-        &precondition,
-    )
-    .await
+    let target = (RecordKind::HoodProfileList, id.as_str(), &precondition);
+    delete_idempotently::<ProfileList>(&app, &principal, target, idempotent).await
 }
 
 /// The audit trail of a profile: every create, update and delete, who made

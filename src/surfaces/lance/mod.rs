@@ -6,8 +6,8 @@ pub mod wire;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::http::header::ETAG;
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,6 +20,7 @@ use crate::core::icp::{Icp, has_regex_criteria};
 use crate::core::records::Record;
 use crate::http::cpu::run_heavy;
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
+use crate::http::idempotency::{Idempotent, Reply, Started};
 use crate::http::{AppState, Failure, Surface};
 use wire::{CreateIcpRequest, IcpHistoryEntryView, IcpHistoryPage, IcpView, UpdateIcpRequest};
 
@@ -124,6 +125,18 @@ impl Surface for Lance {
                 ),
                 None,
             ),
+            DomainError::InvalidHeader { name, message } => (
+                format!("Invalid {name} header: {message}"),
+                None,
+            ),
+            DomainError::IdempotencyKeyReused => (
+                "This Idempotency-Key was already used with a different request; use a new key for a new request".to_owned(),
+                None,
+            ),
+            DomainError::IdempotencyKeyInUse => (
+                "A request with this Idempotency-Key is still being processed; retry once it has finished".to_owned(),
+                None,
+            ),
             DomainError::RateLimited { retry_after_secs } => (
                 format!("Rate limit exceeded; retry in {retry_after_secs} s"),
                 None,
@@ -146,6 +159,8 @@ impl Surface for Lance {
             StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
             StatusCode::REQUEST_TIMEOUT => "REQUEST_TIMEOUT",
             StatusCode::PRECONDITION_FAILED => "PRECONDITION_FAILED",
+            StatusCode::CONFLICT => "CONFLICT",
+            StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
             StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
             StatusCode::TOO_MANY_REQUESTS => "TOO_MANY_REQUESTS",
@@ -172,12 +187,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(icp_history))
 }
 
-fn with_etag(status: StatusCode, record: &Record<Icp>) -> Response {
-    let mut response = (status, Json(View::<Icp, Lance>::of(record))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&record.etag()) {
-        response.headers_mut().insert(ETAG, value);
-    }
-    response
+/// An ICP as Lance answers it, with its version as `ETag`.
+fn icp_reply(status: StatusCode, record: &Record<Icp>) -> Reply {
+    Reply::json(status, &View::<Icp, Lance>::of(record)).with_header(ETAG, &record.etag())
 }
 
 /// Reads an ICP body; one that carries regular expressions is read on the
@@ -240,13 +252,22 @@ async fn list_icps(
 async fn create_icp(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Lance>,
+    idempotent: Idempotent<Lance>,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
+    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let icp = read_body(body, Icp::read_new::<Lance>)
         .await?
         .created_by(&principal);
-    let record = app.records.create(&principal, |_| icp).await?;
-    Ok(with_etag(StatusCode::CREATED, &record))
+    let keeper = writing.keeper(|record| icp_reply(StatusCode::CREATED, record));
+    let record = app
+        .records
+        .create_keeping(&principal, |_| icp, keeper)
+        .await?;
+    Ok(writing.respond(icp_reply(StatusCode::CREATED, &record)))
 }
 
 /// Get one ICP.
@@ -270,7 +291,7 @@ async fn get_icp(
 ) -> LanceResult {
     let id = icp_id(&id)?;
     let record = app.records.get::<Icp>(&principal, &id).await?;
-    Ok(with_etag(StatusCode::OK, &record))
+    Ok(icp_reply(StatusCode::OK, &record).into_response())
 }
 
 /// Update an ICP partially: only the fields in the body change.
@@ -300,15 +321,27 @@ async fn update_icp(
     Caller(principal, ..): Caller<Lance>,
     PathId(id, ..): PathId<Lance>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<Lance>,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
+    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let patch = read_body(body, Icp::read_patch::<Lance>).await?;
     let id = icp_id(&id)?;
+    let keeper = writing.keeper(|record| icp_reply(StatusCode::OK, record));
     let record = app
         .records
-        .update::<Icp>(&principal, &id, &precondition, |icp| patch.apply(icp))
+        .update_keeping::<Icp>(
+            &principal,
+            &id,
+            &precondition,
+            |icp| patch.apply(icp),
+            keeper,
+        )
         .await?;
-    Ok(with_etag(StatusCode::OK, &record))
+    Ok(writing.respond(icp_reply(StatusCode::OK, &record)))
 }
 
 /// Delete an ICP.
@@ -333,12 +366,18 @@ async fn delete_icp(
     Caller(principal, ..): Caller<Lance>,
     PathId(id, ..): PathId<Lance>,
     IfMatch(precondition): IfMatch,
+    idempotent: Idempotent<Lance>,
 ) -> LanceResult {
+    let writing = match idempotent.begin(&app, &principal, None).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let id = icp_id(&id)?;
+    let keeper = writing.keeper(|()| Reply::empty(StatusCode::NO_CONTENT));
     app.records
-        .delete::<Icp>(&principal, &id, &precondition)
+        .delete_keeping::<Icp>(&principal, &id, &precondition, keeper)
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(writing.respond(Reply::empty(StatusCode::NO_CONTENT)))
 }
 
 /// `limit` and `offset` of a history request, each at most once; other
