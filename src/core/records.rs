@@ -26,10 +26,12 @@ use crate::store::{self, SharedStore, StoredRecord, WriteTx};
 pub enum IdScheme {
     /// A random UUID is the id.
     Uuid,
-    /// The next number of the kind's counter, as a decimal string, is the id.
+    /// The next number of the kind's counter in the record's workspace, as
+    /// a decimal string, is the id: unique in the workspace, not across
+    /// workspaces.
     Sequence { start: i64 },
     /// A random UUID is the id, and the record also gets the next number of
-    /// the kind's counter (for surfaces that show both).
+    /// the kind's counter in its workspace (for surfaces that show both).
     UuidAndSequence { start: i64 },
 }
 
@@ -304,9 +306,10 @@ impl WriteSession {
         })
     }
 
+    /// The next number of the kind's counter in this session's workspace.
     async fn next_number<T: Document>(&mut self, start: i64) -> Result<i64, DomainError> {
         self.transaction
-            .next_sequence(T::KIND.as_str(), start)
+            .next_sequence(&self.workspace, T::KIND.as_str(), start)
             .await
             .map_err(DomainError::from)
     }

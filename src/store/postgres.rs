@@ -438,11 +438,18 @@ impl WriteTx for PgWriteTx {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError> {
+    async fn next_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        start: i64,
+    ) -> Result<i64, StoreError> {
         sqlx::query_scalar(
-            "INSERT INTO sequences (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
+            "INSERT INTO workspace_sequences (workspace_id, name, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (workspace_id, name) DO UPDATE SET value = workspace_sequences.value + 1 \
+             RETURNING value",
         )
+        .bind(workspace.as_str())
         .bind(name)
         .bind(start)
         .fetch_one(&mut *self.transaction)

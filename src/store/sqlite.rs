@@ -577,14 +577,22 @@ impl WriteTx for SqliteWriteTx {
         self.select_one(SELECT_BY_LOOKUP, [workspace.as_str(), kind, lookup])
     }
 
-    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError> {
+    async fn next_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        start: i64,
+    ) -> Result<i64, StoreError> {
         self.session
             .connection()?
             .prepare_cached(
-                "INSERT INTO sequences (name, value) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+                "INSERT INTO workspace_sequences (workspace_id, name, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (workspace_id, name) DO UPDATE SET value = value + 1 \
+                 RETURNING value",
             )
-            .and_then(|mut next| next.query_row(params![name, start], |row| row.get(0)))
+            .and_then(|mut next| {
+                next.query_row(params![workspace.as_str(), name, start], |row| row.get(0))
+            })
             .map_err(from_rusqlite)
     }
 

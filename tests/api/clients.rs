@@ -849,6 +849,11 @@ async fn client_type_id_overrides_client_type_title() {
 async fn parent_must_be_a_client_of_the_workspace_and_never_a_cycle() {
     let (app, token) = member_app().await;
     let other = app.member("globex", "user_zzz").await;
+    // Ids are numbered per workspace: globex's fourth client has an id that
+    // none of acme's three has.
+    for _ in 0..3 {
+        create(&app, &other, &minimal("Globex")).await;
+    }
     let foreign = create(&app, &other, &minimal("Globex")).await;
     let top = create(&app, &token, &minimal("Top")).await;
     let top_id = top["id"].as_i64().expect("id");
