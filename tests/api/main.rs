@@ -12,6 +12,7 @@ mod history;
 mod hood;
 mod hostile;
 mod icps;
+mod ids;
 mod openapi;
 mod support;
 

@@ -25,6 +25,8 @@ mod hood;
 mod hostile;
 #[path = "../api/icps.rs"]
 mod icps;
+#[path = "../api/ids.rs"]
+mod ids;
 mod multi_instance;
 #[path = "../api/support.rs"]
 mod support;
