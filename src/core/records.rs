@@ -361,6 +361,7 @@ impl WriteSession {
             user_id: self.actor.user_id.clone(),
             key_id: self.actor.key_id.clone(),
             request_id: self.actor.request_id.clone(),
+            client_request_id: self.actor.client_request_id.clone(),
             at: Utc::now(),
             changes: changed_fields(old, new)?,
         };
@@ -593,7 +594,13 @@ pub struct HistoryEntry {
     pub user_id: String,
     /// The API key used; `None` for JWT callers.
     pub key_id: Option<String>,
+    /// The server's id of the request that made the change (entries
+    /// written before the client's id was stored apart may hold the id the
+    /// client sent instead).
     pub request_id: String,
+    /// The `X-Request-Id` the client sent with that request, if any: the
+    /// client's word, kept for tracing.
+    pub client_request_id: Option<String>,
     pub at: DateTime<Utc>,
     pub changes: Vec<ChangedField>,
 }
@@ -616,6 +623,7 @@ impl TryFrom<store::HistoryEntry> for HistoryEntry {
             user_id: stored.user_id,
             key_id: stored.key_id,
             request_id: stored.request_id,
+            client_request_id: stored.client_request_id,
             at: stored.at,
             changes,
         })
@@ -778,6 +786,7 @@ mod tests {
             user_id: "user_1".into(),
             key_id: None,
             request_id: "req".into(),
+            client_request_id: None,
             at: Utc::now(),
             changes,
         };

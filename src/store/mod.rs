@@ -90,7 +90,11 @@ pub struct HistoryEntry {
     pub action: String,
     pub user_id: String,
     pub key_id: Option<String>,
+    /// The server's id of the request that made the change. Entries written
+    /// before the client's id had a column of its own may hold that instead.
     pub request_id: String,
+    /// The `X-Request-Id` the client sent with that request, if any.
+    pub client_request_id: Option<String>,
     pub at: DateTime<Utc>,
     /// `[{"field", "old", "new"}, …]` for each changed top-level field.
     pub changes: Value,

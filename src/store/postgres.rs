@@ -171,6 +171,7 @@ fn history_from_row(row: &PgRow) -> Result<HistoryEntry, StoreError> {
         user_id: row.try_get("user_id").map_err(from_sqlx)?,
         key_id: row.try_get("key_id").map_err(from_sqlx)?,
         request_id: row.try_get("request_id").map_err(from_sqlx)?,
+        client_request_id: row.try_get("client_request_id").map_err(from_sqlx)?,
         at: from_millis(row.try_get("at").map_err(from_sqlx)?)?,
         changes,
     })
@@ -307,7 +308,8 @@ impl Store for PostgresStore {
         .await
         .map_err(from_sqlx)?;
         let rows = sqlx::query(
-            "SELECT kind, record_id, version, action, user_id, key_id, request_id, at, changes \
+            "SELECT kind, record_id, version, action, user_id, key_id, request_id, \
+             client_request_id, at, changes \
              FROM history WHERE workspace_id = $1 AND kind = $2 AND record_id = $3 \
              ORDER BY seq LIMIT $4 OFFSET $5",
         )
@@ -536,8 +538,8 @@ impl WriteTx for PgWriteTx {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
-             key_id, request_id, at, changes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             key_id, request_id, client_request_id, at, changes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(workspace.as_str())
         .bind(&entry.kind)
@@ -547,6 +549,7 @@ impl WriteTx for PgWriteTx {
         .bind(&entry.user_id)
         .bind(&entry.key_id)
         .bind(&entry.request_id)
+        .bind(&entry.client_request_id)
         .bind(millis(entry.at))
         .bind(Json(&entry.changes))
         .execute(&mut *self.transaction)

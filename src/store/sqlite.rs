@@ -240,12 +240,24 @@ type HistoryColumns = (
     String,
     Option<String>,
     String,
+    Option<String>,
     i64,
     String,
 );
 
 fn history_entry(columns: HistoryColumns) -> Result<HistoryEntry, StoreError> {
-    let (kind, record_id, version, action, user_id, key_id, request_id, at, changes) = columns;
+    let (
+        kind,
+        record_id,
+        version,
+        action,
+        user_id,
+        key_id,
+        request_id,
+        client_request_id,
+        at,
+        changes,
+    ) = columns;
     Ok(HistoryEntry {
         kind,
         record_id,
@@ -254,6 +266,7 @@ fn history_entry(columns: HistoryColumns) -> Result<HistoryEntry, StoreError> {
         user_id,
         key_id,
         request_id,
+        client_request_id,
         at: from_millis(at)?,
         changes: serde_json::from_str(&changes)
             .map_err(|error| StoreError::Other(format!("stored changes are not JSON: {error}")))?,
@@ -291,7 +304,8 @@ const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at,
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3";
 const SELECT_BY_LOOKUP: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND lookup = ?3";
-const SELECT_HISTORY: &str = "SELECT kind, record_id, version, action, user_id, key_id, request_id, at, changes \
+const SELECT_HISTORY: &str = "SELECT kind, record_id, version, action, user_id, key_id, request_id, \
+     client_request_id, at, changes \
      FROM history WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3 \
      ORDER BY seq LIMIT ?4 OFFSET ?5";
 const SELECT_API_KEY: &str = "SELECT id, workspace_id, user_id, role, token_hash, token_prefix, \
@@ -683,8 +697,8 @@ impl WriteTx for SqliteWriteTx {
             .connection()?
             .prepare_cached(
                 "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
-                 key_id, request_id, at, changes) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 key_id, request_id, client_request_id, at, changes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .and_then(|mut insert| {
                 insert.execute(params![
@@ -696,6 +710,7 @@ impl WriteTx for SqliteWriteTx {
                     entry.user_id,
                     entry.key_id,
                     entry.request_id,
+                    entry.client_request_id,
                     millis(entry.at),
                     entry.changes.to_string(),
                 ])

@@ -621,7 +621,7 @@ async fn a_boundary_error_has_the_contract_shape_exactly() {
             "requestId": request_id
         })
     );
-    // A request id the client sent is the one quoted.
+    // The server's request id is quoted, even when the client sent one.
     let reply = app
         .send_with(
             Method::PATCH,
@@ -631,7 +631,8 @@ async fn a_boundary_error_has_the_contract_shape_exactly() {
             &[("x-request-id", "my-trace-1")],
         )
         .await;
-    assert_eq!(reply.body["requestId"], "my-trace-1");
+    assert_eq!(reply.body["requestId"], json!(reply.header("x-request-id")));
+    assert_ne!(reply.body["requestId"], "my-trace-1");
 }
 
 #[tokio::test]

@@ -78,7 +78,12 @@ async fn icp_history_says_who_changed_what_in_which_request() {
             {"field": "name", "old": "First", "new": "Second"}
         ])
     );
-    assert_eq!(entries[1]["requestId"], "req-patch-1");
+    // The request id is the server's; the one the client sent is beside it.
+    assert_eq!(
+        entries[1]["requestId"],
+        json!(patched.header("x-request-id"))
+    );
+    assert_eq!(entries[1]["clientRequestId"], "req-patch-1");
     assert_eq!(entries[1]["version"], 2);
     assert_eq!(entries[2]["userId"], "boss");
     assert_eq!(
@@ -153,6 +158,7 @@ async fn hood_history_pages_in_hood_style() {
     assert_eq!(created.status, StatusCode::CREATED);
     let id = created.body["id"].as_str().expect("id").to_owned();
     let path = format!("/v1/hood/profiles/{id}");
+    let mut request_ids = Vec::new();
     for value in ["1", "2"] {
         let reply = app
             .send_with(
@@ -164,13 +170,16 @@ async fn hood_history_pages_in_hood_style() {
             )
             .await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        request_ids.push(reply.header("x-request-id"));
     }
     let history = app.get(&format!("{path}/history?page=2,2"), &token).await;
     assert_eq!(history.status, StatusCode::OK, "{}", history.text);
     assert_eq!(history.body["total"], 3);
     let item = &history.body["items"][0];
     assert_eq!(item["action"], "update");
-    assert_eq!(item["trace_id"], "trace-2");
+    // The trace id is the server's; the one the client sent is beside it.
+    assert_eq!(item["trace_id"], json!(request_ids[1]));
+    assert_eq!(item["client_trace_id"], "trace-2");
     assert_eq!(item["user_id"], "user_abc123");
     assert_eq!(
         item["changes"],
