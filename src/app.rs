@@ -74,7 +74,7 @@ impl Default for AppSettings {
 #[openapi(
     info(
         title = "Clientele",
-        description = "Customer records behind three vendors' APIs: Lance ICPs, ClientSuccess clients and Ocamba Hood profiles.\n\nRequest bodies are JSON of at most 1 MiB, without repeated keys, and no string or key in them may contain U+0000 (400). Every response carries `X-Request-Id`.",
+        description = "Customer records behind three vendors' APIs: Lance ICPs, ClientSuccess clients and Ocamba Hood profiles.\n\nRequest bodies are JSON of at most 1 MiB, without repeated keys, and no string or key in them may contain U+0000 (400). Every response carries `X-Request-Id`, the server's id of the request; a client's own `X-Request-Id` is echoed in `X-Client-Request-Id` and recorded beside the server's, never in its place.",
     ),
     modifiers(&BearerAuth),
 )]

@@ -84,6 +84,7 @@ fn principal() -> Principal {
         role: Role::Admin,
         key_id: None,
         request_id: "bench-preload".to_owned(),
+        client_request_id: None,
     }
 }
 

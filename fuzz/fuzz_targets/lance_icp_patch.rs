@@ -31,6 +31,7 @@ fn base() -> Icp {
         role: Role::Member,
         key_id: None,
         request_id: String::new(),
+        client_request_id: None,
     };
     Icp::read_new::<Lance>(&body).expect("the base ICP is valid").created_by(&creator)
 }

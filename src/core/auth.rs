@@ -34,9 +34,14 @@ pub struct Principal {
     pub role: Role,
     /// The API key used, when the caller used one (not for JWTs).
     pub key_id: Option<String>,
-    /// The request this caller made, for the audit trail (set by the HTTP
-    /// layer; empty elsewhere).
+    /// The request this caller made, for the audit trail: the server's id
+    /// of it, never one the caller chose (set by the HTTP layer; empty
+    /// elsewhere).
     pub request_id: String,
+    /// The id the caller gave the request itself (its `X-Request-Id`),
+    /// recorded beside [`Principal::request_id`] for tracing: it is the
+    /// caller's word, so it identifies nothing on its own.
+    pub client_request_id: Option<String>,
 }
 
 impl Principal {
@@ -228,6 +233,7 @@ impl Authenticator {
                 },
                 key_id: Some(key.id),
                 request_id: String::new(),
+                client_request_id: None,
             }),
             Some(_) => Err(DomainError::Unauthenticated(
                 "API key has been revoked".into(),
@@ -283,6 +289,7 @@ fn verify_jwt(settings: &JwtSettings, token: &str) -> Result<Principal, DomainEr
         role: if is_admin { Role::Admin } else { Role::Member },
         key_id: None,
         request_id: String::new(),
+        client_request_id: None,
     })
 }
 

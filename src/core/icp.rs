@@ -788,6 +788,7 @@ mod tests {
             role: Role::Member,
             key_id: None,
             request_id: String::new(),
+            client_request_id: None,
         }
     }
 

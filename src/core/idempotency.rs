@@ -190,6 +190,7 @@ mod tests {
             role: Role::Member,
             key_id: key_id.map(str::to_owned),
             request_id: String::new(),
+            client_request_id: None,
         }
     }
 

@@ -26,10 +26,12 @@ use crate::store::{self, SharedStore, StoredRecord, WriteTx};
 pub enum IdScheme {
     /// A random UUID is the id.
     Uuid,
-    /// The next number of the kind's counter, as a decimal string, is the id.
+    /// The next number of the kind's counter in the record's workspace, as
+    /// a decimal string, is the id: unique in the workspace, not across
+    /// workspaces.
     Sequence { start: i64 },
     /// A random UUID is the id, and the record also gets the next number of
-    /// the kind's counter (for surfaces that show both).
+    /// the kind's counter in its workspace (for surfaces that show both).
     UuidAndSequence { start: i64 },
 }
 
@@ -304,9 +306,10 @@ impl WriteSession {
         })
     }
 
+    /// The next number of the kind's counter in this session's workspace.
     async fn next_number<T: Document>(&mut self, start: i64) -> Result<i64, DomainError> {
         self.transaction
-            .next_sequence(T::KIND.as_str(), start)
+            .next_sequence(&self.workspace, T::KIND.as_str(), start)
             .await
             .map_err(DomainError::from)
     }
@@ -358,6 +361,7 @@ impl WriteSession {
             user_id: self.actor.user_id.clone(),
             key_id: self.actor.key_id.clone(),
             request_id: self.actor.request_id.clone(),
+            client_request_id: self.actor.client_request_id.clone(),
             at: Utc::now(),
             changes: changed_fields(old, new)?,
         };
@@ -659,7 +663,13 @@ pub struct HistoryEntry {
     pub user_id: String,
     /// The API key used; `None` for JWT callers.
     pub key_id: Option<String>,
+    /// The server's id of the request that made the change (entries
+    /// written before the client's id was stored apart may hold the id the
+    /// client sent instead).
     pub request_id: String,
+    /// The `X-Request-Id` the client sent with that request, if any: the
+    /// client's word, kept for tracing.
+    pub client_request_id: Option<String>,
     pub at: DateTime<Utc>,
     pub changes: Vec<ChangedField>,
 }
@@ -682,6 +692,7 @@ impl TryFrom<store::HistoryEntry> for HistoryEntry {
             user_id: stored.user_id,
             key_id: stored.key_id,
             request_id: stored.request_id,
+            client_request_id: stored.client_request_id,
             at: stored.at,
             changes,
         })
@@ -844,6 +855,7 @@ mod tests {
             user_id: "user_1".into(),
             key_id: None,
             request_id: "req".into(),
+            client_request_id: None,
             at: Utc::now(),
             changes,
         };

@@ -42,6 +42,7 @@ impl<S: Surface> FromRequestParts<AppState> for Caller<S> {
             .ok_or_else(|| unauthenticated("Authorization header must be 'Bearer <token>'"))?;
         let mut principal = state.auth.authenticate(token).await?;
         principal.request_id = super::current_request_id();
+        principal.client_request_id = super::request_context::current_client_request_id();
         if let Some(decision) = state.limiter.check(S::NAME, &principal.workspace).await? {
             if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
                 slot.record(decision);

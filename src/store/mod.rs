@@ -93,7 +93,11 @@ pub struct HistoryEntry {
     pub action: String,
     pub user_id: String,
     pub key_id: Option<String>,
+    /// The server's id of the request that made the change. Entries written
+    /// before the client's id had a column of its own may hold that instead.
     pub request_id: String,
+    /// The `X-Request-Id` the client sent with that request, if any.
+    pub client_request_id: Option<String>,
     pub at: DateTime<Utc>,
     /// `[{"field", "old", "new"}, …]` for each changed top-level field.
     pub changes: Value,
@@ -262,10 +266,18 @@ pub trait WriteTx: Send {
         lookup: &str,
     ) -> Result<Option<StoredRecord>, StoreError>;
 
-    /// The next value of the named counter: `start` the first time, then
-    /// one more each time. Committed with the transaction, so an id is
-    /// never handed out twice.
-    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError>;
+    /// The next value of the workspace's named counter: `start` the first
+    /// time in that workspace, then one more each time. Each workspace
+    /// counts on its own, so the gaps a tenant sees in its ids count only
+    /// its own creates (another workspace must not be observable). Committed
+    /// with the transaction, so an id is never handed out twice in a
+    /// workspace.
+    async fn next_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        start: i64,
+    ) -> Result<i64, StoreError>;
 
     /// Inserts a new record; `Conflict` if the id or lookup key is taken.
     async fn insert(

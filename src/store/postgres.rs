@@ -172,6 +172,7 @@ fn history_from_row(row: &PgRow) -> Result<HistoryEntry, StoreError> {
         user_id: row.try_get("user_id").map_err(from_sqlx)?,
         key_id: row.try_get("key_id").map_err(from_sqlx)?,
         request_id: row.try_get("request_id").map_err(from_sqlx)?,
+        client_request_id: row.try_get("client_request_id").map_err(from_sqlx)?,
         at: from_millis(row.try_get("at").map_err(from_sqlx)?)?,
         changes,
     })
@@ -308,7 +309,8 @@ impl Store for PostgresStore {
         .await
         .map_err(from_sqlx)?;
         let rows = sqlx::query(
-            "SELECT kind, record_id, version, action, user_id, key_id, request_id, at, changes \
+            "SELECT kind, record_id, version, action, user_id, key_id, request_id, \
+             client_request_id, at, changes \
              FROM history WHERE workspace_id = $1 AND kind = $2 AND record_id = $3 \
              ORDER BY seq LIMIT $4 OFFSET $5",
         )
@@ -570,11 +572,18 @@ impl WriteTx for PgWriteTx {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError> {
+    async fn next_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        start: i64,
+    ) -> Result<i64, StoreError> {
         sqlx::query_scalar(
-            "INSERT INTO sequences (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
+            "INSERT INTO workspace_sequences (workspace_id, name, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (workspace_id, name) DO UPDATE SET value = workspace_sequences.value + 1 \
+             RETURNING value",
         )
+        .bind(workspace.as_str())
         .bind(name)
         .bind(start)
         .fetch_one(&mut *self.transaction)
@@ -661,8 +670,8 @@ impl WriteTx for PgWriteTx {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
-             key_id, request_id, at, changes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             key_id, request_id, client_request_id, at, changes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(workspace.as_str())
         .bind(&entry.kind)
@@ -672,6 +681,7 @@ impl WriteTx for PgWriteTx {
         .bind(&entry.user_id)
         .bind(&entry.key_id)
         .bind(&entry.request_id)
+        .bind(&entry.client_request_id)
         .bind(millis(entry.at))
         .bind(Json(&entry.changes))
         .execute(&mut *self.transaction)

@@ -248,12 +248,24 @@ type HistoryColumns = (
     String,
     Option<String>,
     String,
+    Option<String>,
     i64,
     String,
 );
 
 fn history_entry(columns: HistoryColumns) -> Result<HistoryEntry, StoreError> {
-    let (kind, record_id, version, action, user_id, key_id, request_id, at, changes) = columns;
+    let (
+        kind,
+        record_id,
+        version,
+        action,
+        user_id,
+        key_id,
+        request_id,
+        client_request_id,
+        at,
+        changes,
+    ) = columns;
     Ok(HistoryEntry {
         kind,
         record_id,
@@ -262,6 +274,7 @@ fn history_entry(columns: HistoryColumns) -> Result<HistoryEntry, StoreError> {
         user_id,
         key_id,
         request_id,
+        client_request_id,
         at: from_millis(at)?,
         changes: serde_json::from_str(&changes)
             .map_err(|error| StoreError::Other(format!("stored changes are not JSON: {error}")))?,
@@ -299,7 +312,8 @@ const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at,
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3";
 const SELECT_BY_LOOKUP: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND lookup = ?3";
-const SELECT_HISTORY: &str = "SELECT kind, record_id, version, action, user_id, key_id, request_id, at, changes \
+const SELECT_HISTORY: &str = "SELECT kind, record_id, version, action, user_id, key_id, request_id, \
+     client_request_id, at, changes \
      FROM history WHERE workspace_id = ?1 AND kind = ?2 AND record_id = ?3 \
      ORDER BY seq LIMIT ?4 OFFSET ?5";
 const SELECT_API_KEY: &str = "SELECT id, workspace_id, user_id, role, token_hash, token_prefix, \
@@ -710,14 +724,22 @@ impl WriteTx for SqliteWriteTx {
         self.select_one(SELECT_BY_LOOKUP, [workspace.as_str(), kind, lookup])
     }
 
-    async fn next_sequence(&mut self, name: &str, start: i64) -> Result<i64, StoreError> {
+    async fn next_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        start: i64,
+    ) -> Result<i64, StoreError> {
         self.session
             .connection()?
             .prepare_cached(
-                "INSERT INTO sequences (name, value) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+                "INSERT INTO workspace_sequences (workspace_id, name, value) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (workspace_id, name) DO UPDATE SET value = value + 1 \
+                 RETURNING value",
             )
-            .and_then(|mut next| next.query_row(params![name, start], |row| row.get(0)))
+            .and_then(|mut next| {
+                next.query_row(params![workspace.as_str(), name, start], |row| row.get(0))
+            })
             .map_err(from_rusqlite)
     }
 
@@ -808,8 +830,8 @@ impl WriteTx for SqliteWriteTx {
             .connection()?
             .prepare_cached(
                 "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
-                 key_id, request_id, at, changes) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 key_id, request_id, client_request_id, at, changes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .and_then(|mut insert| {
                 insert.execute(params![
@@ -821,6 +843,7 @@ impl WriteTx for SqliteWriteTx {
                     entry.user_id,
                     entry.key_id,
                     entry.request_id,
+                    entry.client_request_id,
                     millis(entry.at),
                     entry.changes.to_string(),
                 ])

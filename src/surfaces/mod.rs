@@ -144,7 +144,8 @@ pub fn default_rate_limits() -> RateLimits {
 /// (500), and for routes with a body the body extractor (400, 408, 413,
 /// 415). Added to every operation that lacks them, in the envelope and
 /// media type of the surface whose prefix the path uses, with the headers
-/// those responses carry; every response gets `X-Request-Id`.
+/// those responses carry; every response gets `X-Request-Id` and may get
+/// `X-Client-Request-Id`.
 pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
     for (path, item) in openapi.paths.paths.iter_mut() {
         // The operational routes (health, readiness, this document) are
@@ -174,7 +175,16 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
                         .or_insert_with(|| {
                             header(
                                 Type::String,
-                                "The request's id: the client's X-Request-Id when it is sane, else a new UUID",
+                                "The server's id of this request, a new UUID: the one error bodies quote, the logs and the audit trail are keyed by. Never the id the client sent.",
+                            )
+                        });
+                    response
+                        .headers
+                        .entry("X-Client-Request-Id".to_owned())
+                        .or_insert_with(|| {
+                            header(
+                                Type::String,
+                                "The X-Request-Id the client sent, echoed when it is at most 128 characters of letters, digits and -_.:+= (else absent). Logged and kept in the audit trail beside the server's id, never in its place.",
                             )
                         });
                 }

@@ -255,7 +255,13 @@ async fn request_ids_are_echoed_or_generated() {
             &[("x-request-id", "trace-42")],
         )
         .await;
-    assert_eq!(echoed.header("x-request-id").as_deref(), Some("trace-42"));
+    // The response's request id is the server's; the client's is echoed
+    // beside it.
+    assert_ne!(echoed.header("x-request-id").as_deref(), Some("trace-42"));
+    assert_eq!(
+        echoed.header("x-client-request-id").as_deref(),
+        Some("trace-42")
+    );
     let generated = app.get(ICPS, &token).await;
     let id = generated
         .header("x-request-id")
@@ -272,6 +278,7 @@ async fn request_ids_are_echoed_or_generated() {
         )
         .await;
     assert_ne!(hostile.header("x-request-id"), Some("a".repeat(500)));
+    assert_eq!(hostile.header("x-client-request-id"), None);
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{ICPS, TestApp, create_icp, icp_path, minimal_icp};
+use crate::support::{
+    ICPS, Reply, ServerProcess, TestApp, TestDatabase, create_icp, icp_path, minimal_icp, run_cli,
+};
 
 async fn key_id_of(app: &TestApp, user: &str) -> String {
     app.store
@@ -78,7 +80,12 @@ async fn icp_history_says_who_changed_what_in_which_request() {
             {"field": "name", "old": "First", "new": "Second"}
         ])
     );
-    assert_eq!(entries[1]["requestId"], "req-patch-1");
+    // The request id is the server's; the one the client sent is beside it.
+    assert_eq!(
+        entries[1]["requestId"],
+        json!(patched.header("x-request-id"))
+    );
+    assert_eq!(entries[1]["clientRequestId"], "req-patch-1");
     assert_eq!(entries[1]["version"], 2);
     assert_eq!(entries[2]["userId"], "boss");
     assert_eq!(
@@ -153,6 +160,7 @@ async fn hood_history_pages_in_hood_style() {
     assert_eq!(created.status, StatusCode::CREATED);
     let id = created.body["id"].as_str().expect("id").to_owned();
     let path = format!("/v1/hood/profiles/{id}");
+    let mut request_ids = Vec::new();
     for value in ["1", "2"] {
         let reply = app
             .send_with(
@@ -164,13 +172,16 @@ async fn hood_history_pages_in_hood_style() {
             )
             .await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        request_ids.push(reply.header("x-request-id"));
     }
     let history = app.get(&format!("{path}/history?page=2,2"), &token).await;
     assert_eq!(history.status, StatusCode::OK, "{}", history.text);
     assert_eq!(history.body["total"], 3);
     let item = &history.body["items"][0];
     assert_eq!(item["action"], "update");
-    assert_eq!(item["trace_id"], "trace-2");
+    // The trace id is the server's; the one the client sent is beside it.
+    assert_eq!(item["trace_id"], json!(request_ids[1]));
+    assert_eq!(item["client_trace_id"], "trace-2");
     assert_eq!(item["user_id"], "user_abc123");
     assert_eq!(
         item["changes"],
@@ -247,6 +258,190 @@ async fn client_history_pages_in_the_search_shape_and_survives_delete_for_admins
     let kept = app.get(&format!("{path}/history"), &admin).await;
     assert_eq!(kept.body["totalElements"], 3);
     assert_eq!(kept.body["data"][2]["action"], "delete");
+}
+
+/// The server's id of the request that got `reply`.
+fn server_id(reply: &Reply) -> String {
+    reply.header("x-request-id").expect("a request id")
+}
+
+/// Mallory sends, as his own X-Request-Id, the id the server gave one of
+/// Alice's requests: the history entry of his change still carries the
+/// server's id of his request, and the id he sent only as the client's.
+#[tokio::test]
+async fn a_client_request_id_is_kept_beside_the_servers_and_never_replaces_it() {
+    let app = TestApp::spawn().await;
+    let alice = app.member("acme", "user_alice").await;
+    let mallory = app.member("acme", "user_mallory").await;
+    let patch_as = |token: &str, path: &str, body: Value, sent: Option<&str>| {
+        let (app, token, path) = (&app, token.to_owned(), path.to_owned());
+        let sent = sent.map(str::to_owned);
+        async move {
+            let headers: Vec<(&str, &str)> = sent
+                .as_deref()
+                .map(|sent| vec![("x-request-id", sent)])
+                .unwrap_or_default();
+            let reply = app
+                .send_with(Method::PATCH, &path, Some(&token), Some(&body), &headers)
+                .await;
+            assert!(reply.status.is_success(), "{}", reply.text);
+            if let Some(sent) = &sent {
+                assert_ne!(
+                    &server_id(&reply),
+                    sent,
+                    "the response's id is the server's"
+                );
+                assert_eq!(reply.header("x-client-request-id").as_ref(), Some(sent));
+            }
+            server_id(&reply)
+        }
+    };
+
+    // Lance.
+    let mut shared = minimal_icp("Shared");
+    shared["userIds"] = json!(["user_mallory"]);
+    let path = icp_path(&create_icp(&app, &alice, &shared).await);
+    let alices = patch_as(&alice, &path, json!({"name": "A"}), None).await;
+    let mallorys = patch_as(&mallory, &path, json!({"name": "M"}), Some(&alices)).await;
+    let history = app.get(&format!("{path}/history"), &alice).await;
+    let entries = history.body["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3, "{}", history.text);
+    assert_eq!(
+        (&entries[1]["requestId"], &entries[1]["clientRequestId"]),
+        (&json!(alices), &Value::Null)
+    );
+    assert_eq!(
+        (&entries[2]["requestId"], &entries[2]["clientRequestId"]),
+        (&json!(mallorys), &json!(alices))
+    );
+    assert_eq!(entries[2]["userId"], "user_mallory");
+
+    // ClientSuccess.
+    let created = app
+        .post(
+            "/v2/client",
+            &alice,
+            &json!({"name": "Acme", "status": "ACTIVE", "active": true}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let alices = server_id(&created);
+    let path = format!(
+        "/v2/client/{}",
+        created.body["uuid"].as_str().expect("uuid")
+    );
+    let mallorys = patch_as(&mallory, &path, json!({"npsScore": 1}), Some(&alices)).await;
+    let history = app.get(&format!("{path}/history"), &alice).await;
+    let data = history.body["data"].as_array().expect("data");
+    assert_eq!(
+        (&data[0]["requestId"], &data[0]["clientRequestId"]),
+        (&json!(alices), &Value::Null),
+        "{}",
+        history.text
+    );
+    assert_eq!(
+        (&data[1]["requestId"], &data[1]["clientRequestId"]),
+        (&json!(mallorys), &json!(alices))
+    );
+
+    // Hood, where Alice sent an id of her own too.
+    let created = app
+        .send_with(
+            Method::POST,
+            "/v1/hood/profiles",
+            Some(&alice),
+            Some(&json!({"email": "a@example.com"})),
+            &[("x-request-id", "alice-trace-1")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let alices = server_id(&created);
+    let path = format!(
+        "/v1/hood/profiles/{}",
+        created.body["id"].as_str().expect("id")
+    );
+    let body = json!({"comment": "mine now"});
+    let mallorys = patch_as(&mallory, &path, body, Some(&alices)).await;
+    let history = app.get(&format!("{path}/history"), &alice).await;
+    let items = history.body["items"].as_array().expect("items");
+    assert_eq!(
+        (&items[0]["trace_id"], &items[0]["client_trace_id"]),
+        (&json!(alices), &json!("alice-trace-1")),
+        "{}",
+        history.text
+    );
+    assert_eq!(
+        (&items[1]["trace_id"], &items[1]["client_trace_id"]),
+        (&json!(mallorys), &json!(alices))
+    );
+}
+
+/// Waits for the JSON log line of the request the server numbered `id`
+/// finishing, and returns it parsed.
+fn finished_line(logs: &std::sync::mpsc::Receiver<String>, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = logs
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log line for request {id}"));
+        let Ok(line) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if line["message"] == "request finished" && line["span"]["request_id"] == id {
+            return line;
+        }
+    }
+}
+
+/// The log of a request names the server's id and, beside it, the one the
+/// client sent: a child server logging JSON, read line by line.
+#[tokio::test]
+async fn logs_carry_the_servers_request_id_and_the_clients_beside_it() {
+    let database = TestDatabase::create().await;
+    let url = database.url().to_owned();
+    let token = run_cli(&[
+        "keys",
+        "create",
+        "--workspace",
+        "acme",
+        "--user",
+        "user_abc123",
+        "--database-url",
+        &url,
+    ])
+    .trim()
+    .to_owned();
+    let (server, logs) = ServerProcess::start_with_json_logs(&url);
+    let client = reqwest::Client::new();
+    let sent = client
+        .post(format!("{}{ICPS}", server.base_url))
+        .bearer_auth(&token)
+        .header("x-request-id", "client-trace-7")
+        .json(&minimal_icp("Logged"))
+        .send()
+        .await
+        .expect("request sent");
+    let sent = TestApp::reply(sent).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    let plain = client
+        .get(format!("{}{ICPS}", server.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request sent");
+    let plain = TestApp::reply(plain).await;
+
+    let line = finished_line(&logs, &server_id(&sent));
+    assert_eq!(
+        line["span"]["client_request_id"], "client-trace-7",
+        "{line}"
+    );
+    assert_eq!(line["span"]["path"], ICPS, "{line}");
+    assert_eq!(line["status"], 201, "{line}");
+    let line = finished_line(&logs, &server_id(&plain));
+    assert_eq!(line["span"]["client_request_id"], Value::Null, "{line}");
+    drop(server);
 }
 
 #[tokio::test]

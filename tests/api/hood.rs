@@ -232,7 +232,10 @@ async fn lists_must_name_existing_profile_lists_of_the_workspace() {
     let (app, token) = member_app().await;
     let list = create_list(&app, &token, "VIP").await;
     let other_workspace = app.member("globex", "user_1").await;
-    let foreign_list = create_list(&app, &other_workspace, "Theirs").await;
+    // Ids are numbered per workspace: globex's second list has an id that
+    // no list of acme has.
+    create_list(&app, &other_workspace, "Theirs").await;
+    let foreign_list = create_list(&app, &other_workspace, "Theirs too").await;
     let id = create_profile(&app, &token, "a@example.com").await;
 
     let reply = app

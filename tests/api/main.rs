@@ -13,6 +13,7 @@ mod hood;
 mod hostile;
 mod icps;
 mod idempotency;
+mod ids;
 mod openapi;
 mod support;
 

@@ -4,6 +4,7 @@
 //! created for the test and dropped after it — and offers typed helpers for
 //! keys and requests.
 
+use std::sync::mpsc;
 use std::time::Duration;
 
 use clientele::app::{self, AppSettings};
@@ -384,7 +385,7 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with more `serve` flags.
     pub fn start_with(database_url: &str, extra_args: &[&str]) -> ServerProcess {
-        Self::start_with_env(database_url, extra_args, &[])
+        Self::spawn(database_url, extra_args, None, &[]).0
     }
 
     /// Like [`ServerProcess::start_with`], with environment variables.
@@ -393,7 +394,28 @@ impl ServerProcess {
         extra_args: &[&str],
         environment: &[(&str, &str)],
     ) -> ServerProcess {
+        Self::spawn(database_url, extra_args, None, environment).0
+    }
+
+    /// Like [`ServerProcess::start`], logging every request as JSON (at
+    /// `info`); the log lines arrive on the returned channel.
+    pub fn start_with_json_logs(database_url: &str) -> (ServerProcess, mpsc::Receiver<String>) {
+        let (server, logs) =
+            Self::spawn(database_url, &["--log-format", "json"], Some("info"), &[]);
+        (server, logs.expect("the log lines"))
+    }
+
+    /// Starts the server; with `log_level`, its standard error (the log)
+    /// is read line by line into a channel, else discarded and only
+    /// warnings are logged.
+    fn spawn(
+        database_url: &str,
+        extra_args: &[&str],
+        log_level: Option<&str>,
+        environment: &[(&str, &str)],
+    ) -> (ServerProcess, Option<mpsc::Receiver<String>>) {
         use std::io::BufRead;
+        use std::process::Stdio;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
             .args([
                 "serve",
@@ -404,11 +426,26 @@ impl ServerProcess {
             ])
             .args(extra_args)
             .envs(environment.iter().copied())
-            .env("CLIENTELE_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .env("CLIENTELE_LOG", log_level.unwrap_or("warn"))
+            .stdout(Stdio::piped())
+            .stderr(if log_level.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("spawn clientele serve");
+        let logs = child.stderr.take().map(|stderr| {
+            let (sender, receiver) = mpsc::channel();
+            // Read until the child exits, so it never blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let _ = sender.send(line);
+                }
+            });
+            receiver
+        });
         let stdout = child.stdout.take().expect("child stdout");
         let mut lines = std::io::BufReader::new(stdout).lines();
         let base_url = loop {
@@ -422,7 +459,7 @@ impl ServerProcess {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, base_url }
+        (ServerProcess { child, base_url }, logs)
     }
 
     /// SIGKILL: no shutdown hooks, no flush; only what is on disk survives.

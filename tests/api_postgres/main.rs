@@ -27,6 +27,8 @@ mod hostile;
 mod icps;
 #[path = "../api/idempotency.rs"]
 mod idempotency;
+#[path = "../api/ids.rs"]
+mod ids;
 mod multi_instance;
 #[path = "../api/support.rs"]
 mod support;

@@ -52,7 +52,8 @@ pub struct ClientSuccessProblem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub errors: Option<Vec<ClientSuccessProblemError>>,
-    /// The request's `X-Request-Id`, to quote when reporting a problem.
+    /// The server's id of this request (the response's `X-Request-Id`),
+    /// to quote when reporting a problem; never the id the client sent.
     pub request_id: String,
 }
 

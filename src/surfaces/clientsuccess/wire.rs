@@ -566,7 +566,14 @@ pub struct ClientSuccessHistoryEntry {
     pub user_id: String,
     /// The API key used; null for JWT callers.
     pub key_id: Option<String>,
+    /// The server's id of the request that made the change (that
+    /// response's `X-Request-Id`; the logs' `request_id`). Entries written
+    /// before `clientRequestId` existed may hold the id the client sent.
     pub request_id: String,
+    /// The `X-Request-Id` the client sent with that request, kept for
+    /// tracing; null when none was sent. The client chose it: it proves
+    /// nothing about which request made the change.
+    pub client_request_id: Option<String>,
     /// ISO 8601 UTC with milliseconds.
     pub at: String,
     pub changes: Vec<crate::surfaces::FieldChange>,
@@ -585,6 +592,7 @@ impl From<&crate::core::records::HistoryEntry> for ClientSuccessHistoryEntry {
             user_id: entry.user_id.clone(),
             key_id: entry.key_id.clone(),
             request_id: entry.request_id.clone(),
+            client_request_id: entry.client_request_id.clone(),
             at: iso_millis(&entry.at),
             changes,
         }

@@ -49,7 +49,8 @@ pub struct HoodError {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "The request is not valid.")]
     pub message: Option<String>,
-    /// The request id (`X-Request-Id`).
+    /// The server's id of this request (the response's `X-Request-Id`),
+    /// by which the logs find it; never the id the client sent.
     #[schema(example = "99a84211-f73d-4ff8-acdf-eb3e06bb9d62")]
     pub trace_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]

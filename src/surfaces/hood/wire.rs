@@ -264,7 +264,15 @@ pub struct HoodHistoryEntry {
     pub user_id: String,
     /// The API key used; null for JWT callers.
     pub key_id: Option<String>,
+    /// The server's id of the request that made the change (that
+    /// response's `X-Request-Id` and error `trace_id`; the logs'
+    /// `request_id`). Entries written before `client_trace_id` existed may
+    /// hold the id the client sent.
     pub trace_id: String,
+    /// The `X-Request-Id` the client sent with that request, kept for
+    /// tracing; null when none was sent. The client chose it: it proves
+    /// nothing about which request made the change.
+    pub client_trace_id: Option<String>,
     #[schema(example = "2024-01-25 09:15:00")]
     pub time: String,
     pub changes: Vec<crate::surfaces::FieldChange>,
@@ -290,6 +298,7 @@ impl From<&crate::core::records::HistoryEntry> for HoodHistoryEntry {
             user_id: entry.user_id.clone(),
             key_id: entry.key_id.clone(),
             trace_id: entry.request_id.clone(),
+            client_trace_id: entry.client_request_id.clone(),
             time: hood_time(entry.at),
             changes,
         }

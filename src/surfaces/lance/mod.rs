@@ -44,7 +44,8 @@ pub struct LanceErrorBody {
     /// Every invalid field, for `BAD_REQUEST`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<LanceErrorDetail>>,
-    /// The request id, on internal errors.
+    /// The server's id of this request (the response's `X-Request-Id`), on
+    /// internal errors.
     #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
