@@ -199,9 +199,9 @@ impl<S: Surface> Idempotent<S> {
 }
 
 /// A test's fault injection: `CLIENTELE_FAULT=exit-after-kept-write` makes
-/// the process die right after a write that kept its response committed,
-/// before the response is sent — the moment a retry must replay, not write
-/// again. Read once; never set in production.
+/// the process kill itself (SIGKILL) right after a write that kept its
+/// response committed, before the response is sent — the moment a retry
+/// must replay, not write again. Read once; never set in production.
 static EXIT_AFTER_KEPT_WRITE: LazyLock<bool> = LazyLock::new(|| {
     std::env::var("CLIENTELE_FAULT").is_ok_and(|fault| fault == "exit-after-kept-write")
 });
@@ -224,7 +224,11 @@ impl Writing {
     /// Answers with `reply` once the write committed, ending the claim.
     pub fn respond(self, reply: Reply) -> Response {
         if self.run.is_some() && *EXIT_AFTER_KEPT_WRITE {
-            tracing::error!("CLIENTELE_FAULT=exit-after-kept-write: exiting before the response");
+            tracing::error!("CLIENTELE_FAULT=exit-after-kept-write: killing the process");
+            // SIGKILL, as an operator's kill -9 would: nothing runs after it.
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
             std::process::abort();
         }
         reply.into_response()
