@@ -106,6 +106,17 @@ pub async fn issue_api_key(
     Ok(IssuedKey { record, token })
 }
 
+/// Seconds of clock difference between a token's issuer and this server
+/// forgiven on `exp`, `nbf` and `iat`: enough for NTP-synchronised clocks,
+/// far less than the library's 60 s, which kept expired tokens working for
+/// a minute.
+pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
+/// Longest `exp − iat` accepted by default: a day, the longest access-token
+/// lifetime common identity providers issue by default (Clerk's session
+/// tokens live a minute, Auth0's access tokens a day). A stolen token should
+/// not work for months because its issuer was careless.
+pub const DEFAULT_JWT_MAX_LIFETIME_SECS: u64 = 86_400;
+
 /// How JWTs are verified, and which claims carry the workspace and role.
 #[derive(Clone)]
 pub struct JwtSettings {
@@ -119,6 +130,11 @@ pub struct JwtSettings {
     pub admin_roles: Vec<String>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Clock skew forgiven on `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_secs: u64,
+    /// Longest accepted `exp − iat`, in seconds; `None`: no maximum. With a
+    /// maximum, `iat` is required: a token without it could not be bounded.
+    pub max_lifetime_secs: Option<u64>,
 }
 
 impl JwtSettings {
@@ -247,9 +263,31 @@ fn claim<'a>(claims: &'a Value, dotted: &str) -> Option<&'a Value> {
         .try_fold(claims, |value, segment| value.get(segment))
 }
 
+fn unauthenticated(message: impl Into<String>) -> DomainError {
+    DomainError::Unauthenticated(message.into())
+}
+
 fn verify_jwt(settings: &JwtSettings, token: &str) -> Result<Principal, DomainError> {
+    verify_jwt_at(settings, token, Utc::now().timestamp())
+}
+
+/// [`verify_jwt`] at a given time (seconds since 1970), so tests can place
+/// a token exactly at the edges of its validity.
+fn verify_jwt_at(settings: &JwtSettings, token: &str, now: i64) -> Result<Principal, DomainError> {
+    let claims = verify_signature(settings, token)?;
+    check_times(settings, &claims, now)?;
+    principal_from_claims(settings, &claims)
+}
+
+/// Checks the signature (and `iss`, `aud` when configured) with the
+/// library and returns the claims. The time claims are left to
+/// [`check_times`]: one clock, one set of rules, and messages in our words.
+fn verify_signature(settings: &JwtSettings, token: &str) -> Result<Value, DomainError> {
     let mut validation = Validation::new(settings.algorithm);
-    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    // Which claims must be present is decided by our own checks below.
+    validation.required_spec_claims.clear();
     match &settings.issuer {
         Some(issuer) => validation.set_issuer(&[issuer]),
         None => validation.iss = None,
@@ -260,12 +298,67 @@ fn verify_jwt(settings: &JwtSettings, token: &str) -> Result<Principal, DomainEr
     }
     let data = jsonwebtoken::decode::<Value>(token, &settings.key, &validation)
         .map_err(|error| DomainError::Unauthenticated(format!("Invalid token: {error}")))?;
-    let claims = data.claims;
-    let user_id = claim(&claims, "sub")
+    Ok(data.claims)
+}
+
+/// A NumericDate claim (seconds since 1970; RFC 7519 allows fractions), if
+/// present.
+fn numeric_date(claims: &Value, name: &str) -> Result<Option<f64>, DomainError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value.as_f64().map(Some).ok_or_else(|| {
+            unauthenticated(format!(
+                "Token claim '{name}' must be a number of seconds since 1970"
+            ))
+        }),
+    }
+}
+
+/// `exp` (required), `nbf` and `iat`, each with the configured leeway, and
+/// the lifetime `exp − iat` against the configured maximum. RFC 7519: a
+/// token is invalid on or after `exp`, and before `nbf`.
+fn check_times(settings: &JwtSettings, claims: &Value, now: i64) -> Result<(), DomainError> {
+    let now = now as f64;
+    let leeway = settings.leeway_secs as f64;
+    let exp =
+        numeric_date(claims, "exp")?.ok_or_else(|| unauthenticated("Token has no 'exp' claim"))?;
+    if now >= exp + leeway {
+        return Err(unauthenticated("Token has expired"));
+    }
+    if let Some(nbf) = numeric_date(claims, "nbf")?
+        && now + leeway < nbf
+    {
+        return Err(unauthenticated("Token is not valid yet"));
+    }
+    let iat = numeric_date(claims, "iat")?;
+    // An issue time in the future would let a token dodge the lifetime
+    // bound (iat just before a far exp), and no honest issuer writes one.
+    if let Some(iat) = iat
+        && iat > now + leeway
+    {
+        return Err(unauthenticated("Token was issued in the future ('iat')"));
+    }
+    if let Some(max) = settings.max_lifetime_secs {
+        // Without `iat` the lifetime is unknown; accepting such tokens
+        // would let any issuer skip the bound by leaving the claim out.
+        let iat = iat.ok_or_else(|| {
+            unauthenticated(format!(
+                "Token has no 'iat' claim; this server requires one to limit token lifetime to {max} s"
+            ))
+        })?;
+        if exp - iat > max as f64 {
+            return Err(unauthenticated(format!("Token lifetime exceeds {max} s")));
+        }
+    }
+    Ok(())
+}
+
+fn principal_from_claims(settings: &JwtSettings, claims: &Value) -> Result<Principal, DomainError> {
+    let user_id = claim(claims, "sub")
         .and_then(Value::as_str)
         .filter(|sub| check_name("sub", sub).is_ok())
         .ok_or_else(|| DomainError::Unauthenticated("Token has no valid 'sub' claim".into()))?;
-    let workspace = claim(&claims, &settings.workspace_claim)
+    let workspace = claim(claims, &settings.workspace_claim)
         .and_then(Value::as_str)
         .filter(|workspace| check_name("workspace", workspace).is_ok())
         .ok_or_else(|| {
@@ -274,7 +367,7 @@ fn verify_jwt(settings: &JwtSettings, token: &str) -> Result<Principal, DomainEr
                 settings.workspace_claim
             ))
         })?;
-    let is_admin = claim(&claims, &settings.role_claim)
+    let is_admin = claim(claims, &settings.role_claim)
         .and_then(Value::as_str)
         .is_some_and(|role| settings.admin_roles.iter().any(|admin| admin == role));
     Ok(Principal {
@@ -292,6 +385,10 @@ mod tests {
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 
+    /// A fixed "now" (2026-01-01T00:00:00Z), so tokens sit exactly at the
+    /// edges of their validity.
+    const NOW: i64 = 1_767_225_600;
+
     fn settings() -> JwtSettings {
         JwtSettings {
             algorithm: Algorithm::HS256,
@@ -301,6 +398,8 @@ mod tests {
             admin_roles: vec!["admin".into()],
             issuer: None,
             audience: None,
+            leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+            max_lifetime_secs: Some(DEFAULT_JWT_MAX_LIFETIME_SECS),
         }
     }
 
@@ -313,29 +412,151 @@ mod tests {
         .unwrap_or_default()
     }
 
+    /// Claims of a valid token issued at `NOW` for an hour, with `extra`
+    /// merged in (a `null` in `extra` removes the claim).
+    fn claims_with(extra: Value) -> Value {
+        let mut claims =
+            json!({"sub": "user_1", "iat": NOW, "exp": NOW + 3600, "o": {"id": "acme"}});
+        if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            for (name, value) in extra {
+                if value.is_null() {
+                    claims.remove(name);
+                } else {
+                    claims.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        claims
+    }
+
+    fn refusal(settings: &JwtSettings, claims: Value) -> String {
+        match verify_jwt_at(settings, &sign(claims), NOW) {
+            Err(DomainError::Unauthenticated(message)) => message,
+            other => panic!("expected a 401, got {other:?}"),
+        }
+    }
+
     #[test]
     fn jwt_claims_give_user_workspace_and_role() {
-        let exp = Utc::now().timestamp() + 60;
-        let token = sign(json!({"sub": "user_1", "exp": exp, "o": {"id": "acme", "rol": "admin"}}));
-        let principal = verify_jwt(&settings(), &token).expect("valid token");
+        let token = sign(claims_with(json!({"o": {"id": "acme", "rol": "admin"}})));
+        let principal = verify_jwt_at(&settings(), &token, NOW).expect("valid token");
         assert_eq!(principal.user_id, "user_1");
         assert_eq!(principal.workspace.as_str(), "acme");
         assert_eq!(principal.role, Role::Admin);
     }
 
     #[test]
-    fn jwt_without_workspace_or_expired_is_refused() {
-        let exp = Utc::now().timestamp() + 60;
-        let no_workspace = sign(json!({"sub": "user_1", "exp": exp}));
-        assert!(matches!(
-            verify_jwt(&settings(), &no_workspace),
-            Err(DomainError::Unauthenticated(_))
+    fn jwt_without_workspace_is_refused() {
+        assert_eq!(
+            refusal(&settings(), claims_with(json!({"o": null}))),
+            "Token has no valid 'o.id' claim naming a workspace"
+        );
+    }
+
+    #[test]
+    fn jwt_expiry_is_checked_with_the_leeway_only() {
+        let settings = settings();
+        // Within the 5 s leeway: accepted; at it or beyond: expired.
+        assert!(verify_jwt_at(&settings, &sign(claims_with(json!({"exp": NOW - 4}))), NOW).is_ok());
+        for exp in [NOW - 5, NOW - 6, NOW - 59, 1_000] {
+            assert_eq!(
+                refusal(&settings, claims_with(json!({"exp": exp}))),
+                "Token has expired",
+                "exp {exp}"
+            );
+        }
+        let strict = JwtSettings {
+            leeway_secs: 0,
+            ..self::settings()
+        };
+        assert_eq!(
+            refusal(&strict, claims_with(json!({"exp": NOW}))),
+            "Token has expired",
+            "RFC 7519: invalid on or after exp"
+        );
+        assert_eq!(
+            refusal(&settings, claims_with(json!({"exp": null}))),
+            "Token has no 'exp' claim"
+        );
+        assert_eq!(
+            refusal(&settings, claims_with(json!({"exp": "tomorrow"}))),
+            "Token claim 'exp' must be a number of seconds since 1970"
+        );
+    }
+
+    #[test]
+    fn jwt_not_before_is_checked_with_the_leeway() {
+        let settings = settings();
+        for nbf in [NOW - 3600, NOW, NOW + 5] {
+            let token = sign(claims_with(json!({"nbf": nbf})));
+            assert!(verify_jwt_at(&settings, &token, NOW).is_ok(), "nbf {nbf}");
+        }
+        for nbf in [NOW + 6, NOW + 3600] {
+            assert_eq!(
+                refusal(&settings, claims_with(json!({"nbf": nbf}))),
+                "Token is not valid yet",
+                "nbf {nbf}"
+            );
+        }
+        assert_eq!(
+            refusal(&settings, claims_with(json!({"nbf": "soon"}))),
+            "Token claim 'nbf' must be a number of seconds since 1970"
+        );
+    }
+
+    #[test]
+    fn jwt_lifetime_is_bounded_and_needs_iat() {
+        let settings = JwtSettings {
+            max_lifetime_secs: Some(600),
+            ..settings()
+        };
+        let exactly = sign(claims_with(json!({"exp": NOW + 600})));
+        assert!(verify_jwt_at(&settings, &exactly, NOW).is_ok());
+        assert_eq!(
+            refusal(&settings, claims_with(json!({"exp": NOW + 601}))),
+            "Token lifetime exceeds 600 s"
+        );
+        // Issued long ago, short-lived, still valid: the bound is exp − iat.
+        let old = sign(claims_with(json!({"iat": NOW - 500, "exp": NOW + 100})));
+        assert!(verify_jwt_at(&settings, &old, NOW).is_ok());
+        assert_eq!(
+            refusal(&settings, claims_with(json!({"iat": null}))),
+            "Token has no 'iat' claim; this server requires one to limit token lifetime to 600 s"
+        );
+        // An iat in the future cannot shorten the apparent lifetime.
+        assert_eq!(
+            refusal(
+                &settings,
+                claims_with(json!({"iat": NOW + 1_000_000, "exp": NOW + 1_000_100}))
+            ),
+            "Token was issued in the future ('iat')"
+        );
+        assert!(
+            verify_jwt_at(
+                &settings,
+                &sign(claims_with(json!({"iat": NOW + 5, "exp": NOW + 605}))),
+                NOW
+            )
+            .is_ok(),
+            "within the leeway"
+        );
+        // Fractional NumericDates are allowed (RFC 7519).
+        let fractional = sign(claims_with(
+            json!({"iat": NOW as f64 + 0.5, "exp": NOW as f64 + 600.5}),
         ));
-        let expired = sign(json!({"sub": "u", "exp": 1_000, "o": {"id": "acme"}}));
-        assert!(matches!(
-            verify_jwt(&settings(), &expired),
-            Err(DomainError::Unauthenticated(_))
+        assert!(verify_jwt_at(&settings, &fractional, NOW).is_ok());
+    }
+
+    #[test]
+    fn without_a_maximum_iat_is_optional_and_lifetime_unbounded() {
+        let settings = JwtSettings {
+            max_lifetime_secs: None,
+            ..settings()
+        };
+        let forever = sign(claims_with(
+            json!({"iat": null, "exp": NOW + 10 * 365 * 86_400}),
         ));
+        assert!(verify_jwt_at(&settings, &forever, NOW).is_ok());
     }
 
     #[test]
