@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rand::RngCore;
 use serde_json::Value;
@@ -274,9 +277,96 @@ fn verify_jwt(settings: &JwtSettings, token: &str) -> Result<Principal, DomainEr
 /// [`verify_jwt`] at a given time (seconds since 1970), so tests can place
 /// a token exactly at the edges of its validity.
 fn verify_jwt_at(settings: &JwtSettings, token: &str, now: i64) -> Result<Principal, DomainError> {
+    check_header(settings, token)?;
     let claims = verify_signature(settings, token)?;
     check_times(settings, &claims, now)?;
     principal_from_claims(settings, &claims)
+}
+
+const MALFORMED: &str = "Token is malformed";
+
+/// How the JWA registry spells an algorithm, as a token's `alg` names it.
+fn jwa_name(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+        // The enum is non-exhaustive; the name only appears in messages.
+        _ => "the configured algorithm",
+    }
+}
+
+/// The token's header, read by us before any cryptography: its `alg` must
+/// be the configured one, so `none` and an HS256 token "signed" with our
+/// public key never reach a verifier, and it must list no `crit`
+/// extension: this server implements none, and RFC 7515 §4.1.11 says a
+/// token with a critical extension the recipient does not understand is
+/// invalid (the library ignores `crit`).
+fn check_header(settings: &JwtSettings, token: &str) -> Result<(), DomainError> {
+    let header = token
+        .split('.')
+        .next()
+        .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .filter(Value::is_object)
+        .ok_or_else(|| unauthenticated(MALFORMED))?;
+    let accepted = jwa_name(settings.algorithm);
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| unauthenticated("Token header names no algorithm ('alg')"))?;
+    if alg != accepted {
+        // The token's own name is repeated only when it is a plain word, so
+        // a message never carries arbitrary text from the token.
+        let named =
+            if !alg.is_empty() && alg.len() <= 16 && alg.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                format!("{alg} ")
+            } else {
+                String::new()
+            };
+        return Err(unauthenticated(format!(
+            "Token algorithm {named}is not accepted; this server accepts {accepted}"
+        )));
+    }
+    if header.get("crit").is_some() {
+        return Err(unauthenticated(
+            "Token header lists critical extensions ('crit'); this server supports none",
+        ));
+    }
+    Ok(())
+}
+
+/// What the library's error says about the token, in our words: its own
+/// messages name enum variants, list algorithms and give base64 offsets.
+fn describe(settings: &JwtSettings, error: &jsonwebtoken::errors::Error) -> DomainError {
+    match error.kind() {
+        ErrorKind::InvalidSignature => unauthenticated("Token signature does not verify"),
+        ErrorKind::InvalidIssuer => unauthenticated("Token issuer is not accepted"),
+        ErrorKind::InvalidAudience => unauthenticated("Token audience is not accepted"),
+        // check_header refuses other algorithms first; kept for safety.
+        ErrorKind::InvalidAlgorithm => unauthenticated(format!(
+            "Token algorithm is not accepted; this server accepts {}",
+            jwa_name(settings.algorithm)
+        )),
+        // Our key, not the token, is at fault: a 500, detail in the log.
+        ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat
+        | ErrorKind::MissingAlgorithm => {
+            DomainError::Internal(format!("the configured JWT key cannot verify: {error}"))
+        }
+        _ => unauthenticated(MALFORMED),
+    }
 }
 
 /// Checks the signature (and `iss`, `aud` when configured) with the
@@ -296,9 +386,13 @@ fn verify_signature(settings: &JwtSettings, token: &str) -> Result<Value, Domain
         Some(audience) => validation.set_audience(&[audience]),
         None => validation.validate_aud = false,
     }
-    let data = jsonwebtoken::decode::<Value>(token, &settings.key, &validation)
-        .map_err(|error| DomainError::Unauthenticated(format!("Invalid token: {error}")))?;
-    Ok(data.claims)
+    let claims = jsonwebtoken::decode::<Value>(token, &settings.key, &validation)
+        .map_err(|error| describe(settings, &error))?
+        .claims;
+    if !claims.is_object() {
+        return Err(unauthenticated(MALFORMED));
+    }
+    Ok(claims)
 }
 
 /// A NumericDate claim (seconds since 1970; RFC 7519 allows fractions), if
@@ -430,10 +524,54 @@ mod tests {
     }
 
     fn refusal(settings: &JwtSettings, claims: Value) -> String {
-        match verify_jwt_at(settings, &sign(claims), NOW) {
+        refusal_of(settings, &sign(claims))
+    }
+
+    /// The 401 message for `token`, checked to carry none of the library's
+    /// own words (enum variant names, algorithm lists, base64 or JSON
+    /// positions).
+    fn refusal_of(settings: &JwtSettings, token: &str) -> String {
+        let message = match verify_jwt_at(settings, token, NOW) {
             Err(DomainError::Unauthenticated(message)) => message,
             other => panic!("expected a 401, got {other:?}"),
+        };
+        for internal in [
+            "Signature",
+            "Algorithm",
+            "Base64",
+            "JSON",
+            "column",
+            "offset",
+            "Invalid token",
+            "[",
+        ] {
+            assert!(
+                !message.contains(internal),
+                "{message:?} contains {internal:?}"
+            );
         }
+        message
+    }
+
+    fn b64(bytes: impl AsRef<[u8]>) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// `header.payload` signed with the test secret, whatever they hold.
+    fn sign_raw(header: &str, payload: &str) -> String {
+        signed_message(&format!("{}.{}", b64(header), b64(payload)))
+    }
+
+    /// `message` (the token's first two parts, as sent) with a valid
+    /// signature appended.
+    fn signed_message(message: &str) -> String {
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(b"secret"),
+            Algorithm::HS256,
+        )
+        .unwrap_or_default();
+        format!("{message}.{signature}")
     }
 
     #[test]
@@ -557,6 +695,134 @@ mod tests {
             json!({"iat": null, "exp": NOW + 10 * 365 * 86_400}),
         ));
         assert!(verify_jwt_at(&settings, &forever, NOW).is_ok());
+    }
+
+    #[test]
+    fn only_the_configured_algorithm_is_accepted() {
+        let settings = settings();
+        let claims = claims_with(json!({})).to_string();
+        let unsigned = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims));
+        assert_eq!(
+            refusal_of(&settings, &unsigned),
+            "Token algorithm none is not accepted; this server accepts HS256"
+        );
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &claims_with(json!({})),
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            refusal_of(&settings, &hs512),
+            "Token algorithm HS512 is not accepted; this server accepts HS256"
+        );
+        // Text from the token is not echoed unless it is a plain name.
+        let odd = sign_raw(r#"{"alg":"<b>HS256</b>"}"#, &claims);
+        assert_eq!(
+            refusal_of(&settings, &odd),
+            "Token algorithm is not accepted; this server accepts HS256"
+        );
+        for header in [r#"{"typ":"JWT"}"#, r#"{"alg":256}"#] {
+            assert_eq!(
+                refusal_of(&settings, &sign_raw(header, &claims)),
+                "Token header names no algorithm ('alg')",
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn critical_header_extensions_are_refused() {
+        let settings = settings();
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["https://example.com/ext".into()]);
+        header.extras.insert("https://example.com/ext", true);
+        let token = encode(
+            &header,
+            &claims_with(json!({})),
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap_or_default();
+        let expected = "Token header lists critical extensions ('crit'); this server supports none";
+        assert_eq!(refusal_of(&settings, &token), expected);
+        // An empty or ill-typed list is no better (RFC 7515 forbids both).
+        let claims = claims_with(json!({})).to_string();
+        for header in [
+            r#"{"alg":"HS256","crit":[]}"#,
+            r#"{"alg":"HS256","crit":"b64"}"#,
+        ] {
+            assert_eq!(
+                refusal_of(&settings, &sign_raw(header, &claims)),
+                expected,
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn library_failures_are_told_in_our_words() {
+        let settings = settings();
+        let claims = claims_with(json!({}));
+        let good = sign(claims.clone());
+        assert!(verify_jwt_at(&settings, &good, NOW).is_ok());
+
+        let other_secret = encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(b"other"),
+        )
+        .unwrap_or_default();
+        let (header, rest) = good.split_once('.').unwrap_or_default();
+        let (_, signature) = rest.split_once('.').unwrap_or_default();
+        let forged = claims_with(json!({"o": {"id": "acme", "rol": "admin"}})).to_string();
+        let tampered = format!("{header}.{}.{signature}", b64(forged));
+        for token in [&other_secret, &tampered] {
+            assert_eq!(
+                refusal_of(&settings, token),
+                "Token signature does not verify"
+            );
+        }
+
+        let header_json = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let malformed = [
+            format!("{header}.{}.{signature}!", b64(claims.to_string())),
+            format!("eyJ!!.{}.{signature}", b64(claims.to_string())),
+            format!(
+                "{}.{}.{signature}",
+                b64("not json"),
+                b64(claims.to_string())
+            ),
+            sign_raw(header_json, "not json"),
+            sign_raw(header_json, "[1, 2]"),
+            signed_message(&format!("{}.%%%", b64(header_json))),
+        ];
+        for token in &malformed {
+            assert_eq!(
+                refusal_of(&settings, token),
+                "Token is malformed",
+                "{token}"
+            );
+        }
+
+        let with_issuer = JwtSettings {
+            issuer: Some("https://issuer.example".into()),
+            ..self::settings()
+        };
+        assert_eq!(
+            refusal(
+                &with_issuer,
+                claims_with(json!({"iss": "https://evil.example"}))
+            ),
+            "Token issuer is not accepted"
+        );
+        let with_audience = JwtSettings {
+            audience: Some("clientele".into()),
+            ..self::settings()
+        };
+        assert_eq!(
+            refusal(&with_audience, claims_with(json!({"aud": "elsewhere"}))),
+            "Token audience is not accepted"
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! rules every surface shares: tokens, JWTs, request ids, body limits,
 //! health checks.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clientele::app::AppSettings;
 use clientele::core::auth::{DEFAULT_JWT_LEEWAY_SECS, DEFAULT_JWT_MAX_LIFETIME_SECS, JwtSettings};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -357,6 +359,215 @@ async fn a_jwt_living_longer_than_the_maximum_or_without_iat_is_401() {
     let a_year = sign(claims_at(t, json!({"iat": null, "exp": t + 365 * 86_400})));
     let reply = unbounded.get(ICPS, &a_year).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+/// Words of the JWT library that must never reach a client: enum variant
+/// names, its algorithm lists, base64 and JSON error positions.
+const LIBRARY_INTERNALS: [&str; 9] = [
+    "Signature",
+    "Algorithm",
+    "Base64",
+    "base64",
+    "JSON",
+    "column",
+    "offset",
+    "Invalid token",
+    "[",
+];
+
+/// Asserts a 401 in the Lance envelope with exactly `message`, free of
+/// library internals.
+fn assert_refused(reply: &crate::support::Reply, message: &str) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(reply.body, unauthorized(message));
+    for internal in LIBRARY_INTERNALS {
+        assert!(
+            !message.contains(internal),
+            "{message:?} contains {internal:?}"
+        );
+    }
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn a_jwt_with_a_critical_header_extension_is_401() {
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["https://example.com/ext".into()]);
+    header.extras.insert("https://example.com/ext", true);
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims_at(now(), json!({})),
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .expect("sign");
+    let reply = app.get(ICPS, &token).await;
+    assert_refused(
+        &reply,
+        "Token header lists critical extensions ('crit'); this server supports none",
+    );
+}
+
+#[tokio::test]
+async fn bad_jwts_get_401_messages_about_the_token_not_the_library() {
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let claims = claims_at(now(), json!({}));
+    let good = sign(claims.clone());
+    assert_eq!(app.get(ICPS, &good).await.status, StatusCode::OK);
+    let parts: Vec<&str> = good.split('.').collect();
+    let (header, signature) = (parts[0], parts[2]);
+
+    let other_secret = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(b"another-secret-entirely-0123456789"),
+    )
+    .expect("sign");
+    let admin_claims = claims_at(now(), json!({"o": {"id": "acme", "rol": "admin"}}));
+    let tampered = format!("{header}.{}.{signature}", b64(admin_claims.to_string()));
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .expect("sign");
+    let cases = [
+        (other_secret, "Token signature does not verify"),
+        (tampered, "Token signature does not verify"),
+        (
+            format!("{header}.{}.{signature}!", b64(claims.to_string())),
+            "Token is malformed",
+        ),
+        (
+            format!("eyJ!!.{}.{signature}", b64(claims.to_string())),
+            "Token is malformed",
+        ),
+        (
+            hs512,
+            "Token algorithm HS512 is not accepted; this server accepts HS256",
+        ),
+        (
+            sign(claims_at(now(), json!({"iss": "https://evil.example"}))),
+            "Token issuer is not accepted",
+        ),
+        (
+            sign(claims_at(now(), json!({"exp": "tomorrow"}))),
+            "Token claim 'exp' must be a number of seconds since 1970",
+        ),
+    ];
+    for (token, message) in &cases {
+        let reply = app.get(ICPS, token).await;
+        assert_refused(&reply, message);
+    }
+}
+
+/// A server accepting `algorithm` with `public_pem` accepts tokens signed
+/// with the matching private key, and refuses the classic forgeries: an
+/// HS256 token whose HMAC key is the public key PEM (key confusion), the
+/// same HMAC under a header claiming `algorithm`, `alg: none`, and a
+/// payload changed after signing.
+async fn asymmetric_server_accepts_only_its_own_signatures(
+    algorithm: Algorithm,
+    name: &str,
+    private_pem: &[u8],
+    public_pem: &[u8],
+) {
+    let app = TestApp::spawn_with(AppSettings {
+        jwt: Some(JwtSettings {
+            algorithm,
+            key: JwtSettings::decoding_key(algorithm, public_pem).expect("public key"),
+            ..jwt_app_settings().jwt.expect("JWT settings")
+        }),
+        ..AppSettings::default()
+    })
+    .await;
+    let private_key = match algorithm {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(private_pem),
+        _ => EncodingKey::from_ec_pem(private_pem),
+    }
+    .expect("private key");
+    let claims = claims_at(now(), json!({}));
+    let good = jsonwebtoken::encode(&Header::new(algorithm), &claims, &private_key).expect("sign");
+    let reply = app.get(ICPS, &good).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    let confused = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(public_pem),
+    )
+    .expect("sign");
+    assert_refused(
+        &app.get(ICPS, &confused).await,
+        &format!("Token algorithm HS256 is not accepted; this server accepts {name}"),
+    );
+
+    // The same HMAC, under a header that names the server's algorithm.
+    let message = format!(
+        "{}.{}",
+        b64(format!(r#"{{"alg":"{name}","typ":"JWT"}}"#)),
+        b64(claims.to_string())
+    );
+    let hmac = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(public_pem),
+        Algorithm::HS256,
+    )
+    .expect("HMAC");
+    assert_refused(
+        &app.get(ICPS, &format!("{message}.{hmac}")).await,
+        "Token signature does not verify",
+    );
+
+    for alg in ["none", "None", "NONE"] {
+        let unsigned = format!(
+            "{}.{}.",
+            b64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)),
+            b64(claims.to_string())
+        );
+        assert_refused(
+            &app.get(ICPS, &unsigned).await,
+            &format!("Token algorithm {alg} is not accepted; this server accepts {name}"),
+        );
+    }
+
+    let parts: Vec<&str> = good.split('.').collect();
+    let admin_claims = claims_at(now(), json!({"o": {"id": "acme", "rol": "admin"}}));
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(admin_claims.to_string()),
+        parts[2]
+    );
+    assert_refused(
+        &app.get(ICPS, &tampered).await,
+        "Token signature does not verify",
+    );
+}
+
+#[tokio::test]
+async fn an_rs256_server_refuses_key_confusion_and_unsigned_jwts() {
+    asymmetric_server_accepts_only_its_own_signatures(
+        Algorithm::RS256,
+        "RS256",
+        include_bytes!("../fixtures/jwt/rs256-TEST-ONLY-private.pem"),
+        include_bytes!("../fixtures/jwt/rs256-public.pem"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_es256_server_refuses_key_confusion_and_unsigned_jwts() {
+    asymmetric_server_accepts_only_its_own_signatures(
+        Algorithm::ES256,
+        "ES256",
+        include_bytes!("../fixtures/jwt/es256-TEST-ONLY-private.pem"),
+        include_bytes!("../fixtures/jwt/es256-public.pem"),
+    )
+    .await;
 }
 
 #[tokio::test]
