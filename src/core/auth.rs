@@ -353,6 +353,11 @@ fn describe(settings: &JwtSettings, error: &jsonwebtoken::errors::Error) -> Doma
         ErrorKind::InvalidSignature => unauthenticated("Token signature does not verify"),
         ErrorKind::InvalidIssuer => unauthenticated("Token issuer is not accepted"),
         ErrorKind::InvalidAudience => unauthenticated("Token audience is not accepted"),
+        // Only `iss` and `aud` are required through the library, so the name
+        // is one of ours; it is also reported for a value of the wrong type.
+        ErrorKind::MissingRequiredClaim(name) => {
+            unauthenticated(format!("Token has no valid '{name}' claim"))
+        }
         // check_header refuses other algorithms first; kept for safety.
         ErrorKind::InvalidAlgorithm => unauthenticated(format!(
             "Token algorithm is not accepted; this server accepts {}",
@@ -376,14 +381,22 @@ fn verify_signature(settings: &JwtSettings, token: &str) -> Result<Value, Domain
     let mut validation = Validation::new(settings.algorithm);
     validation.validate_exp = false;
     validation.validate_nbf = false;
-    // Which claims must be present is decided by our own checks below.
+    // exp and sub are required by our own checks; iss and aud by the
+    // library when configured, since it compares them only when present: a
+    // token leaving its issuer out would otherwise pass an issuer check.
     validation.required_spec_claims.clear();
     match &settings.issuer {
-        Some(issuer) => validation.set_issuer(&[issuer]),
+        Some(issuer) => {
+            validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".into());
+        }
         None => validation.iss = None,
     }
     match &settings.audience {
-        Some(audience) => validation.set_audience(&[audience]),
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            validation.required_spec_claims.insert("aud".into());
+        }
         None => validation.validate_aud = false,
     }
     let claims = jsonwebtoken::decode::<Value>(token, &settings.key, &validation)
@@ -823,6 +836,34 @@ mod tests {
             refusal(&with_audience, claims_with(json!({"aud": "elsewhere"}))),
             "Token audience is not accepted"
         );
+    }
+
+    #[test]
+    fn a_configured_issuer_or_audience_must_be_present() {
+        let strict = JwtSettings {
+            issuer: Some("https://issuer.example".into()),
+            audience: Some("clientele".into()),
+            ..settings()
+        };
+        let both = json!({"iss": "https://issuer.example", "aud": "clientele"});
+        assert!(verify_jwt_at(&strict, &sign(claims_with(both)), NOW).is_ok());
+        let cases = [
+            (
+                json!({"aud": "clientele"}),
+                "Token has no valid 'iss' claim",
+            ),
+            (
+                json!({"iss": 7, "aud": "clientele"}),
+                "Token has no valid 'iss' claim",
+            ),
+            (
+                json!({"iss": "https://issuer.example"}),
+                "Token has no valid 'aud' claim",
+            ),
+        ];
+        for (extra, message) in cases {
+            assert_eq!(refusal(&strict, claims_with(extra)), message);
+        }
     }
 
     #[test]

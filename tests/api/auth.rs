@@ -454,6 +454,10 @@ async fn bad_jwts_get_401_messages_about_the_token_not_the_library() {
             "Token issuer is not accepted",
         ),
         (
+            sign(claims_at(now(), json!({"iss": null}))),
+            "Token has no valid 'iss' claim",
+        ),
+        (
             sign(claims_at(now(), json!({"exp": "tomorrow"}))),
             "Token claim 'exp' must be a number of seconds since 1970",
         ),
