@@ -335,7 +335,8 @@ fn jwt_settings(args: &ServeArgs) -> Result<Option<JwtSettings>, String> {
     };
     Ok(Some(JwtSettings {
         algorithm,
-        key: JwtSettings::decoding_key(algorithm, &key_bytes)?,
+        key: JwtSettings::decoding_key(algorithm, &key_bytes)
+            .map_err(|error| format!("--jwt-key: {error}"))?,
         workspace_claim: args.jwt_workspace_claim.clone(),
         role_claim: args.jwt_role_claim.clone(),
         admin_roles: args.jwt_admin_roles.clone(),

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rand::RngCore;
 use serde_json::Value;
@@ -142,15 +143,33 @@ pub struct JwtSettings {
 
 impl JwtSettings {
     /// Builds the decoding key: for HS256 `key` is the shared secret; for
-    /// RS256 and ES256 it is a PEM public key.
+    /// RS256 and ES256 it is a PEM public key. A key that could never
+    /// verify a token is refused here, at start, rather than making every
+    /// token's signature "not verify".
     pub fn decoding_key(algorithm: Algorithm, key: &[u8]) -> Result<DecodingKey, String> {
         match algorithm {
             Algorithm::HS256 => Ok(DecodingKey::from_secret(key)),
+            // The library also loads an RSA private key as a "public" one;
+            // only a key it can read as a public key will ever verify.
             Algorithm::RS256 => DecodingKey::from_rsa_pem(key)
-                .map_err(|error| format!("invalid RSA public key: {error}")),
+                .ok()
+                .filter(|decoding| Jwk::from_decoding_key(decoding, Some(algorithm)).is_ok())
+                .ok_or_else(|| {
+                    "not an RSA public key in PEM form (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)"
+                        .to_owned()
+                }),
+            // The library also loads a P-384 key, which cannot verify ES256;
+            // building a verifier (with an empty signature) reads the key.
             Algorithm::ES256 => DecodingKey::from_ec_pem(key)
-                .map_err(|error| format!("invalid EC public key: {error}")),
-            other => Err(format!("unsupported JWT algorithm {other:?}")),
+                .ok()
+                .filter(|decoding| {
+                    jsonwebtoken::crypto::verify("", b"", decoding, Algorithm::ES256).is_ok()
+                })
+                .ok_or_else(|| "not a P-256 public key in PEM form (BEGIN PUBLIC KEY)".to_owned()),
+            other => Err(format!(
+                "JWT algorithm {} is not supported; use HS256, RS256 or ES256",
+                jwa_name(other)
+            )),
         }
     }
 }
@@ -864,6 +883,42 @@ mod tests {
         for (extra, message) in cases {
             assert_eq!(refusal(&strict, claims_with(extra)), message);
         }
+    }
+
+    #[test]
+    fn keys_that_could_never_verify_are_refused_at_start() {
+        let rs256_public = include_bytes!("../../tests/fixtures/jwt/rs256-public.pem");
+        let rs256_private = include_bytes!("../../tests/fixtures/jwt/rs256-TEST-ONLY-private.pem");
+        let es256_public = include_bytes!("../../tests/fixtures/jwt/es256-public.pem");
+        let es256_private = include_bytes!("../../tests/fixtures/jwt/es256-TEST-ONLY-private.pem");
+        let es384_public = include_bytes!("../../tests/fixtures/jwt/es384-public.pem");
+        assert!(JwtSettings::decoding_key(Algorithm::RS256, rs256_public).is_ok());
+        assert!(JwtSettings::decoding_key(Algorithm::ES256, es256_public).is_ok());
+        assert!(JwtSettings::decoding_key(Algorithm::HS256, &[7; 32]).is_ok());
+        let rsa = "not an RSA public key in PEM form (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)";
+        let ec = "not a P-256 public key in PEM form (BEGIN PUBLIC KEY)";
+        let refused: [(Algorithm, &[u8], &str); 6] = [
+            (Algorithm::RS256, rs256_private, rsa),
+            (Algorithm::RS256, es256_public, rsa),
+            (Algorithm::RS256, b"secret", rsa),
+            (Algorithm::ES256, es256_private, ec),
+            (Algorithm::ES256, es384_public, ec),
+            (Algorithm::ES256, rs256_public, ec),
+        ];
+        for (algorithm, key, message) in refused {
+            assert_eq!(
+                JwtSettings::decoding_key(algorithm, key).err().as_deref(),
+                Some(message),
+                "{}",
+                jwa_name(algorithm)
+            );
+        }
+        assert_eq!(
+            JwtSettings::decoding_key(Algorithm::HS384, &[7; 48])
+                .err()
+                .as_deref(),
+            Some("JWT algorithm HS384 is not supported; use HS256, RS256 or ES256")
+        );
     }
 
     #[test]
