@@ -135,7 +135,8 @@ pub struct ServeArgs {
     )]
     pub jwt_algorithm: Option<JwtAlgorithm>,
 
-    /// HS256: the shared secret. RS256/ES256: path of the PEM public key.
+    /// HS256: the shared secret (at least 32 bytes). RS256/ES256: path of
+    /// the PEM public key (RSA; P-256 for ES256).
     #[arg(
         long,
         env = "CLIENTELE_JWT_KEY",

@@ -141,6 +141,11 @@ pub struct JwtSettings {
     pub max_lifetime_secs: Option<u64>,
 }
 
+/// Shortest HS256 secret accepted: RFC 7518 §3.2 requires a key at least as
+/// long as the hash output (256 bits), and a shorter one can be guessed
+/// offline from any token it signed.
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
 impl JwtSettings {
     /// Builds the decoding key: for HS256 `key` is the shared secret; for
     /// RS256 and ES256 it is a PEM public key. A key that could never
@@ -148,6 +153,11 @@ impl JwtSettings {
     /// token's signature "not verify".
     pub fn decoding_key(algorithm: Algorithm, key: &[u8]) -> Result<DecodingKey, String> {
         match algorithm {
+            Algorithm::HS256 if key.len() < MIN_HS256_SECRET_BYTES => Err(format!(
+                "an HS256 secret must have at least {MIN_HS256_SECRET_BYTES} bytes (RFC 7518 \
+                 section 3.2); this one has {}",
+                key.len()
+            )),
             Algorithm::HS256 => Ok(DecodingKey::from_secret(key)),
             // The library also loads an RSA private key as a "public" one;
             // only a key it can read as a public key will ever verify.
@@ -897,13 +907,18 @@ mod tests {
         assert!(JwtSettings::decoding_key(Algorithm::HS256, &[7; 32]).is_ok());
         let rsa = "not an RSA public key in PEM form (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)";
         let ec = "not a P-256 public key in PEM form (BEGIN PUBLIC KEY)";
-        let refused: [(Algorithm, &[u8], &str); 6] = [
+        let refused: [(Algorithm, &[u8], &str); 7] = [
             (Algorithm::RS256, rs256_private, rsa),
             (Algorithm::RS256, es256_public, rsa),
             (Algorithm::RS256, b"secret", rsa),
             (Algorithm::ES256, es256_private, ec),
             (Algorithm::ES256, es384_public, ec),
             (Algorithm::ES256, rs256_public, ec),
+            (
+                Algorithm::HS256,
+                &[7; 31],
+                "an HS256 secret must have at least 32 bytes (RFC 7518 section 3.2); this one has 31",
+            ),
         ];
         for (algorithm, key, message) in refused {
             assert_eq!(

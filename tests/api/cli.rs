@@ -158,6 +158,11 @@ fn serve_refuses_a_jwt_key_that_could_never_verify() {
             fixture("es384-public.pem"),
             "--jwt-key: not a P-256 public key in PEM form",
         ),
+        (
+            "HS256",
+            "a-31-byte-secret-is-too-short!!".to_owned(),
+            "--jwt-key: an HS256 secret must have at least 32 bytes",
+        ),
     ];
     for (algorithm, key, message) in cases {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
