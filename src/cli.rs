@@ -12,7 +12,10 @@ use jsonwebtoken::Algorithm;
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppSettings};
-use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
+use crate::core::auth::{
+    DEFAULT_JWT_LEEWAY_SECS, DEFAULT_JWT_MAX_LIFETIME_SECS, JwtSettings, Role, WorkspaceId,
+    check_name, issue_api_key,
+};
 use crate::core::ratelimit::{PolicySetting, RateLimits};
 use crate::http::Surface;
 use crate::store::postgres::PgSettings;
@@ -132,7 +135,8 @@ pub struct ServeArgs {
     )]
     pub jwt_algorithm: Option<JwtAlgorithm>,
 
-    /// HS256: the shared secret. RS256/ES256: path of the PEM public key.
+    /// HS256: the shared secret (at least 32 bytes). RS256/ES256: path of
+    /// the PEM public key (RSA; P-256 for ES256).
     #[arg(
         long,
         env = "CLIENTELE_JWT_KEY",
@@ -165,6 +169,20 @@ pub struct ServeArgs {
     /// Required `aud` of JWTs, if set.
     #[arg(long, env = "CLIENTELE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// Seconds of clock difference with the JWT issuer forgiven when
+    /// checking `exp`, `nbf` and `iat`.
+    #[arg(long, env = "CLIENTELE_JWT_LEEWAY_SECS", default_value_t = DEFAULT_JWT_LEEWAY_SECS)]
+    pub jwt_leeway_secs: u64,
+
+    /// Longest JWT lifetime (`exp` − `iat`) accepted, in seconds; JWTs must
+    /// then carry `iat`. 0: no maximum, and `iat` is optional.
+    #[arg(
+        long,
+        env = "CLIENTELE_JWT_MAX_LIFETIME_SECS",
+        default_value_t = DEFAULT_JWT_MAX_LIFETIME_SECS
+    )]
+    pub jwt_max_lifetime_secs: u64,
 
     /// Redis for rate-limit counters shared by every instance, e.g.
     /// `redis://127.0.0.1:6379`. Without it each instance counts alone.
@@ -328,12 +346,15 @@ fn jwt_settings(args: &ServeArgs) -> Result<Option<JwtSettings>, String> {
     };
     Ok(Some(JwtSettings {
         algorithm,
-        key: JwtSettings::decoding_key(algorithm, &key_bytes)?,
+        key: JwtSettings::decoding_key(algorithm, &key_bytes)
+            .map_err(|error| format!("--jwt-key: {error}"))?,
         workspace_claim: args.jwt_workspace_claim.clone(),
         role_claim: args.jwt_role_claim.clone(),
         admin_roles: args.jwt_admin_roles.clone(),
         issuer: args.jwt_issuer.clone(),
         audience: args.jwt_audience.clone(),
+        leeway_secs: args.jwt_leeway_secs,
+        max_lifetime_secs: (args.jwt_max_lifetime_secs > 0).then_some(args.jwt_max_lifetime_secs),
     }))
 }
 

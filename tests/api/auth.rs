@@ -2,8 +2,10 @@
 //! rules every surface shares: tokens, JWTs, request ids, body limits,
 //! health checks.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clientele::app::AppSettings;
-use clientele::core::auth::JwtSettings;
+use clientele::core::auth::{DEFAULT_JWT_LEEWAY_SECS, DEFAULT_JWT_MAX_LIFETIME_SECS, JwtSettings};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -166,6 +168,8 @@ fn jwt_app_settings() -> AppSettings {
             admin_roles: vec!["admin".into()],
             issuer: Some("https://issuer.example".into()),
             audience: None,
+            leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+            max_lifetime_secs: Some(DEFAULT_JWT_MAX_LIFETIME_SECS),
         }),
         ..AppSettings::default()
     }
@@ -180,8 +184,12 @@ fn sign(claims: Value) -> String {
     .expect("sign")
 }
 
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
 fn in_an_hour() -> i64 {
-    chrono::Utc::now().timestamp() + 3600
+    now() + 3600
 }
 
 #[tokio::test]
@@ -189,15 +197,17 @@ async fn jwts_name_the_user_workspace_and_role() {
     let app = TestApp::spawn_with(jwt_app_settings()).await;
     let iss = "https://issuer.example";
     let member = sign(
-        json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme", "rol": "member"}}),
+        json!({"sub": "user_abc123", "iss": iss, "iat": now(), "exp": in_an_hour(), "o": {"id": "acme", "rol": "member"}}),
     );
     let admin = sign(
-        json!({"sub": "boss", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme", "rol": "admin"}}),
+        json!({"sub": "boss", "iss": iss, "iat": now(), "exp": in_an_hour(), "o": {"id": "acme", "rol": "admin"}}),
     );
-    let stranger =
-        sign(json!({"sub": "user_zzz999", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme"}}));
-    let elsewhere =
-        sign(json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour(), "o": {"id": "globex"}}));
+    let stranger = sign(
+        json!({"sub": "user_zzz999", "iss": iss, "iat": now(), "exp": in_an_hour(), "o": {"id": "acme"}}),
+    );
+    let elsewhere = sign(
+        json!({"sub": "user_abc123", "iss": iss, "iat": now(), "exp": in_an_hour(), "o": {"id": "globex"}}),
+    );
 
     let id = create_icp(&app, &member, &seed_icp_create()).await;
     assert_eq!(
@@ -221,12 +231,13 @@ async fn jwts_name_the_user_workspace_and_role() {
     let expired =
         sign(json!({"sub": "user_abc123", "iss": iss, "exp": 1_000, "o": {"id": "acme"}}));
     let wrong_issuer = sign(
-        json!({"sub": "user_abc123", "iss": "https://evil.example", "exp": in_an_hour(), "o": {"id": "acme"}}),
+        json!({"sub": "user_abc123", "iss": "https://evil.example", "iat": now(), "exp": in_an_hour(), "o": {"id": "acme"}}),
     );
-    let no_workspace = sign(json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour()}));
+    let no_workspace =
+        sign(json!({"sub": "user_abc123", "iss": iss, "iat": now(), "exp": in_an_hour()}));
     let other_secret = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &json!({"sub": "user_abc123", "iss": iss, "exp": in_an_hour(), "o": {"id": "acme"}}),
+        &json!({"sub": "user_abc123", "iss": iss, "iat": now(), "exp": in_an_hour(), "o": {"id": "acme"}}),
         &EncodingKey::from_secret(b"another-secret-entirely-0123456789"),
     )
     .expect("sign");
@@ -240,6 +251,327 @@ async fn jwts_name_the_user_workspace_and_role() {
         reply.body,
         unauthorized("Token has no valid 'o.id' claim naming a workspace")
     );
+}
+
+/// [`jwt_app_settings`] with `change` applied to the JWT settings.
+fn jwt_app_settings_with(change: impl FnOnce(&mut JwtSettings)) -> AppSettings {
+    let mut settings = jwt_app_settings();
+    if let Some(jwt) = settings.jwt.as_mut() {
+        change(jwt);
+    }
+    settings
+}
+
+/// Claims of a valid token of `user_abc123` in `acme` from the configured
+/// issuer, issued at `at` for an hour, with `extra` merged in (a `null` in
+/// `extra` removes that claim).
+fn claims_at(at: i64, extra: Value) -> Value {
+    let mut claims = json!({
+        "sub": "user_abc123", "iss": "https://issuer.example",
+        "iat": at, "exp": at + 3600, "o": {"id": "acme"},
+    });
+    if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+        for (name, value) in extra {
+            if value.is_null() {
+                claims.remove(name);
+            } else {
+                claims.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    claims
+}
+
+#[tokio::test]
+async fn expired_jwts_are_401_beyond_the_leeway_and_accepted_within_it() {
+    // The default leeway is 5 s: a token expired 30 s ago, which the
+    // library's own 60 s leeway used to accept, is refused.
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let t = now();
+    let expired = sign(claims_at(t - 600, json!({"exp": t - 30})));
+    let reply = app.get(ICPS, &expired).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(reply.body, unauthorized("Token has expired"));
+
+    // With a 60 s leeway, 20 s past exp is accepted and 120 s past is not.
+    let lenient = TestApp::spawn_with(jwt_app_settings_with(|jwt| jwt.leeway_secs = 60)).await;
+    let t = now();
+    let within = sign(claims_at(t - 600, json!({"exp": t - 20})));
+    let reply = lenient.get(ICPS, &within).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let beyond = sign(claims_at(t - 600, json!({"exp": t - 120})));
+    let reply = lenient.get(ICPS, &beyond).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(reply.body, unauthorized("Token has expired"));
+}
+
+#[tokio::test]
+async fn a_jwt_before_its_nbf_is_401() {
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let t = now();
+    let early = sign(claims_at(t, json!({"nbf": t + 600})));
+    let reply = app.get(ICPS, &early).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(reply.body, unauthorized("Token is not valid yet"));
+    let ready = sign(claims_at(t, json!({"nbf": t - 60})));
+    let reply = app.get(ICPS, &ready).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_jwt_living_longer_than_the_maximum_or_without_iat_is_401() {
+    // Default maximum: a day.
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let t = now();
+    let a_day = sign(claims_at(t, json!({"exp": t + 86_400})));
+    let reply = app.get(ICPS, &a_day).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    let refused = [
+        (
+            claims_at(t, json!({"exp": t + 86_401})),
+            "Token lifetime exceeds 86400 s",
+        ),
+        (
+            claims_at(t, json!({"iat": null})),
+            "Token has no 'iat' claim; this server requires one to limit token lifetime to 86400 s",
+        ),
+        // An issue time in the future would make a year-long token look
+        // short-lived.
+        (
+            claims_at(
+                t,
+                json!({"iat": t + 365 * 86_400, "exp": t + 365 * 86_400 + 60}),
+            ),
+            "Token was issued in the future ('iat')",
+        ),
+    ];
+    for (claims, message) in refused {
+        let reply = app.get(ICPS, &sign(claims)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+        assert_eq!(reply.body, unauthorized(message));
+    }
+
+    // `--jwt-max-lifetime-secs 0`: no maximum, and `iat` is optional.
+    let unbounded =
+        TestApp::spawn_with(jwt_app_settings_with(|jwt| jwt.max_lifetime_secs = None)).await;
+    let t = now();
+    let a_year = sign(claims_at(t, json!({"iat": null, "exp": t + 365 * 86_400})));
+    let reply = unbounded.get(ICPS, &a_year).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+/// Words of the JWT library that must never reach a client: enum variant
+/// names, its algorithm lists, base64 and JSON error positions.
+const LIBRARY_INTERNALS: [&str; 9] = [
+    "Signature",
+    "Algorithm",
+    "Base64",
+    "base64",
+    "JSON",
+    "column",
+    "offset",
+    "Invalid token",
+    "[",
+];
+
+/// Asserts a 401 in the Lance envelope with exactly `message`, free of
+/// library internals.
+fn assert_refused(reply: &crate::support::Reply, message: &str) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert_eq!(reply.body, unauthorized(message));
+    for internal in LIBRARY_INTERNALS {
+        assert!(
+            !message.contains(internal),
+            "{message:?} contains {internal:?}"
+        );
+    }
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn a_jwt_with_a_critical_header_extension_is_401() {
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["https://example.com/ext".into()]);
+    header.extras.insert("https://example.com/ext", true);
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims_at(now(), json!({})),
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .expect("sign");
+    let reply = app.get(ICPS, &token).await;
+    assert_refused(
+        &reply,
+        "Token header lists critical extensions ('crit'); this server supports none",
+    );
+}
+
+#[tokio::test]
+async fn bad_jwts_get_401_messages_about_the_token_not_the_library() {
+    let app = TestApp::spawn_with(jwt_app_settings()).await;
+    let claims = claims_at(now(), json!({}));
+    let good = sign(claims.clone());
+    assert_eq!(app.get(ICPS, &good).await.status, StatusCode::OK);
+    let parts: Vec<&str> = good.split('.').collect();
+    let (header, signature) = (parts[0], parts[2]);
+
+    let other_secret = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(b"another-secret-entirely-0123456789"),
+    )
+    .expect("sign");
+    let admin_claims = claims_at(now(), json!({"o": {"id": "acme", "rol": "admin"}}));
+    let tampered = format!("{header}.{}.{signature}", b64(admin_claims.to_string()));
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .expect("sign");
+    let cases = [
+        (other_secret, "Token signature does not verify"),
+        (tampered, "Token signature does not verify"),
+        (
+            format!("{header}.{}.{signature}!", b64(claims.to_string())),
+            "Token is malformed",
+        ),
+        (
+            format!("eyJ!!.{}.{signature}", b64(claims.to_string())),
+            "Token is malformed",
+        ),
+        (
+            hs512,
+            "Token algorithm HS512 is not accepted; this server accepts HS256",
+        ),
+        (
+            sign(claims_at(now(), json!({"iss": "https://evil.example"}))),
+            "Token issuer is not accepted",
+        ),
+        (
+            sign(claims_at(now(), json!({"iss": null}))),
+            "Token has no valid 'iss' claim",
+        ),
+        (
+            sign(claims_at(now(), json!({"exp": "tomorrow"}))),
+            "Token claim 'exp' must be a number of seconds since 1970",
+        ),
+    ];
+    for (token, message) in &cases {
+        let reply = app.get(ICPS, token).await;
+        assert_refused(&reply, message);
+    }
+}
+
+/// A server accepting `algorithm` with `public_pem` accepts tokens signed
+/// with the matching private key, and refuses the classic forgeries: an
+/// HS256 token whose HMAC key is the public key PEM (key confusion), the
+/// same HMAC under a header claiming `algorithm`, `alg: none`, and a
+/// payload changed after signing.
+async fn asymmetric_server_accepts_only_its_own_signatures(
+    algorithm: Algorithm,
+    name: &str,
+    private_pem: &[u8],
+    public_pem: &[u8],
+) {
+    let app = TestApp::spawn_with(AppSettings {
+        jwt: Some(JwtSettings {
+            algorithm,
+            key: JwtSettings::decoding_key(algorithm, public_pem).expect("public key"),
+            ..jwt_app_settings().jwt.expect("JWT settings")
+        }),
+        ..AppSettings::default()
+    })
+    .await;
+    let private_key = match algorithm {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(private_pem),
+        _ => EncodingKey::from_ec_pem(private_pem),
+    }
+    .expect("private key");
+    let claims = claims_at(now(), json!({}));
+    let good = jsonwebtoken::encode(&Header::new(algorithm), &claims, &private_key).expect("sign");
+    let reply = app.get(ICPS, &good).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    let confused = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(public_pem),
+    )
+    .expect("sign");
+    assert_refused(
+        &app.get(ICPS, &confused).await,
+        &format!("Token algorithm HS256 is not accepted; this server accepts {name}"),
+    );
+
+    // The same HMAC, under a header that names the server's algorithm.
+    let message = format!(
+        "{}.{}",
+        b64(format!(r#"{{"alg":"{name}","typ":"JWT"}}"#)),
+        b64(claims.to_string())
+    );
+    let hmac = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(public_pem),
+        Algorithm::HS256,
+    )
+    .expect("HMAC");
+    assert_refused(
+        &app.get(ICPS, &format!("{message}.{hmac}")).await,
+        "Token signature does not verify",
+    );
+
+    for alg in ["none", "None", "NONE"] {
+        let unsigned = format!(
+            "{}.{}.",
+            b64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)),
+            b64(claims.to_string())
+        );
+        assert_refused(
+            &app.get(ICPS, &unsigned).await,
+            &format!("Token algorithm {alg} is not accepted; this server accepts {name}"),
+        );
+    }
+
+    let parts: Vec<&str> = good.split('.').collect();
+    let admin_claims = claims_at(now(), json!({"o": {"id": "acme", "rol": "admin"}}));
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(admin_claims.to_string()),
+        parts[2]
+    );
+    assert_refused(
+        &app.get(ICPS, &tampered).await,
+        "Token signature does not verify",
+    );
+}
+
+#[tokio::test]
+async fn an_rs256_server_refuses_key_confusion_and_unsigned_jwts() {
+    asymmetric_server_accepts_only_its_own_signatures(
+        Algorithm::RS256,
+        "RS256",
+        include_bytes!("../fixtures/jwt/rs256-TEST-ONLY-private.pem"),
+        include_bytes!("../fixtures/jwt/rs256-public.pem"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_es256_server_refuses_key_confusion_and_unsigned_jwts() {
+    asymmetric_server_accepts_only_its_own_signatures(
+        Algorithm::ES256,
+        "ES256",
+        include_bytes!("../fixtures/jwt/es256-TEST-ONLY-private.pem"),
+        include_bytes!("../fixtures/jwt/es256-public.pem"),
+    )
+    .await;
 }
 
 #[tokio::test]
