@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use jsonwebtoken::Algorithm;
 use tokio::net::TcpListener;
 
-use crate::app::{self, AppSettings};
+use crate::app::{self, AppSettings, ConnectionSettings};
 use crate::core::auth::{JwtSettings, Role, WorkspaceId, check_name, issue_api_key};
 use crate::core::ratelimit::{PolicySetting, RateLimits};
 use crate::http::Surface;
@@ -357,9 +357,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let app = app::build(store, settings);
     tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");
     println!("clientele listening on http://{address}");
-    app::serve(listener, app, shutdown_signal())
-        .await
-        .map_err(|error| format!("server failed: {error}"))?;
+    app::serve(
+        listener,
+        app,
+        ConnectionSettings::default(),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|error| format!("server failed: {error}"))?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use clientele::app::{self, AppSettings};
+use clientele::app::{self, AppSettings, ConnectionSettings};
 use clientele::core::auth::{Role, WorkspaceId, issue_api_key};
 use clientele::core::ratelimit::RateLimits;
 use clientele::store::{self, SharedStore};
@@ -199,7 +199,7 @@ impl TestApp {
         let router = app::build(store.clone(), settings);
         let (shutdown, stop) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = app::serve(listener, router, async {
+            let _ = app::serve(listener, router, ConnectionSettings::default(), async {
                 let _ = stop.await;
             })
             .await;
