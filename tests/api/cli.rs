@@ -15,6 +15,10 @@ fn help_explains_every_command() {
         "CLIENTELE_DATABASE_URL",
         "--log-format",
         "--jwt-algorithm",
+        "--header-read-timeout-secs",
+        "--idle-timeout-secs",
+        "--max-connections",
+        "CLIENTELE_MAX_CONNECTIONS",
         "127.0.0.1:8080",
     ] {
         assert!(
