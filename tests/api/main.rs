@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod clients;
 mod concurrency;
+mod connections;
 mod contract;
 mod crash;
 mod durability;

@@ -384,8 +384,23 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with more `serve` flags.
     pub fn start_with(database_url: &str, extra_args: &[&str]) -> ServerProcess {
+        Self::start_under(&[], database_url, extra_args)
+    }
+
+    /// Like [`ServerProcess::start_with`], run by `wrapper` (a program and
+    /// its arguments that then executes the server, such as `prlimit`).
+    pub fn start_under(wrapper: &[&str], database_url: &str, extra_args: &[&str]) -> ServerProcess {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
+        let server = env!("CARGO_BIN_EXE_clientele");
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = std::process::Command::new(program);
+                command.args(arguments).arg(server);
+                command
+            }
+            None => std::process::Command::new(server),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--listen",

@@ -11,6 +11,8 @@ mod auth;
 mod clients;
 #[path = "../api/concurrency.rs"]
 mod concurrency;
+#[path = "../api/connections.rs"]
+mod connections;
 #[path = "../api/contract.rs"]
 mod contract;
 #[path = "../api/crash.rs"]
