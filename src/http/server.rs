@@ -44,7 +44,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -274,12 +274,12 @@ impl Connection {
             }
         });
         let mut connection = pin!(self.http.serve_connection(io, service));
-        let mut deadline = pin!(tokio::time::sleep_until(far_future()));
+        // Reads, writes and requests only note the time; this timer looks
+        // at the deadline now and then (see `Activity::next_check`), so a
+        // request costs no timer reset and no extra wake-up.
+        let mut check = pin!(tokio::time::sleep_until(activity.next_check(self.accepted)));
         let mut draining = false;
         loop {
-            deadline
-                .as_mut()
-                .reset(activity.deadline().unwrap_or_else(far_future));
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(error) = result {
@@ -287,13 +287,13 @@ impl Connection {
                     }
                     return;
                 }
-                // A new phase may have an earlier deadline: re-arm.
-                () = activity.changed.notified() => {}
-                () = deadline.as_mut() => {
-                    if activity.deadline().is_some_and(|at| at <= Instant::now()) {
+                () = check.as_mut() => {
+                    let now = Instant::now();
+                    if activity.deadline().is_some_and(|at| at <= now) {
                         tracing::debug!(phase = activity.phase_name(), "closing a connection that timed out");
                         return;
                     }
+                    check.as_mut().reset(activity.next_check(now));
                 }
                 _ = self.stopping.wait_for(|stop| *stop), if !draining => {
                     // A head still arriving is no request yet: nothing in
@@ -308,11 +308,6 @@ impl Connection {
             }
         }
     }
-}
-
-/// A deadline that never comes, for a sleep that must not fire.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 /// Where a connection is in its life, for its deadline.
@@ -331,8 +326,6 @@ enum Phase {
 /// requests hyper hands to the router.
 struct Activity {
     phase: Mutex<Phase>,
-    /// Woken on every change of phase (not on progress within one).
-    changed: Notify,
     header_read_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -343,7 +336,6 @@ impl Activity {
             phase: Mutex::new(Phase::Head {
                 deadline: accepted + settings.header_read_timeout,
             }),
-            changed: Notify::new(),
             header_read_timeout: settings.header_read_timeout,
             idle_timeout: settings.idle_timeout,
         }
@@ -351,13 +343,7 @@ impl Activity {
 
     fn update(&self, change: impl FnOnce(Phase) -> Phase) {
         let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        let before = *phase;
-        *phase = change(before);
-        let moved = std::mem::discriminant(&before) != std::mem::discriminant(&*phase);
-        drop(phase);
-        if moved {
-            self.changed.notify_one();
-        }
+        *phase = change(*phase);
     }
 
     fn phase(&self) -> Phase {
@@ -379,6 +365,17 @@ impl Activity {
             Phase::Busy(_) => None,
             Phase::Idle { since } => Some(since + self.idle_timeout),
         }
+    }
+
+    /// When the watchdog should look again, having looked at `now`: the
+    /// deadline, but never more than the shorter timeout ahead. No change
+    /// of phase can then bring a deadline before the next look: a head
+    /// starting, or a request ending, after `now` sets a deadline at least
+    /// that far after `now`, and within a phase deadlines only move later.
+    fn next_check(&self, now: Instant) -> Instant {
+        let horizon = now + self.header_read_timeout.min(self.idle_timeout);
+        self.deadline()
+            .map_or(horizon, |deadline| deadline.min(horizon))
     }
 
     /// Bytes arrived. After an idle wait they start the next request's
@@ -615,28 +612,35 @@ mod tests {
         assert_eq!(activity.deadline(), Some(next + Duration::from_secs(2)));
     }
 
-    #[tokio::test]
-    async fn a_change_of_phase_wakes_the_watchdog() {
-        let activity = Arc::new(Activity::new(settings(), Instant::now()));
-        let busy = activity.request_started(Instant::now());
-        tokio::time::timeout(Duration::from_millis(1), activity.changed.notified())
-            .await
-            .expect("busy is a new phase");
-        drop(busy);
-        tokio::time::timeout(Duration::from_millis(1), activity.changed.notified())
-            .await
-            .expect("idle is a new phase");
-        activity.wrote(Instant::now());
-        assert!(
-            tokio::time::timeout(Duration::from_millis(1), activity.changed.notified())
-                .await
-                .is_err(),
-            "progress within a phase only moves the deadline later"
+    #[test]
+    fn the_watchdog_never_looks_after_a_deadline() {
+        let seconds = Duration::from_secs;
+        let long_idle = ConnectionSettings {
+            idle_timeout: seconds(60),
+            ..settings()
+        };
+        let start = Instant::now();
+        let activity = Arc::new(Activity::new(long_idle, start));
+        assert_eq!(activity.next_check(start), start + seconds(2));
+        // Idle: the deadline is 60 s away, but the watchdog looks again
+        // within 2 s, so a head starting meanwhile is not missed.
+        drop(activity.request_started(start));
+        let looked = Instant::now();
+        let check = activity.next_check(looked);
+        assert_eq!(check, looked + seconds(2));
+        let first_byte = looked + seconds(1);
+        activity.read(first_byte);
+        assert!(check <= activity.deadline().expect("a head deadline"));
+        assert_eq!(
+            activity.next_check(check),
+            first_byte + seconds(2),
+            "then exactly at the head's deadline"
         );
-        activity.read(Instant::now());
-        tokio::time::timeout(Duration::from_millis(1), activity.changed.notified())
-            .await
-            .expect("the next head is a new phase, with an earlier deadline");
+        // Busy: no deadline, but still a look within the shorter timeout.
+        let busy = activity.request_started(check);
+        assert_eq!(activity.next_check(check), check + seconds(2));
+        drop(busy);
+        assert!(activity.deadline().expect("idle") >= check + seconds(2));
     }
 
     #[test]
