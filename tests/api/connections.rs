@@ -37,8 +37,8 @@ fn enough_descriptors(needed: u64) {
     );
 }
 
-/// A server with short timeouts, a member's token and an ICP of theirs.
-async fn server_with_an_icp(extra_args: &[&str]) -> (TestDatabase, ServerProcess, String, String) {
+/// A server started with `args`, a member's token and an ICP of theirs.
+async fn server_with_an_icp(args: &[&str]) -> (TestDatabase, ServerProcess, String, String) {
     let database = TestDatabase::create().await;
     let token = run_cli(&[
         "keys",
@@ -52,16 +52,7 @@ async fn server_with_an_icp(extra_args: &[&str]) -> (TestDatabase, ServerProcess
     ])
     .trim()
     .to_owned();
-    let header = HEADER_READ_TIMEOUT.as_secs().to_string();
-    let idle = IDLE_TIMEOUT.as_secs().to_string();
-    let mut args = vec![
-        "--header-read-timeout-secs",
-        &header,
-        "--idle-timeout-secs",
-        &idle,
-    ];
-    args.extend_from_slice(extra_args);
-    let server = ServerProcess::start_with(database.url(), &args);
+    let server = ServerProcess::start_with(database.url(), args);
     let created = reqwest::Client::new()
         .post(format!("{}{ICPS}", server.base_url))
         .bearer_auth(&token)
@@ -219,7 +210,15 @@ fn summary(latencies: &mut [Duration]) -> String {
 async fn two_thousand_idle_and_half_sent_connections_are_closed_on_time_while_others_are_served() {
     const CONNECTIONS: usize = 2_000;
     enough_descriptors(3 * CONNECTIONS as u64);
-    let (_database, server, token, id) = server_with_an_icp(&[]).await;
+    let header = HEADER_READ_TIMEOUT.as_secs().to_string();
+    let idle = IDLE_TIMEOUT.as_secs().to_string();
+    let (_database, server, token, id) = server_with_an_icp(&[
+        "--header-read-timeout-secs",
+        &header,
+        "--idle-timeout-secs",
+        &idle,
+    ])
+    .await;
     let address = server.base_url.trim_start_matches("http://").to_owned();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -431,4 +430,75 @@ async fn out_of_descriptors_the_accept_loop_pauses_and_recovers_promptly() {
         "out of descriptors: {spent} CPU ticks in 1 s; healthz {recovered:?} after the clients left"
     );
     assert!(recovered < Duration::from_millis(500), "{recovered:?}");
+}
+
+/// SIGTERM with a PATCH half received, a kept-alive connection, a silent
+/// one and one halfway through its head, under the default timeouts (10 s
+/// and 60 s): the PATCH finishes with 200, the other three are closed at
+/// once rather than waited for, and the process exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_requests_in_flight_finish_and_idle_connections_do_not_delay_the_exit() {
+    let (_database, mut server, token, id) = server_with_an_icp(&[]).await;
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let silent = TcpStream::connect(&address).await.expect("connect");
+    let mut half = TcpStream::connect(&address).await.expect("connect");
+    half.write_all(b"GET /heal").await.expect("write");
+    let mut kept = TcpStream::connect(&address).await.expect("connect");
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buffer = [0u8; 1024];
+    let read = kept.read(&mut buffer).await.expect("response");
+    assert!(buffer[..read].starts_with(b"HTTP/1.1 200"));
+
+    let body = seed_icp_patch().to_string();
+    let (first, rest) = body.as_bytes().split_at(10);
+    let mut patch = TcpStream::connect(&address).await.expect("connect");
+    let head = format!(
+        "PATCH {} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        icp_path(&id),
+        body.len()
+    );
+    patch.write_all(head.as_bytes()).await.expect("head");
+    patch.write_all(first).await.expect("start of the body");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let signalled = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    for (name, mut connection) in [
+        ("silent", silent),
+        ("half a head", half),
+        ("kept alive", kept),
+    ] {
+        read_to_close(&mut connection, Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|| panic!("the {name} connection is closed at once on shutdown"));
+    }
+
+    // The request in flight is served to the end.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    patch.write_all(rest).await.expect("rest of the body");
+    let answer = read_to_close(&mut patch, Duration::from_secs(5))
+        .await
+        .expect("the PATCH is answered, then the connection closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.contains("\"Updated ICP Name\""), "{answer}");
+
+    let exited = loop {
+        if let Some(status) = server.child.try_wait().expect("wait for the server") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(5),
+            "the server is still running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exited.success(), "{exited:?}");
 }
