@@ -17,6 +17,7 @@ the cases named here; docs/testing.md lists them with the reasons.
 
 import json
 import re
+import uuid
 
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
@@ -64,6 +65,26 @@ STATE_DEPENDENT_400 = {
         (r"customFilterCriteria/\d+/regex", r".*"),
     ],
 }
+
+
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?")
+
+
+@schemathesis.hook
+def map_headers(context, headers):
+    """A valid generated Idempotency-Key becomes one no other case has sent.
+
+    A key repeated across generated cases is answered with the first case's
+    response (that is the header's point): a stateful run would then see a
+    "created" record that a later step deleted. Reuse is tested by the suite
+    (tests/api/idempotency.rs); here each case is its own request. Invalid
+    keys are left as generated, so their rejection is still checked.
+    """
+    if headers:
+        key = headers.get("Idempotency-Key")
+        if isinstance(key, str) and len(key) <= 255 and _IDEMPOTENCY_KEY.fullmatch(key):
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+    return headers
 
 
 def _field_errors(body):

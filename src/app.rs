@@ -1,7 +1,7 @@
 //! Assembles the application: the shared state, the router of every surface
 //! plus health and OpenAPI routes, the middleware stack, and [`serve`],
-//! which runs it on a listener until a shutdown signal. `main` and the
-//! tests build the server the same way.
+//! which runs it on a listener (with connection timeouts and a cap) until
+//! a shutdown signal. `main` and the tests build the server the same way.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use crate::http::AppState;
 use crate::http::extract::MAX_BODY_BYTES;
 use crate::http::rate_limit::rate_limit_headers;
 use crate::http::request_context::{current_path, current_request_id, request_context};
+pub use crate::http::server::ConnectionSettings;
 use crate::store::SharedStore;
 use crate::store::ratelimit::{MemoryRateLimiter, RateLimiter};
 use crate::surfaces;
@@ -168,15 +169,15 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; requests in
-/// flight are allowed to finish.
+/// flight are allowed to finish. Connections are timed and capped by
+/// `connections` (see [`crate::http::server`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    connections: ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::http::server::serve(listener, app, connections, shutdown).await
 }
 
 /// Middleware: a request that takes longer than `limit` answers 503 in its

@@ -11,13 +11,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use jsonwebtoken::Algorithm;
 use tokio::net::TcpListener;
 
-use crate::app::{self, AppSettings};
+use crate::app::{self, AppSettings, ConnectionSettings};
 use crate::core::auth::{
     DEFAULT_JWT_LEEWAY_SECS, DEFAULT_JWT_MAX_LIFETIME_SECS, JwtSettings, Role, WorkspaceId,
     check_name, issue_api_key,
 };
 use crate::core::ratelimit::{PolicySetting, RateLimits};
 use crate::http::Surface;
+use crate::http::server;
 use crate::store::postgres::PgSettings;
 use crate::store::ratelimit::RateLimiter;
 use crate::store::redis_limiter::RedisRateLimiter;
@@ -125,6 +126,28 @@ pub struct ServeArgs {
     /// (keep it below --request-timeout-secs).
     #[arg(long, env = "CLIENTELE_BODY_TIMEOUT_SECS", default_value_t = 10)]
     pub body_timeout_secs: u64,
+
+    /// Seconds a client may take to send a request's line and headers,
+    /// counted from the connection's start or from the first byte of a
+    /// later request; then the connection is closed.
+    #[arg(long, env = "CLIENTELE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a kept-alive connection may wait for its next request (or
+    /// for the client to read a response) before it is closed.
+    #[arg(long, env = "CLIENTELE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Connections served at once; one more is answered 503 and closed.
+    /// Default: 10000, or fewer when the open-files limit (raised to the
+    /// hard limit at start) is low: three quarters of it, keeping at least
+    /// 128 descriptors for the database and the rest.
+    #[arg(
+        long,
+        env = "CLIENTELE_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_connections: Option<u32>,
 
     /// Accept JWTs signed with this algorithm (API keys keep working).
     #[arg(
@@ -361,6 +384,7 @@ fn jwt_settings(args: &ServeArgs) -> Result<Option<JwtSettings>, String> {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     init_logging(args.log_format, &args.log)?;
     let jwt = jwt_settings(&args)?;
+    let connections = connection_settings(&args);
     let store = open_store(&args.database).await?;
     bootstrap(&store).await?;
     let listener = TcpListener::bind(args.listen)
@@ -389,7 +413,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let app = app::build(store, settings);
     tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");
     println!("clientele listening on http://{address}");
-    app::serve(listener, app, shutdown_signal())
+    app::serve(listener, app, connections, shutdown_signal())
         .await
         .map_err(|error| format!("server failed: {error}"))?;
     tracing::info!("shut down cleanly");
@@ -401,6 +425,40 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
     match crate::core::ratelimit::parse_duration(text)? {
         zero if zero.is_zero() => Err("must be above zero".to_owned()),
         duration => Ok(duration),
+    }
+}
+
+/// The connection timeouts and cap. Raises the open-files limit first, so
+/// the default cap can be as large as the machine allows, and warns when
+/// a configured cap leaves the process short of descriptors.
+fn connection_settings(args: &ServeArgs) -> ConnectionSettings {
+    let open_files = match server::raise_open_files_limit() {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "keeping the current open-files limit");
+            server::open_files_limit()
+        }
+    };
+    let room = server::default_max_connections(open_files);
+    let max_connections = match args.max_connections {
+        Some(configured) => {
+            if configured > room {
+                tracing::warn!(
+                    max_connections = configured,
+                    open_files,
+                    "--max-connections leaves few descriptors for the database; \
+                     accepting may fail with 'too many open files' (then retried)"
+                );
+            }
+            configured
+        }
+        None => room,
+    };
+    tracing::info!(max_connections, open_files, "connection limit");
+    ConnectionSettings {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
+        max_connections,
     }
 }
 

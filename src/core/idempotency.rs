@@ -70,6 +70,18 @@ impl Idempotency {
                 "Idempotency-Key must have 1 to {MAX_KEY_CHARS} characters; this one has {length}"
             ));
         }
+        // Visible ASCII and inner spaces, as the document states: a tab or
+        // a control character is some other program's mistake.
+        let visible = |c: char| ('!'..='~').contains(&c);
+        let allowed = key.chars().all(|c| c == ' ' || visible(c))
+            && key.starts_with(visible)
+            && key.ends_with(visible);
+        if !allowed {
+            return Err(
+                "Idempotency-Key must be visible ASCII characters (spaces only between them)"
+                    .to_owned(),
+            );
+        }
         Ok(IdempotencyKey {
             workspace: principal.workspace.clone(),
             caller: match &principal.key_id {
@@ -202,6 +214,9 @@ mod tests {
         assert!(Idempotency::key_of(&caller(None), &"x".repeat(255)).is_ok());
         assert!(Idempotency::key_of(&caller(None), &"x".repeat(256)).is_err());
         assert!(Idempotency::key_of(&caller(None), "").is_err());
+        assert!(Idempotency::key_of(&caller(None), "a b").is_ok());
+        assert!(Idempotency::key_of(&caller(None), "a\tb").is_err());
+        assert!(Idempotency::key_of(&caller(None), " a").is_err());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! [`DomainError`] in its own envelope (status code, headers and logging
 //! are decided once, in [`error`]), and the extractors that
 //! authenticate callers and read JSON bodies, rejecting in the surface's
-//! envelope. Route handlers live in the surfaces above this layer.
+//! envelope. Route handlers live in the surfaces above this layer. Under
+//! the router, [`server`] accepts and times connections and caps their
+//! number.
 
 pub mod cpu;
 pub mod error;
@@ -12,6 +14,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod rate_limit;
 pub mod request_context;
+pub mod server;
 pub mod state;
 
 use std::marker::PhantomData;

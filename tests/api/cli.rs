@@ -23,6 +23,10 @@ fn help_explains_every_command() {
         "CLIENTELE_JWT_LEEWAY_SECS",
         "--jwt-max-lifetime-secs",
         "CLIENTELE_JWT_MAX_LIFETIME_SECS",
+        "--header-read-timeout-secs",
+        "--idle-timeout-secs",
+        "--max-connections",
+        "CLIENTELE_MAX_CONNECTIONS",
         "127.0.0.1:8080",
     ] {
         assert!(

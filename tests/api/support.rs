@@ -7,7 +7,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use clientele::app::{self, AppSettings};
+use clientele::app::{self, AppSettings, ConnectionSettings};
 use clientele::core::auth::{Role, WorkspaceId, issue_api_key};
 use clientele::core::ratelimit::RateLimits;
 use clientele::store::{self, SharedStore};
@@ -200,7 +200,7 @@ impl TestApp {
         let router = app::build(store.clone(), settings);
         let (shutdown, stop) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = app::serve(listener, router, async {
+            let _ = app::serve(listener, router, ConnectionSettings::default(), async {
                 let _ = stop.await;
             })
             .await;
@@ -385,7 +385,7 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with more `serve` flags.
     pub fn start_with(database_url: &str, extra_args: &[&str]) -> ServerProcess {
-        Self::spawn(database_url, extra_args, None, &[]).0
+        Self::spawn(&[], database_url, extra_args, None, &[]).0
     }
 
     /// Like [`ServerProcess::start_with`], with environment variables.
@@ -394,21 +394,34 @@ impl ServerProcess {
         extra_args: &[&str],
         environment: &[(&str, &str)],
     ) -> ServerProcess {
-        Self::spawn(database_url, extra_args, None, environment).0
+        Self::spawn(&[], database_url, extra_args, None, environment).0
+    }
+
+    /// Like [`ServerProcess::start_with`], run by `wrapper` (a program and
+    /// its arguments that then executes the server, such as `prlimit`).
+    #[allow(dead_code)] // used by the tests/dos binary only
+    pub fn start_under(wrapper: &[&str], database_url: &str, extra_args: &[&str]) -> ServerProcess {
+        Self::spawn(wrapper, database_url, extra_args, None, &[]).0
     }
 
     /// Like [`ServerProcess::start`], logging every request as JSON (at
     /// `info`); the log lines arrive on the returned channel.
     pub fn start_with_json_logs(database_url: &str) -> (ServerProcess, mpsc::Receiver<String>) {
-        let (server, logs) =
-            Self::spawn(database_url, &["--log-format", "json"], Some("info"), &[]);
+        let (server, logs) = Self::spawn(
+            &[],
+            database_url,
+            &["--log-format", "json"],
+            Some("info"),
+            &[],
+        );
         (server, logs.expect("the log lines"))
     }
 
-    /// Starts the server; with `log_level`, its standard error (the log)
-    /// is read line by line into a channel, else discarded and only
-    /// warnings are logged.
+    /// Starts the server (run by `wrapper`, if any); with `log_level`, its
+    /// standard error (the log) is read line by line into a channel, else
+    /// discarded and only warnings are logged.
     fn spawn(
+        wrapper: &[&str],
         database_url: &str,
         extra_args: &[&str],
         log_level: Option<&str>,
@@ -416,7 +429,16 @@ impl ServerProcess {
     ) -> (ServerProcess, Option<mpsc::Receiver<String>>) {
         use std::io::BufRead;
         use std::process::Stdio;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
+        let server = env!("CARGO_BIN_EXE_clientele");
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = std::process::Command::new(program);
+                command.args(arguments).arg(server);
+                command
+            }
+            None => std::process::Command::new(server),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--listen",

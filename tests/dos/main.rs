@@ -15,6 +15,8 @@ mod support;
 
 use support::{ICPS, ServerProcess, TestDatabase, icp_path, minimal_icp, run_cli};
 
+mod connections;
+
 /// The suite's backend (the checks here do not depend on it).
 const BACKEND: support::Backend = support::Backend::Sqlite;
 
