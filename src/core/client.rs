@@ -18,7 +18,7 @@ use super::fields::{
 };
 use super::input::{Expected, Fields, FreeFormLimits, Reader};
 use super::patch::Patch;
-use super::records::{Document, IdScheme, WriteSession};
+use super::records::{Document, IdScheme, NewIds, WriteSession};
 use super::shape::{self, Additional, JsonType, Shape};
 
 // Limits that several fields share; a field's own limit is in its
@@ -446,6 +446,11 @@ impl Document for Client {
     const KIND: RecordKind = RecordKind::Client;
     const ID_SCHEME: IdScheme = IdScheme::UuidAndSequence { start: 1 };
 
+    /// The int64 id the store assigned (`UuidAndSequence` always gives one).
+    fn with_ids(self, ids: &NewIds) -> Self {
+        self.with_id(ids.number.unwrap_or_default())
+    }
+
     /// Parents are named by the int64 id, so that id is the lookup key.
     fn lookup_key(&self) -> Option<String> {
         Some(self.id.to_string())
@@ -533,6 +538,20 @@ impl ClientFilter {
                 .external_id
                 .as_ref()
                 .is_none_or(|external_id| client.external_id.as_ref() == Some(external_id))
+    }
+}
+
+impl crate::core::import::Importable for Client {
+    /// The id of the client in the system it came from *(ours)*.
+    const MATCH_FIELDS: &'static [&'static str] = &["externalId"];
+
+    /// An exported client keeps its int64 `id` where it is free.
+    fn given_number(row: &Map<String, Value>) -> Option<i64> {
+        match row.get("id")? {
+            Value::Number(number) => number.as_i64(),
+            Value::String(text) => text.parse().ok(),
+            _ => None,
+        }
     }
 }
 

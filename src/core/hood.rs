@@ -737,6 +737,21 @@ pub fn hood_time(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+impl crate::core::import::Importable for Profile {
+    /// Profiles are upserted by their contact details *(ours)*.
+    const MATCH_FIELDS: &'static [&'static str] = &["email", "mobile_phone_number"];
+
+    fn match_value(field: &str, value: &serde_json::Value) -> Result<String, String> {
+        let text = value.as_str().ok_or("must be a string")?;
+        match field {
+            "mobile_phone_number" => normalize_phone(text).map(|(e164, _)| e164),
+            _ => normalize_email(text),
+        }
+    }
+}
+
+impl crate::core::import::Importable for ProfileList {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

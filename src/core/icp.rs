@@ -776,6 +776,8 @@ impl ViewValue for CrmFilters {
     }
 }
 
+impl crate::core::import::Importable for Icp {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

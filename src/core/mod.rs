@@ -12,6 +12,7 @@ pub mod fields;
 pub mod hood;
 pub mod icp;
 pub mod idempotency;
+pub mod import;
 pub mod input;
 pub mod patch;
 pub mod ratelimit;

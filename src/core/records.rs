@@ -58,6 +58,12 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
         true
     }
 
+    /// The record completed with the ids it was given on creation (for
+    /// kinds that keep their number in the body).
+    fn with_ids(self, _ids: &NewIds) -> Self {
+        self
+    }
+
     /// A second key, unique per workspace and kind, by which the record can
     /// also be found (see [`WriteSession::get_by_lookup`]).
     fn lookup_key(&self) -> Option<String> {
@@ -251,6 +257,76 @@ impl WriteSession {
         record.data.check_relations(&record.id, None, self).await?;
         self.insert_record(&record).await?;
         Ok(record)
+    }
+
+    /// Up to `limit` records whose top-level field `field` holds `value`
+    /// (a natural key, e.g. a profile's email), locked for update.
+    pub async fn find_by_field<T: Document>(
+        &mut self,
+        field: &'static str,
+        value: &str,
+        limit: u32,
+    ) -> Result<Vec<Record<T>>, DomainError> {
+        self.transaction
+            .find_by_field(&self.workspace, T::KIND.as_str(), field, value, limit)
+            .await?
+            .into_iter()
+            .map(decode::<T>)
+            .collect()
+    }
+
+    /// Stores a new record under ids it arrived with (an import keeping
+    /// the ids of an export), after its relation checks. A number is
+    /// taken out of the kind's counter, so later creates never reuse it.
+    pub async fn insert_given<T: Document>(
+        &mut self,
+        ids: NewIds,
+        data: T,
+    ) -> Result<Record<T>, DomainError> {
+        if self.get::<T>(&ids.key).await?.is_some() {
+            return Err(DomainError::invalid(
+                super::error::FieldPath::root().key("id"),
+                format!("{} is taken by another record", ids.key),
+            ));
+        }
+        let ids = match (T::ID_SCHEME, ids.number) {
+            (IdScheme::Sequence { start } | IdScheme::UuidAndSequence { start }, Some(number)) => {
+                self.transaction
+                    .raise_sequence(&self.workspace, T::KIND.as_str(), number, start)
+                    .await?;
+                ids
+            }
+            (IdScheme::UuidAndSequence { start }, None) => NewIds {
+                number: Some(self.next_number::<T>(start).await?),
+                key: ids.key,
+            },
+            _ => ids,
+        };
+        let now = Utc::now();
+        let record = Record {
+            id: ids.key.clone(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            data: data.with_ids(&ids),
+        };
+        record.data.check_relations(&record.id, None, self).await?;
+        self.insert_record(&record).await?;
+        Ok(record)
+    }
+
+    /// Saves how far an import of the file `source` got, in this
+    /// transaction (with the batch it counts).
+    pub async fn save_import_checkpoint(
+        &mut self,
+        kind: &str,
+        source: &str,
+        checkpoint: &store::ImportCheckpoint,
+    ) -> Result<(), DomainError> {
+        Ok(self
+            .transaction
+            .save_import_checkpoint(&self.workspace, kind, source, checkpoint)
+            .await?)
     }
 
     /// Stores a new record under an id the caller chose (e.g. a natural key).
@@ -616,6 +692,40 @@ impl Records {
 }
 
 impl Records {
+    /// Up to `limit` records of kind `T` of the caller's workspace in
+    /// creation order, after `after` (the last record of the previous
+    /// page): pages of a walk over the whole kind (an export), for admins.
+    pub async fn scan_by_creation<T: Document>(
+        &self,
+        principal: &Principal,
+        after: Option<(DateTime<Utc>, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Record<T>>, DomainError> {
+        if !principal.is_admin() {
+            return Err(DomainError::Forbidden { kind: T::KIND });
+        }
+        self.store
+            .scan_by_creation(&principal.workspace, T::KIND.as_str(), after, limit)
+            .await?
+            .into_iter()
+            .map(decode::<T>)
+            .collect()
+    }
+
+    /// How far an import of the file `source` into the caller's workspace
+    /// got.
+    pub async fn import_checkpoint(
+        &self,
+        principal: &Principal,
+        kind: &str,
+        source: &str,
+    ) -> Result<Option<store::ImportCheckpoint>, DomainError> {
+        Ok(self
+            .store
+            .import_checkpoint(&principal.workspace, kind, source)
+            .await?)
+    }
+
     /// The page of records that `query` selects, run by the database, and
     /// how many match in all.
     pub async fn query<T: Document>(

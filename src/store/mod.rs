@@ -103,6 +103,14 @@ pub struct HistoryEntry {
     pub changes: Value,
 }
 
+/// How far an import of one file got: every row up to `line` (a line
+/// number of the file) is committed; `done` once the whole file was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportCheckpoint {
+    pub line: u64,
+    pub done: bool,
+}
+
 /// Whether an API key may act on every record of its workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredRole {
@@ -162,6 +170,26 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
         lookup: &str,
     ) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Up to `limit` records of a kind in creation order (ties by id),
+    /// after the record created at `after.0` with id `after.1` (from the
+    /// first with `None`): a walk over a whole kind in pages of bounded
+    /// size, for exports.
+    async fn scan_by_creation(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        after: Option<(DateTime<Utc>, &str)>,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// How far an import of the file `source` (its SHA-256) got.
+    async fn import_checkpoint(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        source: &str,
+    ) -> Result<Option<ImportCheckpoint>, StoreError>;
 
     /// Every record of a kind in a workspace, oldest first.
     async fn list(
@@ -278,6 +306,38 @@ pub trait WriteTx: Send {
         name: &str,
         start: i64,
     ) -> Result<i64, StoreError>;
+
+    /// Up to `limit` records of a kind whose top-level body field `field`
+    /// (a plain name from the core's fixed list, e.g. `email`) holds the
+    /// string `value`, locked like [`WriteTx::get_for_update`].
+    async fn find_by_field(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        field: &'static str,
+        value: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Makes the workspace's counter `name` hand out numbers above
+    /// `taken` from now on (a record arrived with that number already);
+    /// a counter not started yet still starts no lower than `start`.
+    async fn raise_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        taken: i64,
+        start: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Records how far an import of `source` got, with the batch it counts.
+    async fn save_import_checkpoint(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        source: &str,
+        checkpoint: &ImportCheckpoint,
+    ) -> Result<(), StoreError>;
 
     /// Inserts a new record; `Conflict` if the id or lookup key is taken.
     async fn insert(

@@ -31,8 +31,8 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::query::{self, Dialect, Operand, RecordQuery};
 use super::{
-    ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, Kept, KeptResponse, Store, StoreError,
-    StoredRecord, StoredRole, WorkspaceId, WriteTx,
+    ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, ImportCheckpoint, Kept, KeptResponse, Store,
+    StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -246,6 +246,60 @@ impl Store for PostgresStore {
             .await
             .map_err(from_sqlx)?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn scan_by_creation(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        after: Option<(DateTime<Utc>, &str)>,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let (after_time, after_id) = match after {
+            Some((time, id)) => (time.timestamp_millis(), id),
+            None => (i64::MIN, ""),
+        };
+        let rows = sqlx::query(
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+             WHERE workspace_id = $1 AND kind = $2 AND (created_at, id) > ($3, $4) \
+             ORDER BY created_at, id LIMIT $5",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn import_checkpoint(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        source: &str,
+    ) -> Result<Option<ImportCheckpoint>, StoreError> {
+        let row: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT line, done FROM import_checkpoints \
+             WHERE workspace_id = $1 AND kind = $2 AND source = $3",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        row.map(|(line, done)| {
+            Ok(ImportCheckpoint {
+                line: u64::try_from(line).map_err(|_| {
+                    StoreError::Other(format!("stored import checkpoint line {line}"))
+                })?,
+                done,
+            })
+        })
+        .transpose()
     }
 
     async fn list(
@@ -570,6 +624,84 @@ impl WriteTx for PgWriteTx {
             .await
             .map_err(from_sqlx)?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn find_by_field(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        field: &'static str,
+        value: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let field = query::identifier(field).map_err(StoreError::Other)?;
+        // The expression is the one the indexes of migrations 0003 and 0202
+        // are built on, so the lookup is an index scan.
+        let statement = format!(
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+             WHERE workspace_id = $1 AND kind = $2 AND (body->>'{field}') = $3 \
+             ORDER BY id LIMIT $4 FOR UPDATE"
+        );
+        // `field` is a checked plain identifier from the core's fixed list.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(value)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn raise_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        taken: i64,
+        start: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO workspace_sequences (workspace_id, name, value) \
+             VALUES ($1, $2, GREATEST($3, $4 - 1)) \
+             ON CONFLICT (workspace_id, name) \
+             DO UPDATE SET value = GREATEST(workspace_sequences.value, $3)",
+        )
+        .bind(workspace.as_str())
+        .bind(name)
+        .bind(taken)
+        .bind(start)
+        .execute(&mut *self.transaction)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn save_import_checkpoint(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        source: &str,
+        checkpoint: &ImportCheckpoint,
+    ) -> Result<(), StoreError> {
+        let line = i64::try_from(checkpoint.line)
+            .map_err(|_| StoreError::Other(format!("line {} out of range", checkpoint.line)))?;
+        sqlx::query(
+            "INSERT INTO import_checkpoints (workspace_id, kind, source, line, done, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (workspace_id, kind, source) \
+             DO UPDATE SET line = $4, done = $5, updated_at = $6",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(source)
+        .bind(line)
+        .bind(checkpoint.done)
+        .bind(Utc::now().timestamp_millis())
+        .execute(&mut *self.transaction)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
     }
 
     async fn next_sequence(

@@ -87,7 +87,7 @@ struct Renderer {
     offset: usize,
 }
 
-fn identifier(name: &str) -> Result<&str, String> {
+pub(super) fn identifier(name: &str) -> Result<&str, String> {
     let plain = !name.is_empty()
         && name
             .bytes()

@@ -37,8 +37,8 @@ use super::group_commit::{GroupWriter, WriterSession, from_rusqlite};
 use super::idempotency::{headers_from_json, headers_to_json};
 use super::query::{self, Dialect, Operand, RecordQuery};
 use super::{
-    ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, Kept, KeptResponse, Store, StoreError,
-    StoredRecord, StoredRole, WorkspaceId, WriteTx,
+    ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, ImportCheckpoint, Kept, KeptResponse, Store,
+    StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -352,6 +352,64 @@ impl Store for SqliteStore {
                 SELECT_BY_LOOKUP,
                 [workspace.as_str(), kind, lookup],
             )
+        })
+    }
+
+    async fn scan_by_creation(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        after: Option<(DateTime<Utc>, &str)>,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let (workspace, kind) = (workspace.as_str().to_owned(), kind.to_owned());
+        let (after_time, after_id) = match after {
+            Some((time, id)) => (millis(time), id.to_owned()),
+            None => (i64::MIN, String::new()),
+        };
+        self.scan(move |connection| {
+            select_all(
+                connection,
+                "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+                 WHERE workspace_id = ?1 AND kind = ?2 AND (created_at, id) > (?3, ?4) \
+                 ORDER BY created_at, id LIMIT ?5",
+                params![workspace, kind, after_time, after_id, limit],
+                RecordColumns::read,
+                RecordColumns::into_record,
+            )
+        })
+        .await
+    }
+
+    async fn import_checkpoint(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        source: &str,
+    ) -> Result<Option<ImportCheckpoint>, StoreError> {
+        self.readers.read(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT line, done FROM import_checkpoints \
+                     WHERE workspace_id = ?1 AND kind = ?2 AND source = ?3",
+                )
+                .and_then(|mut select| {
+                    select
+                        .query_row(params![workspace.as_str(), kind, source], |row| {
+                            Ok((row.get::<_, i64>(0)?, row.get::<_, bool>(1)?))
+                        })
+                        .optional()
+                })
+                .map_err(from_rusqlite)?
+                .map(|(line, done)| {
+                    Ok(ImportCheckpoint {
+                        line: u64::try_from(line).map_err(|_| {
+                            StoreError::Other(format!("stored import checkpoint line {line}"))
+                        })?,
+                        done,
+                    })
+                })
+                .transpose()
         })
     }
 
@@ -740,6 +798,81 @@ impl WriteTx for SqliteWriteTx {
             .and_then(|mut next| {
                 next.query_row(params![workspace.as_str(), name, start], |row| row.get(0))
             })
+            .map_err(from_rusqlite)
+    }
+
+    async fn find_by_field(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        field: &'static str,
+        value: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let field = query::identifier(field).map_err(StoreError::Other)?;
+        // The expression is the one the indexes of migrations 0004 and 0202
+        // are built on, so the lookup is an index seek.
+        let statement = format!(
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+             WHERE workspace_id = ?1 AND kind = ?2 AND json_extract(body, '$.{field}') = ?3 \
+             ORDER BY id LIMIT ?4"
+        );
+        select_all(
+            self.session.connection()?,
+            &statement,
+            params![workspace.as_str(), kind, value, limit],
+            RecordColumns::read,
+            RecordColumns::into_record,
+        )
+    }
+
+    async fn raise_sequence(
+        &mut self,
+        workspace: &WorkspaceId,
+        name: &str,
+        taken: i64,
+        start: i64,
+    ) -> Result<(), StoreError> {
+        self.session
+            .connection()?
+            .prepare_cached(
+                "INSERT INTO workspace_sequences (workspace_id, name, value) \
+                 VALUES (?1, ?2, max(?3, ?4 - 1)) \
+                 ON CONFLICT (workspace_id, name) DO UPDATE SET value = max(value, ?3)",
+            )
+            .and_then(|mut raise| raise.execute(params![workspace.as_str(), name, taken, start]))
+            .map(|_| ())
+            .map_err(from_rusqlite)
+    }
+
+    async fn save_import_checkpoint(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        source: &str,
+        checkpoint: &ImportCheckpoint,
+    ) -> Result<(), StoreError> {
+        let line = i64::try_from(checkpoint.line)
+            .map_err(|_| StoreError::Other(format!("line {} out of range", checkpoint.line)))?;
+        self.session
+            .connection()?
+            .prepare_cached(
+                "INSERT INTO import_checkpoints (workspace_id, kind, source, line, done, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (workspace_id, kind, source) \
+                 DO UPDATE SET line = ?4, done = ?5, updated_at = ?6",
+            )
+            .and_then(|mut save| {
+                save.execute(params![
+                    workspace.as_str(),
+                    kind,
+                    source,
+                    line,
+                    checkpoint.done,
+                    millis(Utc::now()),
+                ])
+            })
+            .map(|_| ())
             .map_err(from_rusqlite)
     }
 

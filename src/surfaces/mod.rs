@@ -8,6 +8,7 @@
 
 pub mod clientsuccess;
 pub mod hood;
+pub mod kinds;
 pub mod lance;
 pub mod schema;
 

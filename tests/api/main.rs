@@ -14,6 +14,7 @@ mod hostile;
 mod icps;
 mod idempotency;
 mod ids;
+mod import;
 mod openapi;
 mod support;
 

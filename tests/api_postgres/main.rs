@@ -29,6 +29,8 @@ mod icps;
 mod idempotency;
 #[path = "../api/ids.rs"]
 mod ids;
+#[path = "../api/import.rs"]
+mod import;
 mod multi_instance;
 #[path = "../api/support.rs"]
 mod support;

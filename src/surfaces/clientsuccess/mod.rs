@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::core::client::Client;
 use crate::core::error::{DomainError, RecordKind};
 use crate::core::fields::{Declared, View};
-use crate::core::records::{NewIds, Record};
+use crate::core::records::{Document, NewIds, Record};
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
 use crate::http::idempotency::{Idempotent, Reply, Started};
 use crate::http::{AppState, Failure, Surface};
@@ -276,8 +276,7 @@ async fn create_client(
         Started::Replay(response) => return Ok(response),
     };
     let client = Client::read_new::<ClientSuccess>(&body)?;
-    // UuidAndSequence always yields a number; 0 would only mean a bug.
-    let build = move |ids: &NewIds| client.with_id(ids.number.unwrap_or_default());
+    let build = move |ids: &NewIds| client.with_ids(ids);
     let keeper = writing.keeper(created_reply);
     let record = app
         .records

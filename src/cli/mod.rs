@@ -2,6 +2,8 @@
 //! `openapi`. Every flag can also be set by a `CLIENTELE_*` environment
 //! variable. `main` only calls [`run`].
 
+mod bulk;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +52,13 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Print the OpenAPI 3.1 document of every route, as JSON.
     Openapi,
+    /// Import records from a CSV or NDJSON file, validated as the API
+    /// validates them, many rows per transaction; rejected rows go to a
+    /// rejects file with their line and errors. Safe to run again: a file
+    /// resumes after its last committed batch, and --match upserts.
+    Import(Box<bulk::ImportArgs>),
+    /// Write every record of a kind as NDJSON or CSV (import reads it back).
+    Export(bulk::ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -307,6 +316,8 @@ pub async fn run() -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Import(args) => bulk::import(*args).await,
+        Command::Export(args) => bulk::export(args).await,
         Command::Openapi => {
             let json = app::openapi()
                 .to_pretty_json()
