@@ -24,6 +24,10 @@ pub enum BenchCommand {
     /// pages, at a small and a large record count, from one database that
     /// grows between the two; writes bench/SCALE.md.
     Scale(ScaleArgs),
+    /// Import: `clientele import` of Hood profiles from CSV against a floor
+    /// measured in the same run (a bare rusqlite loop on SQLite, COPY on
+    /// PostgreSQL), with the import's peak memory; writes bench/IMPORT.md.
+    Import(ImportArgs),
     /// The HTTP ceiling: a bare axum handler with a fixed JSON body.
     Ceiling {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -105,6 +109,15 @@ pub struct ScaleArgs {
     /// Connections to drive each measurement with.
     #[arg(long, default_value_t = 16)]
     pub connections: usize,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// Rows in the CSV file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
     #[command(flatten)]
     pub target: Target,
 }

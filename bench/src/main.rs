@@ -22,6 +22,7 @@
 mod baselines;
 mod cli;
 mod fixture;
+mod import;
 mod load;
 mod report;
 mod run;
@@ -41,6 +42,7 @@ fn main() -> Result<(), String> {
     match cli.command {
         BenchCommand::Run(args) => runtime.block_on(run::run(args)),
         BenchCommand::Scale(args) => runtime.block_on(scale::scale(args)),
+        BenchCommand::Import(args) => import::import(args),
         BenchCommand::Ceiling { listen } => runtime.block_on(baselines::ceiling(listen)),
     }
 }

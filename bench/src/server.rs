@@ -39,7 +39,7 @@ impl Server {
     }
 
     pub fn peak_memory_mib(&self) -> f64 {
-        peak_memory_mib(self.child.id())
+        peak_memory_of(self.child.id())
     }
 
     pub fn stop(mut self) {
@@ -48,7 +48,9 @@ impl Server {
     }
 }
 
-fn peak_memory_mib(pid: u32) -> f64 {
+/// The peak resident memory of process `pid` so far, in MiB (0 once it
+/// has exited).
+pub fn peak_memory_of(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {

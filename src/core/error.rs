@@ -102,6 +102,8 @@ pub enum RecordKind {
     HoodProfileList,
     /// An unsubscribed Hood email or phone number, refused on new profiles.
     HoodSuppression,
+    /// An Ocamba Hood profile import (an uploaded file and its report).
+    HoodProfileImport,
 }
 
 impl RecordKind {
@@ -113,6 +115,7 @@ impl RecordKind {
             RecordKind::HoodProfile => "hood_profile",
             RecordKind::HoodProfileList => "hood_profile_list",
             RecordKind::HoodSuppression => "hood_suppression",
+            RecordKind::HoodProfileImport => "hood_profile_import",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod error;
 pub mod fields;
 pub mod hood;
+pub mod hood_import;
 pub mod icp;
 pub mod idempotency;
 pub mod import;

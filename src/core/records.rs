@@ -51,6 +51,9 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// cannot be paged by the database for members (the page would count
     /// records they may not see).
     const PER_RECORD_ACCESS: bool = false;
+    /// Whether writes of this kind go to the audit trail (customer records
+    /// do; operational ones, such as an upload, need not).
+    const AUDITED: bool = true;
 
     /// Whether `principal` (already known to be of the record's workspace)
     /// may read and change this record.
@@ -429,6 +432,9 @@ impl WriteSession {
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<(), DomainError> {
+        if !T::AUDITED {
+            return Ok(());
+        }
         let entry = store::HistoryEntry {
             kind: T::KIND.as_str().to_owned(),
             record_id: id.to_owned(),

@@ -10,6 +10,7 @@ mod crash;
 mod durability;
 mod history;
 mod hood;
+mod hood_imports;
 mod hostile;
 mod icps;
 mod idempotency;

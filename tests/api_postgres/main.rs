@@ -21,6 +21,8 @@ mod durability;
 mod history;
 #[path = "../api/hood.rs"]
 mod hood;
+#[path = "../api/hood_imports.rs"]
+mod hood_imports;
 #[path = "../api/hostile.rs"]
 mod hostile;
 #[path = "../api/icps.rs"]

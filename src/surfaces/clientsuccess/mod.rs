@@ -78,6 +78,7 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::HoodProfile => "Profile",
         RecordKind::HoodProfileList => "Profile list",
         RecordKind::HoodSuppression => "Suppression",
+        RecordKind::HoodProfileImport => "Profile import",
     }
 }
 

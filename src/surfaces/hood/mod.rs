@@ -3,6 +3,7 @@
 //! unsubscribe) and the profile lists that a profile's `lists` name, with
 //! Hood's error body `{"code","title","message","trace_id"}`.
 
+pub mod imports;
 pub mod wire;
 
 use std::time::Duration;
@@ -35,7 +36,7 @@ use wire::{
 /// Marker for the Hood surface.
 pub struct Hood;
 
-type HoodResult = Result<Response, Failure<Hood>>;
+pub(crate) type HoodResult = Result<Response, Failure<Hood>>;
 
 /// Hood's error body. A 500 has no `message` *(vendor)*. `errors` lists
 /// every invalid field of a 400 (our addition; Hood's `message` alone
@@ -69,6 +70,7 @@ fn kind_name(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::HoodProfileList => "Profile list",
         RecordKind::HoodProfile => "Profile",
+        RecordKind::HoodProfileImport => "Import",
         _ => "Record",
     }
 }
@@ -223,6 +225,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             update_profile_list,
             delete_profile_list
         ))
+        .merge(imports::router())
 }
 
 /// Hood ids are numeric strings; anything else names no record.

@@ -66,6 +66,7 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::HoodProfile => "profile",
         RecordKind::HoodProfileList => "profile list",
         RecordKind::HoodSuppression => "suppression",
+        RecordKind::HoodProfileImport => "profile import",
     }
 }
 
