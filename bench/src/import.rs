@@ -3,7 +3,8 @@
 //!
 //! - SQLite: a bare rusqlite loop inserting each row's record (the JSON
 //!   body a profile is stored as) into `records` with one cached INSERT,
-//!   1,000 rows per transaction, WAL and `synchronous = FULL` as the server
+//!   as many rows per transaction as the import writes, WAL and
+//!   `synchronous = FULL` as the server
 //!   runs; no validation, no history, no checkpoint.
 //! - PostgreSQL: `COPY` of the same records into `records` (psql `\copy`),
 //!   the fastest way PostgreSQL loads rows.
@@ -15,6 +16,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use clientele::core::import::BATCH_ROWS;
 
 use crate::cli::{Backend, ImportArgs};
 use crate::fixture::{Database, fresh_database};
@@ -70,7 +73,7 @@ pub fn import(args: ImportArgs) -> Result<(), String> {
 
 fn report(figures: &Figures, backend: Backend) -> String {
     let floor_name = match backend {
-        Backend::Sqlite => "bare rusqlite loop, 1,000 rows per transaction",
+        Backend::Sqlite => "bare rusqlite loop, same rows per transaction as the import",
         Backend::Postgres => "COPY into records",
     };
     format!(
@@ -174,7 +177,7 @@ fn sqlite_floor(database: &Database, csv: &Path) -> Result<Duration, String> {
                      VALUES ('bench', 'hood_profile', ?1, 1, NULL, ?2, ?3, ?3)",
                 )
                 .map_err(|error| error.to_string())?;
-            for row in rows.by_ref().take(1_000) {
+            for row in rows.by_ref().take(BATCH_ROWS) {
                 let cells = row.map_err(|error| error.to_string())?;
                 insert
                     .execute(rusqlite::params![id.to_string(), body(&cells), now])
@@ -184,7 +187,7 @@ fn sqlite_floor(database: &Database, csv: &Path) -> Result<Duration, String> {
             }
         }
         transaction.commit().map_err(|error| error.to_string())?;
-        if written < 1_000 {
+        if written < BATCH_ROWS {
             break;
         }
     }

@@ -507,3 +507,64 @@ async fn bad_files_say_what_is_wrong_and_write_nothing_they_refuse() {
         text(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn ctrl_c_stops_after_the_current_batch_and_says_how_to_resume() {
+    let database = TestDatabase::create().await;
+    let url = database.url().to_owned();
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let file = directory.path().join("many.ndjson");
+    const ROWS: usize = 20_000;
+    let mut ndjson = String::new();
+    for row in 0..ROWS {
+        ndjson.push_str(&format!("{{\"email\":\"q{row}@example.com\"}}\n"));
+    }
+    std::fs::write(&file, ndjson).expect("write");
+    run_cli(&["migrate", "--database-url", &url]);
+    let child = Command::new(env!("CARGO_BIN_EXE_clientele"))
+        .args([
+            "import",
+            "--database-url",
+            &url,
+            "--workspace",
+            "acme",
+            "--kind",
+            "profile",
+            "--batch-rows",
+            "100",
+            file.to_str().expect("path"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the import");
+    let pid = child.id().to_string();
+    for _ in 0..400 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        if !export(&url, "acme", "profile", "ndjson").is_empty() {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("the import ends");
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("stopped by Ctrl-C after line"), "{stderr}");
+    assert!(
+        stderr.contains("Run the same command again to resume"),
+        "{stderr}"
+    );
+    let imported = export(&url, "acme", "profile", "ndjson").lines().count();
+    assert!(imported < ROWS, "it stopped early: {imported}");
+    assert_eq!(imported % 100, 0, "whole batches only: {imported}");
+    let output = import(&url, "acme", "profile", &file, &["--batch-rows", "100"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains(&format!("committed every row up to line {imported}")));
+    assert_eq!(
+        export(&url, "acme", "profile", "ndjson").lines().count(),
+        ROWS
+    );
+}
