@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::{DatabaseArgs, open_store};
 use crate::core::auth::WorkspaceId;
+use crate::core::error::DomainError;
 use crate::core::import::rows::{FileError, Format, RowReader, RowWriter};
 use crate::core::import::{
     BATCH_ROWS, ImportCheckpoint, Outcome, Progress, Summary, import_actor, row_errors,
@@ -117,13 +118,63 @@ enum FromReader {
     Batch {
         prepared: PreparedBatch,
         /// Rows refused while reading (bad cells, bad lines).
-        refused: Vec<(u64, crate::core::error::DomainError)>,
+        refused: Vec<(u64, DomainError)>,
         last_line: u64,
     },
     Failed(FileError),
 }
 
+/// The parts of an import run that stay fixed while it runs.
+struct Run {
+    kind: &'static dyn BulkKind,
+    workspace: WorkspaceId,
+    file_name: String,
+    /// The file's SHA-256, naming its checkpoint (none for standard input,
+    /// which cannot be read twice: re-run it with --match instead).
+    source: Option<String>,
+    size: Option<u64>,
+    importer: Arc<dyn RowImporter>,
+}
+
+/// How far a run got.
+struct Ending {
+    summary: Summary,
+    committed_line: u64,
+    failure: Option<String>,
+    elapsed: Duration,
+}
+
 pub async fn import(args: ImportArgs) -> Result<(), String> {
+    let run = start_run(&args).await?;
+    let Some(resume_after) = resume_point(&run, args.again).await? else {
+        return Ok(());
+    };
+    let (input, format) = open_input(&args.file, args.format.map(Format::from))?;
+    let reader = RowReader::open(input, format, &run.kind.columns())
+        .map_err(|error| format!("{}: {error}", run.file_name))?;
+    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
+        PathBuf::from(match run.source {
+            None => "import.rejects.ndjson".to_owned(),
+            Some(_) => format!("{}.rejects.ndjson", args.file),
+        })
+    });
+    let mut rejects = Rejects::new(rejects_path, resume_after > 0);
+    let stop = stop_on_ctrl_c();
+    let ending = write_all(
+        &run,
+        reader,
+        resume_after,
+        args.batch_rows as usize,
+        &stop,
+        &mut rejects,
+    )
+    .await;
+    rejects.flush()?;
+    finish(&run, ending, stop.load(Ordering::SeqCst), &rejects).await
+}
+
+/// Checks the arguments, hashes the file and opens the store.
+async fn start_run(args: &ImportArgs) -> Result<Run, String> {
     let kind = kinds::kind(&args.kind)?;
     let workspace = WorkspaceId::new(args.workspace.clone());
     crate::core::auth::check_name("--workspace", workspace.as_str())?;
@@ -133,8 +184,6 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
     } else {
         args.file.clone()
     };
-    // The file's hash names its checkpoint; standard input cannot be read
-    // twice, so it is not resumable (upsert with --match to re-run safely).
     let (source, size) = if from_stdin {
         (None, None)
     } else {
@@ -146,95 +195,107 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
         .ensure_workspace(&workspace)
         .await
         .map_err(|error| format!("cannot create workspace {workspace}: {error}"))?;
-    let records = Records::new(store);
     let actor = import_actor(workspace.clone(), &file_name);
-    let importer: Arc<dyn RowImporter> =
-        Arc::from(kind.importer(records.clone(), actor, args.match_field.as_deref())?);
+    let importer =
+        Arc::from(kind.importer(Records::new(store), actor, args.match_field.as_deref())?);
+    Ok(Run {
+        kind,
+        workspace,
+        file_name,
+        source,
+        size,
+        importer,
+    })
+}
 
-    let mut resume_after = 0;
-    if let Some(source) = &source {
-        match importer
-            .checkpoint(source.clone())
-            .await
-            .map_err(|error| format!("cannot read the import's progress: {error}"))?
-        {
-            Some(ImportCheckpoint { done: true, .. }) if !args.again => {
-                eprintln!(
-                    "{file_name} was imported into workspace {workspace} already (this exact file, by its SHA-256); nothing to do. Pass --again to import it once more."
-                );
-                return Ok(());
-            }
-            Some(ImportCheckpoint { line, done: false }) if !args.again => {
-                eprintln!(
-                    "Resuming: an earlier run of this file committed every row up to line {line}."
-                );
-                resume_after = line;
-            }
-            _ => {}
-        }
+/// The line to resume after (0 for a fresh start), or `None` when this
+/// file was imported already and nothing is to be done.
+async fn resume_point(run: &Run, again: bool) -> Result<Option<u64>, String> {
+    let Some(source) = &run.source else {
+        return Ok(Some(0));
+    };
+    if again {
+        return Ok(Some(0));
     }
+    let checkpoint = run
+        .importer
+        .checkpoint(source.clone())
+        .await
+        .map_err(|error| format!("cannot read the import's progress: {error}"))?;
+    Ok(match checkpoint {
+        Some(ImportCheckpoint { done: true, .. }) => {
+            eprintln!(
+                "{} was imported into workspace {} already (this exact file, by its SHA-256); nothing to do. Pass --again to import it once more.",
+                run.file_name, run.workspace
+            );
+            None
+        }
+        Some(ImportCheckpoint { line, done: false }) => {
+            eprintln!(
+                "Resuming: an earlier run of this file committed every row up to line {line}."
+            );
+            Some(line)
+        }
+        None => Some(0),
+    })
+}
 
-    let (input, format) = open_input(&args.file, args.format.map(Format::from))?;
-    let reader = RowReader::open(input, format, &kind.columns())
-        .map_err(|error| format!("{file_name}: {error}"))?;
-    let bytes_read = reader.bytes_read.clone();
-    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
-        if from_stdin {
-            PathBuf::from("import.rejects.ndjson")
-        } else {
-            PathBuf::from(format!("{}.rejects.ndjson", args.file))
+/// A flag set by the first Ctrl-C: the run stops after its current batch.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
         }
     });
-    let mut rejects = Rejects::new(rejects_path, resume_after > 0);
+    stop
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
-
-    // Reading and preparing run on a thread of their own, one batch ahead
-    // of the writer.
+/// Reads and prepares batches on a thread of their own, one batch ahead of
+/// the writer, and writes them in order, each with its checkpoint.
+async fn write_all(
+    run: &Run,
+    reader: RowReader,
+    resume_after: u64,
+    batch_rows: usize,
+    stop: &Arc<AtomicBool>,
+    rejects: &mut Rejects,
+) -> Ending {
+    let progress = Meter::new(run.size, reader.bytes_read.clone(), resume_after);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<FromReader>(2);
     let reading = {
-        let importer = importer.clone();
-        let stop = stop.clone();
-        let batch_rows = args.batch_rows as usize;
+        let (importer, stop) = (run.importer.clone(), stop.clone());
         std::thread::spawn(move || {
             read_batches(reader, importer, resume_after, batch_rows, stop, sender)
         })
     };
-
-    let progress = Meter::new(size, bytes_read, resume_after);
-    let mut summary = Summary::default();
-    let mut committed_line = resume_after;
     let started = Instant::now();
-    let mut failure = None;
-    let mut pending: Option<tokio::task::JoinHandle<_>> = None;
-    let mut pending_meta: Option<(u64, Vec<(u64, crate::core::error::DomainError)>)> = None;
+    let mut ending = Ending {
+        summary: Summary::default(),
+        committed_line: resume_after,
+        failure: None,
+        elapsed: Duration::ZERO,
+    };
+    let mut in_flight: Option<(tokio::task::JoinHandle<_>, u64, Vec<(u64, DomainError)>)> = None;
     loop {
         let next = receiver.recv().await;
-        // Finish the batch in flight before taking the next one's outcome,
-        // so lines stay in order in the summary and the checkpoint.
-        if let Some(task) = pending.take() {
-            let (last_line, refused) = pending_meta.take().unwrap_or_default();
-            match finish_batch(task, refused, &mut summary, &mut rejects).await {
-                Ok(()) => committed_line = last_line,
+        // The batch in flight is finished before the next one is sent, so
+        // batches commit (and count) in file order.
+        if let Some((task, last_line, refused)) = in_flight.take() {
+            match finish_batch(task, refused, &mut ending.summary, rejects).await {
+                Ok(()) => ending.committed_line = last_line,
                 Err(message) => {
-                    failure = Some(message);
+                    ending.failure = Some(message);
                     break;
                 }
             }
-            progress.update(&summary);
+            progress.update(&ending.summary);
         }
         match next {
             None => break,
             Some(FromReader::Failed(error)) => {
-                failure = Some(format!("{file_name}: {error}"));
+                ending.failure = Some(format!("{}: {error}", run.file_name));
                 break;
             }
             Some(FromReader::Batch {
@@ -242,54 +303,63 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
                 refused,
                 last_line,
             }) => {
-                let checkpoint = source.as_ref().map(|source| Progress {
+                let checkpoint = run.source.as_ref().map(|source| Progress {
                     source: source.clone(),
                     checkpoint: ImportCheckpoint {
                         line: last_line,
                         done: false,
                     },
                 });
-                let importer = importer.clone();
-                pending = Some(tokio::spawn(async move {
-                    importer.write(prepared, checkpoint).await
-                }));
-                pending_meta = Some((last_line, refused));
+                let importer = run.importer.clone();
+                let task = tokio::spawn(async move { importer.write(prepared, checkpoint).await });
+                in_flight = Some((task, last_line, refused));
             }
         }
     }
     drop(receiver);
     let _ = reading.join();
     progress.finish();
-    rejects.flush()?;
+    ending.elapsed = started.elapsed();
+    ending
+}
 
-    let elapsed = started.elapsed();
+/// Prints the summary, records a finished file, and says what failed.
+async fn finish(run: &Run, ending: Ending, stopped: bool, rejects: &Rejects) -> Result<(), String> {
+    let Ending {
+        summary,
+        committed_line,
+        failure,
+        elapsed,
+    } = ending;
     let rate = summary.rows() as f64 / elapsed.as_secs_f64().max(0.001);
     eprintln!(
-        "{file_name} → workspace {workspace} ({kind}): {} rows in {:.1} s ({rate:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected",
+        "{} → workspace {} ({}): {} rows in {:.1} s ({rate:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected",
+        run.file_name,
+        run.workspace,
+        run.kind.name(),
         summary.rows(),
         elapsed.as_secs_f64(),
         summary.created,
         summary.updated,
         summary.unchanged,
         summary.rejected,
-        kind = kind.name(),
     );
     if let Some(message) = failure {
         return Err(format!(
             "{message}\nEvery row up to line {committed_line} is committed; run the same command again to resume after it."
         ));
     }
-    if stop.load(Ordering::SeqCst) {
+    if stopped {
         return Err(format!(
             "stopped by Ctrl-C after line {committed_line}: every row up to it is committed. Run the same command again to resume{}.",
-            if source.is_some() {
+            if run.source.is_some() {
                 ""
             } else {
                 " (standard input cannot resume: use --match to re-run safely)"
             }
         ));
     }
-    if let Some(source) = &source {
+    if let Some(source) = &run.source {
         let done = Progress {
             source: source.clone(),
             checkpoint: ImportCheckpoint {
@@ -297,8 +367,8 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
                 done: true,
             },
         };
-        importer
-            .write(importer.prepare(Vec::new()), Some(done))
+        run.importer
+            .write(run.importer.prepare(Vec::new()), Some(done))
             .await
             .map_err(|error| format!("cannot record that the import finished: {error}"))?;
     }
@@ -314,8 +384,8 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
 }
 
 async fn finish_batch(
-    task: tokio::task::JoinHandle<Result<Vec<(u64, Outcome)>, crate::core::error::DomainError>>,
-    refused: Vec<(u64, crate::core::error::DomainError)>,
+    task: tokio::task::JoinHandle<Result<Vec<(u64, Outcome)>, DomainError>>,
+    refused: Vec<(u64, DomainError)>,
     summary: &mut Summary,
     rejects: &mut Rejects,
 ) -> Result<(), String> {
@@ -353,7 +423,7 @@ fn read_batches(
     let mut refused = Vec::new();
     let mut last_line = resume_after;
     let send = |rows: &mut Vec<(u64, Map<String, Value>)>,
-                refused: &mut Vec<(u64, crate::core::error::DomainError)>,
+                refused: &mut Vec<(u64, DomainError)>,
                 last_line: u64| {
         let prepared = importer.prepare(std::mem::take(rows));
         sender
@@ -473,7 +543,7 @@ impl Rejects {
         }
     }
 
-    fn write(&mut self, line: u64, error: &crate::core::error::DomainError) -> Result<(), String> {
+    fn write(&mut self, line: u64, error: &DomainError) -> Result<(), String> {
         if self.file.is_none() {
             let file = std::fs::OpenOptions::new()
                 .create(true)

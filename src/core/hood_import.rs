@@ -247,20 +247,9 @@ pub fn upload(
 /// a property (built-in ones by name, `data_type` text); at least one of
 /// email and mobile_phone_number is mapped *(vendor)*; no property twice.
 pub fn read_mapping(body: &Value, columns: &[String]) -> Result<Vec<MappingItem>, DomainError> {
-    let mut errors = Vec::new();
     let root = FieldPath::root();
-    let Some(object) = body.as_object() else {
-        return Err(DomainError::invalid(
-            root,
-            "Expected an object with a mapping",
-        ));
-    };
-    for key in object.keys().filter(|key| *key != "mapping") {
-        errors.push(FieldError {
-            path: root.key(key),
-            message: "Unrecognized key".into(),
-        });
-    }
+    let mut errors = Vec::new();
+    let object = object_with(body, &["mapping"], &root, &mut errors)?;
     let items = match object.get("mapping") {
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) => {
@@ -276,101 +265,23 @@ pub fn read_mapping(body: &Value, columns: &[String]) -> Result<Vec<MappingItem>
             ));
         }
     };
-    let mut mapping = Vec::new();
+    let mut mapping: Vec<MappingItem> = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let path = root.key("mapping").index(index);
-        let label = item.get("label").and_then(Value::as_str);
-        let property = item.get("property");
-        let property_label = property
-            .and_then(|p| p.get("label"))
-            .and_then(Value::as_str);
-        let data_type = property
-            .and_then(|p| p.get("data_type"))
-            .and_then(Value::as_str)
-            .unwrap_or("text");
-        let system = property
-            .and_then(|p| p.get("system"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let mut fine = true;
-        match label {
-            Some(label) if columns.iter().any(|column| column == label) => {}
-            Some(label) => {
-                errors.push(FieldError {
-                    path: path.key("label"),
-                    message: format!(
-                        "The file has no column {label:?}; its columns are: {}",
-                        columns.join(", ")
-                    ),
-                });
-                fine = false;
-            }
-            None => {
-                errors.push(FieldError {
-                    path: path.key("label"),
-                    message: "Required: the file's column name".into(),
-                });
-                fine = false;
-            }
-        }
-        match property_label {
-            Some(name) if system == 1 && !SYSTEM_PROPERTIES.iter().any(|(p, _)| *p == name) => {
-                let names: Vec<&str> = SYSTEM_PROPERTIES.iter().map(|(p, _)| *p).collect();
-                errors.push(FieldError {
-                    path: path.key("property").key("label"),
-                    message: format!("Not a built-in property; they are: {}", names.join(", ")),
-                });
-                fine = false;
-            }
-            Some(name) if name.is_empty() || name.chars().count() > 255 => {
-                errors.push(FieldError {
-                    path: path.key("property").key("label"),
-                    message: "Must have 1 to 255 characters".into(),
-                });
-                fine = false;
-            }
-            Some(_) => {}
-            None => {
-                errors.push(FieldError {
-                    path: path.key("property").key("label"),
-                    message: "Required: the property the column maps to".into(),
-                });
-                fine = false;
-            }
-        }
-        if system > 1 {
-            errors.push(FieldError {
-                path: path.key("property").key("system"),
-                message: "Must be 0 (custom) or 1 (built-in)".into(),
-            });
-            fine = false;
-        }
-        if data_type != "text" {
-            errors.push(FieldError {
-                path: path.key("property").key("data_type"),
-                message: "Only text is supported".into(),
-            });
-            fine = false;
-        }
-        if let (true, Some(label), Some(name)) = (fine, label, property_label) {
-            let item = MappingItem {
-                label: label.to_owned(),
-                property: MappedProperty {
-                    label: name.to_owned(),
-                    data_type: "text".into(),
-                    system: system as u8,
-                },
-            };
-            if mapping.iter().any(|m: &MappingItem| {
-                m.property.label == name && m.property.system == item.property.system
-            }) {
-                errors.push(FieldError {
-                    path: path.key("property").key("label"),
-                    message: format!("{name} is mapped twice"),
-                });
-            } else {
-                mapping.push(item);
-            }
+        let Some(item) = read_mapping_item(item, &path, columns, &mut errors) else {
+            continue;
+        };
+        let property = &item.property;
+        if mapping
+            .iter()
+            .any(|m| m.property.label == property.label && m.property.system == property.system)
+        {
+            errors.push(field_error(
+                path.key("property").key("label"),
+                format!("{} is mapped twice", property.label),
+            ));
+        } else {
+            mapping.push(item);
         }
     }
     let maps = |name: &str| {
@@ -379,16 +290,121 @@ pub fn read_mapping(body: &Value, columns: &[String]) -> Result<Vec<MappingItem>
             .any(|m| m.property.system == 1 && m.property.label == name)
     };
     if errors.is_empty() && !maps("email") && !maps("mobile_phone_number") {
-        errors.push(FieldError {
-            path: root.key("mapping"),
-            message: "At least one of email or mobile_phone_number must be mapped".into(),
-        });
+        errors.push(field_error(
+            root.key("mapping"),
+            "At least one of email or mobile_phone_number must be mapped",
+        ));
     }
     if errors.is_empty() {
         Ok(mapping)
     } else {
         Err(DomainError::Invalid(errors))
     }
+}
+
+/// The string at `key` of `value`, if it is one.
+fn text<'v>(value: Option<&'v Value>, key: &str) -> Option<&'v str> {
+    value
+        .and_then(|value| value.get(key))
+        .and_then(Value::as_str)
+}
+
+/// One `{label, property: {label, data_type, system}}` of a mapping, or
+/// `None` after recording why not.
+fn read_mapping_item(
+    item: &Value,
+    path: &FieldPath,
+    columns: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Option<MappingItem> {
+    let found = errors.len();
+    let property = item.get("property");
+    let label = text(Some(item), "label");
+    let name = text(property, "label");
+    let data_type = text(property, "data_type").unwrap_or("text");
+    let system = property
+        .and_then(|p| p.get("system"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let at = |key: &str| path.key("property").key(key);
+    match label {
+        None => errors.push(field_error(
+            path.key("label"),
+            "Required: the file's column name",
+        )),
+        Some(label) if !columns.iter().any(|column| column == label) => errors.push(field_error(
+            path.key("label"),
+            format!(
+                "The file has no column {label:?}; its columns are: {}",
+                columns.join(", ")
+            ),
+        )),
+        Some(_) => {}
+    }
+    match name {
+        None => errors.push(field_error(
+            at("label"),
+            "Required: the property the column maps to",
+        )),
+        Some(name) if system == 1 && !SYSTEM_PROPERTIES.iter().any(|(p, _)| *p == name) => {
+            let names: Vec<&str> = SYSTEM_PROPERTIES.iter().map(|(p, _)| *p).collect();
+            errors.push(field_error(
+                at("label"),
+                format!("Not a built-in property; they are: {}", names.join(", ")),
+            ));
+        }
+        Some(name) if name.is_empty() || name.chars().count() > 255 => {
+            errors.push(field_error(at("label"), "Must have 1 to 255 characters"));
+        }
+        Some(_) => {}
+    }
+    if system > 1 {
+        errors.push(field_error(
+            at("system"),
+            "Must be 0 (custom) or 1 (built-in)",
+        ));
+    }
+    if data_type != "text" {
+        errors.push(field_error(at("data_type"), "Only text is supported"));
+    }
+    if errors.len() > found {
+        return None;
+    }
+    Some(MappingItem {
+        label: label?.to_owned(),
+        property: MappedProperty {
+            label: name?.to_owned(),
+            data_type: "text".into(),
+            system: u8::from(system == 1),
+        },
+    })
+}
+
+fn field_error(path: FieldPath, message: impl Into<String>) -> FieldError {
+    FieldError {
+        path,
+        message: message.into(),
+    }
+}
+
+/// `body` as an object whose keys are among `allowed` (others are recorded
+/// as unrecognized).
+fn object_with<'v>(
+    body: &'v Value,
+    allowed: &[&str],
+    path: &FieldPath,
+    errors: &mut Vec<FieldError>,
+) -> Result<&'v Map<String, Value>, DomainError> {
+    let Some(object) = body.as_object() else {
+        return Err(DomainError::invalid(
+            path.clone(),
+            format!("Expected an object with {}", allowed.join(" and ")),
+        ));
+    };
+    for key in object.keys().filter(|key| !allowed.contains(&key.as_str())) {
+        errors.push(field_error(path.key(key), "Unrecognized key"));
+    }
+    Ok(object)
 }
 
 /// Commits import `id` with `mapping`: every row becomes a profile
@@ -422,70 +438,28 @@ pub async fn commit<D: Dialect>(
         "mobile_phone_number"
     });
     let importer = Importer::<Profile, D>::new(records.clone(), principal.clone(), Some(match_by));
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(current.data.content.as_bytes());
-    let columns = current.data.columns.clone();
     let mut report = Vec::new();
-    let mut batch = Vec::new();
-    let mut refused = Vec::new();
-    let mut records_iter = reader.records();
-    loop {
-        let next = records_iter.next();
-        let end = next.is_none();
-        if let Some(row) = next {
-            let line = row
-                .as_ref()
-                .ok()
-                .and_then(|r| r.position())
-                .map_or(0, |p| p.line());
+    let mut rows = mapped_rows(&current.data.content, &current.data.columns, &mapping).peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<_> = rows.by_ref().take(super::import::BATCH_ROWS).collect();
+        let mut prepared = Vec::with_capacity(batch.len());
+        let mut outcomes = Vec::new();
+        for (line, row) in batch {
             match row {
-                Ok(row) if row.len() != columns.len() => refused.push((
-                    line,
-                    DomainError::invalid(
-                        FieldPath::root(),
-                        format!(
-                            "the row has {} cells; the header has {}",
-                            row.len(),
-                            columns.len()
-                        ),
-                    ),
-                )),
-                Ok(row) => batch.push((line, mapped_row(&row, &columns, &mapping))),
-                Err(error) => refused.push((
-                    line,
-                    DomainError::invalid(
-                        FieldPath::root(),
-                        format!("cannot read the row: {error}"),
-                    ),
-                )),
+                Ok(row) => prepared.push(importer.prepare(line, row)),
+                Err(error) => outcomes.push((line, Outcome::Rejected(error))),
             }
         }
-        if batch.len() + refused.len() >= super::import::BATCH_ROWS
-            || (end && !(batch.is_empty() && refused.is_empty()))
-        {
-            let prepared = std::mem::take(&mut batch)
+        outcomes.extend(importer.write(prepared, None).await?);
+        outcomes.sort_by_key(|(line, _)| *line);
+        let now = Utc::now();
+        report.extend(
+            outcomes
                 .into_iter()
-                .map(|(line, row)| importer.prepare(line, row))
-                .collect();
-            let mut outcomes = importer.write(prepared, None).await?;
-            outcomes.extend(
-                std::mem::take(&mut refused)
-                    .into_iter()
-                    .map(|(line, error)| (line, Outcome::Rejected(error))),
-            );
-            outcomes.sort_by_key(|(line, _)| *line);
-            let now = Utc::now();
-            report.extend(
-                outcomes
-                    .into_iter()
-                    .map(|(line, outcome)| report_row(line, outcome, now)),
-            );
-        }
-        if end {
-            break;
-        }
+                .map(|(line, outcome)| report_row(line, outcome, now)),
+        );
     }
+    drop(rows);
     let failed = report.iter().filter(|row| row.code != "SUCCESS").count() as u64;
     let total = report.len() as u64;
     records
@@ -533,6 +507,36 @@ fn report_row(line: u64, outcome: Outcome, time: DateTime<Utc>) -> ReportRow {
     }
 }
 
+/// The file's rows as profile bodies with their line numbers, or why a
+/// row cannot be one.
+fn mapped_rows<'a>(
+    content: &'a str,
+    columns: &'a [String],
+    mapping: &'a [MappingItem],
+) -> impl Iterator<Item = (u64, Result<Map<String, Value>, DomainError>)> + 'a {
+    let reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(content.as_bytes());
+    reader.into_records().map(move |row| {
+        let line = row
+            .as_ref()
+            .ok()
+            .and_then(|row| row.position())
+            .map_or(0, |p| p.line());
+        let refuse = |message: String| Err(DomainError::invalid(FieldPath::root(), message));
+        let fields = match row {
+            Ok(row) if row.len() != columns.len() => refuse(format!(
+                "the row has {} cells; the header has {}",
+                row.len(),
+                columns.len()
+            )),
+            Ok(row) => Ok(mapped_row(&row, columns, mapping)),
+            Err(error) => refuse(format!("cannot read the row: {error}")),
+        };
+        (line, fields)
+    })
+}
+
 /// One CSV row as a profile body: built-in properties at the top, custom
 /// ones inside `custom_properties`; empty cells set nothing.
 fn mapped_row(
@@ -571,32 +575,21 @@ pub type BulkUpdate = (String, Map<String, Value>);
 pub fn read_bulk_update(body: &Value) -> Result<Vec<BulkUpdate>, DomainError> {
     let root = FieldPath::root();
     let mut errors = Vec::new();
-    let Some(object) = body.as_object() else {
-        return Err(DomainError::invalid(
-            root,
-            "Expected an object with profiles",
-        ));
-    };
-    for key in object.keys().filter(|key| *key != "profiles") {
-        errors.push(FieldError {
-            path: root.key(key),
-            message: "Unrecognized key".into(),
-        });
-    }
+    let object = object_with(body, &["profiles"], &root, &mut errors)?;
     let profiles = match object.get("profiles") {
-        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_BULK_PROFILES => items,
         Some(Value::Array(items)) if items.is_empty() => {
             return Err(DomainError::invalid(
                 root.key("profiles"),
                 "Must name at least one profile",
             ));
         }
-        Some(Value::Array(_)) => {
+        Some(Value::Array(items)) if items.len() > MAX_BULK_PROFILES => {
             return Err(DomainError::invalid(
                 root.key("profiles"),
                 format!("At most {MAX_BULK_PROFILES} profiles per request"),
             ));
         }
+        Some(Value::Array(items)) => items,
         _ => {
             return Err(DomainError::invalid(
                 root.key("profiles"),
@@ -607,85 +600,84 @@ pub fn read_bulk_update(body: &Value) -> Result<Vec<BulkUpdate>, DomainError> {
     let mut updates: Vec<BulkUpdate> = Vec::new();
     for (index, profile) in profiles.iter().enumerate() {
         let path = root.key("profiles").index(index);
-        let Some(profile) = profile.as_object() else {
-            errors.push(FieldError {
-                path,
-                message: "Expected an object with id and custom_properties".into(),
-            });
-            continue;
-        };
-        for key in profile
-            .keys()
-            .filter(|key| !["id", "custom_properties"].contains(&key.as_str()))
-        {
-            errors.push(FieldError {
-                path: path.key(key),
-                message: "Unrecognized key".into(),
-            });
-        }
-        let id = match profile.get("id") {
-            Some(Value::String(id))
-                if !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                Some(id.clone())
+        if let Some((id, properties)) = read_bulk_profile(profile, &path, &mut errors) {
+            if updates.iter().any(|(seen, _)| *seen == id) {
+                errors.push(field_error(
+                    path.key("id"),
+                    format!("{id} appears more than once; each profile must have a unique id"),
+                ));
+            } else {
+                updates.push((id, properties));
             }
-            Some(_) => {
-                errors.push(FieldError {
-                    path: path.key("id"),
-                    message: "Must be a numeric string, e.g. \"1000\"".into(),
-                });
-                None
-            }
-            None => {
-                errors.push(FieldError {
-                    path: path.key("id"),
-                    message: "Required".into(),
-                });
-                None
-            }
-        };
-        if let Some(id) = &id
-            && updates.iter().any(|(seen, _)| seen == id)
-        {
-            errors.push(FieldError {
-                path: path.key("id"),
-                message: format!("{id} appears more than once; each profile must have a unique id"),
-            });
-        }
-        let mut properties = Map::new();
-        match profile.get("custom_properties") {
-            Some(Value::Object(entries)) if entries.len() <= MAX_CUSTOM_PROPERTIES => {
-                for (key, entry) in entries {
-                    let at = path.key("custom_properties").key(key);
-                    match typed_value(entry) {
-                        Ok(value) => {
-                            properties.insert(key.clone(), value);
-                        }
-                        Err(message) => errors.push(FieldError { path: at, message }),
-                    }
-                }
-            }
-            Some(Value::Object(_)) => errors.push(FieldError {
-                path: path.key("custom_properties"),
-                message: format!("At most {MAX_CUSTOM_PROPERTIES} custom properties per profile"),
-            }),
-            Some(_) => errors.push(FieldError {
-                path: path.key("custom_properties"),
-                message: "Expected an object of {type, value}".into(),
-            }),
-            None => errors.push(FieldError {
-                path: path.key("custom_properties"),
-                message: "Required".into(),
-            }),
-        }
-        if let Some(id) = id {
-            updates.push((id, properties));
         }
     }
     if errors.is_empty() {
         Ok(updates)
     } else {
         Err(DomainError::Invalid(errors))
+    }
+}
+
+/// One `{id, custom_properties}` of a bulk update, or `None` after
+/// recording why not.
+fn read_bulk_profile(
+    profile: &Value,
+    path: &FieldPath,
+    errors: &mut Vec<FieldError>,
+) -> Option<BulkUpdate> {
+    let found = errors.len();
+    let profile = match object_with(profile, &["id", "custom_properties"], path, errors) {
+        Ok(profile) => profile,
+        Err(DomainError::Invalid(mut refused)) => {
+            errors.append(&mut refused);
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let id = match profile.get("id") {
+        Some(Value::String(id))
+            if !id.is_empty() && id.len() <= 19 && id.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(id.clone())
+        }
+        Some(_) => {
+            errors.push(field_error(
+                path.key("id"),
+                "Must be a numeric string, e.g. \"1000\"",
+            ));
+            None
+        }
+        None => {
+            errors.push(field_error(path.key("id"), "Required"));
+            None
+        }
+    };
+    let mut properties = Map::new();
+    let at = path.key("custom_properties");
+    match profile.get("custom_properties") {
+        Some(Value::Object(entries)) if entries.len() > MAX_CUSTOM_PROPERTIES => {
+            errors.push(field_error(
+                at,
+                format!("At most {MAX_CUSTOM_PROPERTIES} custom properties per profile"),
+            ));
+        }
+        Some(Value::Object(entries)) => {
+            for (key, entry) in entries {
+                match typed_value(entry) {
+                    Ok(value) => {
+                        properties.insert(key.clone(), value);
+                    }
+                    Err(message) => errors.push(field_error(at.key(key), message)),
+                }
+            }
+        }
+        Some(_) => errors.push(field_error(at, "Expected an object of {type, value}")),
+        None => errors.push(field_error(at, "Required")),
+    }
+    if errors.len() > found {
+        None
+    } else {
+        Some((id?, properties))
     }
 }
 
