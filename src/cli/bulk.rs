@@ -277,7 +277,7 @@ async fn write_all(
         failure: None,
         elapsed: Duration::ZERO,
     };
-    let mut in_flight: Option<(tokio::task::JoinHandle<_>, u64, Vec<(u64, DomainError)>)> = None;
+    let mut in_flight: Option<(Writing, u64, Refused)> = None;
     loop {
         let next = receiver.recv().await;
         // The batch in flight is finished before the next one is sent, so
@@ -383,9 +383,14 @@ async fn finish(run: &Run, ending: Ending, stopped: bool, rejects: &Rejects) -> 
     Ok(())
 }
 
+/// A batch being written: what each row became, by line.
+type Writing = tokio::task::JoinHandle<Result<Vec<(u64, Outcome)>, DomainError>>;
+/// Rows refused while reading, by line.
+type Refused = Vec<(u64, DomainError)>;
+
 async fn finish_batch(
-    task: tokio::task::JoinHandle<Result<Vec<(u64, Outcome)>, DomainError>>,
-    refused: Vec<(u64, DomainError)>,
+    task: Writing,
+    refused: Refused,
     summary: &mut Summary,
     rejects: &mut Rejects,
 ) -> Result<(), String> {
