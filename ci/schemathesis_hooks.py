@@ -64,6 +64,22 @@ STATE_DEPENDENT_400 = {
     ("PATCH", "/api/v1/entities/icps/{id}"): [
         (r"customFilterCriteria/\d+/regex", r".*"),
     ],
+    # Hood imports: an upload's bytes must be a UTF-8 CSV file with a header
+    # (no schema describes a file's content); a bulk update names profiles
+    # that must exist, each once, with values of the type they state.
+    ("POST", "/v1/hood/profiles/imports"): [
+        (r"^file$", r".*"),
+    ],
+    # A mapping names the uploaded file's columns (state), maps email or
+    # phone, each property once; an import is committed once, within 7 days.
+    ("POST", "/v1/hood/profiles/imports/{id}/commit"): [
+        (r"mapping.*", r".*"),
+        (r"\(body\)", r"already; upload the file again|expired at"),
+    ],
+    ("POST", "/v1/hood/profiles/import"): [
+        (r"^profiles\[\d+\]\.id$", r"does not exist|appears more than once"),
+        (r"profiles\[\d+\]\.custom_properties(\..*)?", r"^value must be|^Property names have|at most \d+ custom properties"),
+    ],
 }
 
 

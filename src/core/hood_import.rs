@@ -20,7 +20,7 @@ use super::error::{DomainError, FieldError, FieldPath, RecordKind};
 use super::fields::Dialect;
 use super::hood::{MAX_CUSTOM_PROPERTIES, Profile};
 use super::import::{Importer, MatchBy, Outcome, row_errors};
-use super::records::{Document, Precondition, Record, Records};
+use super::records::{Document, Keeper, Precondition, Record, Records};
 
 /// The largest file an upload takes *(vendor: 50MB)*.
 pub const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
@@ -417,6 +417,7 @@ pub async fn commit<D: Dialect>(
     principal: &Principal,
     id: &str,
     body: &Value,
+    keeper: Option<Keeper<Record<ProfileImport>>>,
 ) -> Result<Record<ProfileImport>, DomainError> {
     let current = records.get::<ProfileImport>(principal, id).await?;
     if current.data.status != "uploaded" {
@@ -463,7 +464,7 @@ pub async fn commit<D: Dialect>(
     let failed = report.iter().filter(|row| row.code != "SUCCESS").count() as u64;
     let total = report.len() as u64;
     records
-        .update::<ProfileImport>(
+        .update_keeping::<ProfileImport>(
             principal,
             id,
             &Precondition::OneOf(vec![current.etag()]),
@@ -477,6 +478,7 @@ pub async fn commit<D: Dialect>(
                 import.content = String::new();
                 Ok(())
             },
+            keeper,
         )
         .await
 }
@@ -710,6 +712,7 @@ pub async fn bulk_update<D: Dialect>(
     records: &Records,
     principal: &Principal,
     updates: Vec<BulkUpdate>,
+    keeper: Option<Keeper<u64>>,
 ) -> Result<u64, DomainError> {
     use super::fields::Declared;
     let count = updates.len() as u64;
@@ -752,11 +755,13 @@ pub async fn bulk_update<D: Dialect>(
                         }
                     }
                 }
-                if errors.is_empty() {
-                    Ok(count)
-                } else {
-                    Err(DomainError::Invalid(errors))
+                if !errors.is_empty() {
+                    return Err(DomainError::Invalid(errors));
                 }
+                if let Some(keeper) = keeper {
+                    session.keep(keeper, &count).await?;
+                }
+                Ok(count)
             })
         })
         .await

@@ -328,3 +328,94 @@ async fn a_bulk_update_sets_custom_properties_of_existing_profiles_or_changes_no
         .await;
     assert_eq!(history.body["total"], 2, "the update is in the audit trail");
 }
+
+#[tokio::test]
+async fn import_writes_honour_idempotency_keys() {
+    let app = TestApp::spawn().await;
+    let token = app.member("acme", "user_ann").await;
+    let send_upload = |key: &'static str| {
+        let part = reqwest::multipart::Part::bytes(PEOPLE.as_bytes().to_vec())
+            .file_name("people.csv")
+            .mime_str("text/csv")
+            .expect("mime");
+        app.client
+            .post(format!("{}/v1/hood/profiles/imports", app.base_url))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+    };
+    let first = TestApp::reply(send_upload("upload-1").await.expect("upload")).await;
+    let again = TestApp::reply(send_upload("upload-1").await.expect("upload")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(again.text, first.text, "the same answer, byte for byte");
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    let id = first.body["id"].as_str().expect("id");
+    let mapping = json!({"mapping": [
+        {"label": "Email", "property": {"label": "email", "data_type": "text", "system": 1}}]});
+    let path = format!("/v1/hood/profiles/imports/{id}/commit");
+    let headers = [("Idempotency-Key", "commit-1")];
+    let commit = app
+        .send_with(
+            reqwest::Method::POST,
+            &path,
+            Some(&token),
+            Some(&mapping),
+            &headers,
+        )
+        .await;
+    let replay = app
+        .send_with(
+            reqwest::Method::POST,
+            &path,
+            Some(&token),
+            Some(&mapping),
+            &headers,
+        )
+        .await;
+    assert_eq!(commit.status, StatusCode::ACCEPTED, "{}", commit.text);
+    assert_eq!(replay.text, commit.text);
+    assert_eq!(
+        replay.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    let profile = app
+        .post(
+            "/v1/hood/profiles",
+            &token,
+            &json!({"email": "z@example.com"}),
+        )
+        .await;
+    let bulk = json!({"profiles": [{"id": profile.body["id"], "custom_properties": {"n": {"type": "number", "value": 1}}}]});
+    let headers = [("Idempotency-Key", "bulk-1")];
+    let first = app
+        .send_with(
+            reqwest::Method::POST,
+            "/v1/hood/profiles/import",
+            Some(&token),
+            Some(&bulk),
+            &headers,
+        )
+        .await;
+    let again = app
+        .send_with(
+            reqwest::Method::POST,
+            "/v1/hood/profiles/import",
+            Some(&token),
+            Some(&bulk),
+            &headers,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    let history = app
+        .get(
+            &format!(
+                "/v1/hood/profiles/{}/history",
+                profile.body["id"].as_str().expect("id")
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(history.body["total"], 2, "written once: {}", history.text);
+}

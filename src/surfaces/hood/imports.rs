@@ -19,7 +19,9 @@ use crate::core::hood::hood_time;
 use crate::core::hood_import::{self, MAX_FILE_BYTES, ProfileImport};
 use crate::core::records::Record;
 use crate::http::extract::{Caller, JsonBody, PathId};
+use crate::http::idempotency::{Idempotent, Reply, Started};
 use crate::http::{AppState, Failure};
+use sha2::Digest;
 
 /// How long an uploaded file may wait for its commit *(ours)*.
 const COMMIT_WITHIN: chrono::Duration = chrono::Duration::days(7);
@@ -130,12 +132,23 @@ pub struct ImportReportRow {
     pub errors: Vec<super::HoodFieldError>,
 }
 
+/// An upload's multipart body.
+#[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The CSV file: UTF-8, a header row naming each column once.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
 /// A commit's body *(vendor)*.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct ImportCommitRequest {
     /// Each column to import and the property it fills; columns left out
     /// are not imported. At least one of email and mobile_phone_number.
+    #[schema(min_items = 1)]
     pub mapping: Vec<MappingItemView>,
 }
 
@@ -144,13 +157,14 @@ pub struct ImportCommitRequest {
 #[allow(dead_code)]
 pub struct BulkUpdateRequest {
     /// At most 1,000 existing profiles, each id once.
+    #[schema(min_items = 1, max_items = 1000)]
     pub profiles: Vec<BulkProfile>,
 }
 
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct BulkProfile {
-    #[schema(example = "1000000")]
+    #[schema(example = "1000000", pattern = "^[0-9]{1,19}$")]
     pub id: String,
     /// At most 100 keys, each `{"type": "string"|"number"|"boolean", "value": …}`;
     /// a null value removes the key.
@@ -160,10 +174,32 @@ pub struct BulkProfile {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct TypedValue {
-    #[schema(example = "string")]
-    pub r#type: String,
-    #[schema(value_type = Object, example = "John Doe")]
+    pub r#type: ValueType,
+    /// Of the type stated; null removes the key.
+    #[schema(schema_with = scalar_or_null, example = "John Doe")]
     pub value: serde_json::Value,
+}
+
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ValueType {
+    String,
+    Number,
+    Boolean,
+}
+
+/// A string, number, boolean or null.
+fn scalar_or_null() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Boolean,
+            Type::Null,
+        ]))
+        .build()
 }
 
 /// What a bulk update did.
@@ -280,7 +316,7 @@ fn with_company(mut view: ImportView, workspace: &str) -> ImportView {
     path = "/v1/hood/profiles/imports",
     tag = "Ocamba Hood profile imports",
     security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", description = "A part named `file`: a CSV file (UTF-8, header row) of at most 50 MB"),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "A part named `file`: a CSV file (UTF-8, header row) of at most 50 MB"),
     responses(
         (status = 202, description = "The file is read and mapped; the operation's id is the import's", body = ImportOperation),
         (status = 400, description = "No file part, not CSV or not UTF-8, a header with a repeated or empty column", body = HoodError),
@@ -291,22 +327,45 @@ fn with_company(mut view: ImportView, workspace: &str) -> ImportView {
 async fn upload_import(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
+    idempotent: Idempotent<Hood>,
     upload: Upload,
 ) -> HoodResult {
+    // A retry is the same upload when it sends the same file (by name and
+    // content).
+    let fingerprint = serde_json::json!({
+        "file": upload.name,
+        "sha256": hex::encode(sha2::Sha256::digest(&upload.bytes)),
+    });
+    let writing = match idempotent
+        .begin(&app, &principal, Some(&fingerprint))
+        .await?
+    {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let import = hood_import::upload(&principal, &upload.name, upload.bytes)?;
-    let record = app.records.create(&principal, |_| import).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ImportOperation {
-            id: record.id.clone(),
-            company_id: principal.workspace.as_str().to_owned(),
-            member_id: principal.user_id.clone(),
-            name: "profile-import",
-            status: "finished",
-            start_time: hood_time(record.created_at),
-        }),
-    )
-        .into_response())
+    let operation = {
+        let principal = principal.clone();
+        move |record: &Record<ProfileImport>| {
+            Reply::json(
+                StatusCode::ACCEPTED,
+                &ImportOperation {
+                    id: record.id.clone(),
+                    company_id: principal.workspace.as_str().to_owned(),
+                    member_id: principal.user_id.clone(),
+                    name: "profile-import",
+                    status: "finished",
+                    start_time: hood_time(record.created_at),
+                },
+            )
+        }
+    };
+    let keeper = writing.keeper(operation.clone());
+    let record = app
+        .records
+        .create_keeping(&principal, |_| import, keeper)
+        .await?;
+    Ok(writing.respond(operation(&record)))
 }
 
 /// An import: its file, the mapping (proposed, or the committed one), and
@@ -358,8 +417,13 @@ async fn commit_import(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
     PathId(id, ..): PathId<Hood>,
+    idempotent: Idempotent<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
+    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let current = app.records.get::<ProfileImport>(&principal, &id).await?;
     if chrono::Utc::now() > current.created_at + COMMIT_WITHIN {
         return Err(DomainError::invalid(
@@ -371,15 +435,16 @@ async fn commit_import(
         )
         .into());
     }
-    let record = hood_import::commit::<Hood>(&app.records, &principal, &id, &body).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(with_company(
-            import_view(&record),
-            principal.workspace.as_str(),
-        )),
-    )
-        .into_response())
+    let workspace = principal.workspace.as_str().to_owned();
+    let committed = move |record: &Record<ProfileImport>| {
+        Reply::json(
+            StatusCode::ACCEPTED,
+            &with_company(import_view(record), &workspace),
+        )
+    };
+    let keeper = writing.keeper(committed.clone());
+    let record = hood_import::commit::<Hood>(&app.records, &principal, &id, &body, keeper).await?;
+    Ok(writing.respond(committed(&record)))
 }
 
 /// What happened to each row of a committed import, in file order; an
@@ -444,16 +509,25 @@ async fn import_report(
 async fn bulk_update_profiles(
     State(app): State<AppState>,
     Caller(principal, ..): Caller<Hood>,
+    idempotent: Idempotent<Hood>,
     JsonBody(body, ..): JsonBody<Hood>,
 ) -> HoodResult {
+    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let updates = hood_import::read_bulk_update(&body)?;
-    let updated = hood_import::bulk_update::<Hood>(&app.records, &principal, updates).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(BulkUpdateResult {
-            status: "finished",
-            updated_records: updated,
-        }),
-    )
-        .into_response())
+    let updated_reply = |updated: &u64| {
+        Reply::json(
+            StatusCode::ACCEPTED,
+            &BulkUpdateResult {
+                status: "finished",
+                updated_records: *updated,
+            },
+        )
+    };
+    let keeper = writing.keeper(updated_reply);
+    let updated =
+        hood_import::bulk_update::<Hood>(&app.records, &principal, updates, keeper).await?;
+    Ok(writing.respond(updated_reply(&updated)))
 }
