@@ -73,12 +73,12 @@ STATE_DEPENDENT_400 = {
     # A mapping names the uploaded file's columns (state), maps email or
     # phone, each property once; an import is committed once, within 7 days.
     ("POST", "/v1/hood/profiles/imports/{id}/commit"): [
-        (r"mapping.*", r".*"),
+        (r"(?s)mapping.*", r".*"),
         (r"\(body\)", r"already; upload the file again|expired at"),
     ],
     ("POST", "/v1/hood/profiles/import"): [
         (r"^profiles\[\d+\]\.id$", r"does not exist|appears more than once"),
-        (r"profiles\[\d+\]\.custom_properties(\..*)?", r"^value must be|^Property names have|at most \d+ custom properties"),
+        (r"(?s)profiles\[\d+\]\.custom_properties(\..*)?", r"^value must be|^Property names have|at most \d+ custom properties"),
     ],
 }
 

@@ -95,6 +95,7 @@ pub struct MappingView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MappingItemView {
     /// The file's column.
     pub label: String,
@@ -102,6 +103,7 @@ pub struct MappingItemView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PropertyView {
     /// The profile property (built-in: email, mobile_phone_number,
     /// full_name, organization_id, comment; else a custom property).
@@ -144,6 +146,7 @@ pub struct UploadForm {
 
 /// A commit's body *(vendor)*.
 #[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct ImportCommitRequest {
     /// Each column to import and the property it fills; columns left out
@@ -154,6 +157,7 @@ pub struct ImportCommitRequest {
 
 /// A bulk update's body *(vendor)*.
 #[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct BulkUpdateRequest {
     /// At most 1,000 existing profiles, each id once.
@@ -162,6 +166,7 @@ pub struct BulkUpdateRequest {
 }
 
 #[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct BulkProfile {
     #[schema(example = "1000000", pattern = "^[0-9]{1,19}$")]
@@ -172,6 +177,7 @@ pub struct BulkProfile {
 }
 
 #[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct TypedValue {
     pub r#type: ValueType,
