@@ -15,6 +15,9 @@ CREATE TABLE import_checkpoints (
 -- Natural keys an import may upsert by (`--match`): a Hood profile's phone
 -- number and a ClientSuccess client's externalId (the email already has
 -- `records_body_email`). The expressions must match the lookups in
--- src/store/postgres.rs.
-CREATE INDEX records_body_phone ON records (workspace_id, kind, (body->>'mobile_phone_number'));
-CREATE INDEX records_body_external_id ON records (workspace_id, kind, (body->>'externalId'));
+-- src/store/postgres.rs. Partial, for their kind alone, so that updates
+-- of other kinds do not maintain them.
+CREATE INDEX records_body_phone ON records (workspace_id, (body->>'mobile_phone_number'))
+    WHERE kind = 'hood_profile';
+CREATE INDEX records_body_external_id ON records (workspace_id, (body->>'externalId'))
+    WHERE kind = 'client';

@@ -637,10 +637,14 @@ impl WriteTx for PgWriteTx {
         let field = query::identifier(field).map_err(StoreError::Other)?;
         // The expression is the one the indexes of migrations 0003 and 0202
         // are built on, so the lookup is an index scan.
+        let kind_literal = query::identifier(kind).map_err(StoreError::Other)?;
+        // The kind is written into the statement (a plain name, checked
+        // above) so that even a generic plan can use the partial indexes of
+        // migration 0202, which hold one kind each.
         let statement = format!(
             "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
-             WHERE workspace_id = $1 AND kind = $2 AND (body->>'{field}') = $3 \
-             ORDER BY id LIMIT $4 FOR UPDATE"
+             WHERE workspace_id = $1 AND kind = $2 AND kind = '{kind_literal}' \
+             AND (body->>'{field}') = $3 ORDER BY id LIMIT $4 FOR UPDATE"
         );
         // `field` is a checked plain identifier from the core's fixed list.
         let rows = sqlx::query(sqlx::AssertSqlSafe(statement))

@@ -809,18 +809,25 @@ impl WriteTx for SqliteWriteTx {
         value: &str,
         limit: u32,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let field = query::identifier(field).map_err(StoreError::Other)?;
-        // The expression is the one the indexes of migrations 0004 and 0202
-        // are built on, so the lookup is an index seek.
-        let statement = format!(
+        // The email has an expression index (migration 0004); the other
+        // natural keys live in `record_keys`, kept by triggers (0202).
+        let statement = if field == "email" {
             "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
-             WHERE workspace_id = ?1 AND kind = ?2 AND json_extract(body, '$.{field}') = ?3 \
-             ORDER BY id LIMIT ?4"
-        );
+             WHERE workspace_id = ?1 AND kind = ?2 AND json_extract(body, '$.email') = ?3 \
+             ORDER BY id LIMIT ?5"
+        } else {
+            "SELECT records.kind, records.id, version, lookup, body, created_at, updated_at \
+             FROM record_keys CROSS JOIN records \
+             ON records.workspace_id = record_keys.workspace_id \
+             AND records.kind = record_keys.kind AND records.id = record_keys.id \
+             WHERE record_keys.workspace_id = ?1 AND record_keys.kind = ?2 \
+             AND record_keys.field = ?4 AND record_keys.value = ?3 \
+             ORDER BY records.id LIMIT ?5"
+        };
         select_all(
             self.session.connection()?,
-            &statement,
-            params![workspace.as_str(), kind, value, limit],
+            statement,
+            params![workspace.as_str(), kind, value, field, limit],
             RecordColumns::read,
             RecordColumns::into_record,
         )

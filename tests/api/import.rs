@@ -568,3 +568,106 @@ async fn ctrl_c_stops_after_the_current_batch_and_says_how_to_resume() {
         ROWS
     );
 }
+
+#[tokio::test]
+async fn upserts_by_phone_and_by_external_id_follow_changes_made_over_the_api() {
+    let database = TestDatabase::create().await;
+    let url = database.url().to_owned();
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let write = |name: &str, text: &str| {
+        let path = directory.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let profiles = write(
+        "p1.ndjson",
+        "{\"mobile_phone_number\":\"+49658245684\",\"full_name\":\"Ann\"}\n",
+    );
+    assert!(
+        import(
+            &url,
+            "acme",
+            "profile",
+            &profiles,
+            &["--match", "mobile_phone_number"]
+        )
+        .status
+        .success()
+    );
+    let clients = write(
+        "c1.ndjson",
+        "{\"name\":\"Acme\",\"status\":\"ACTIVE\",\"active\":true,\"externalId\":\"crm-1\"}\n",
+    );
+    assert!(
+        import(&url, "acme", "client", &clients, &["--match", "externalId"])
+            .status
+            .success()
+    );
+
+    // Changed over the API: the keys follow the records.
+    let token = admin_token(&url, "acme");
+    let server = ServerProcess::start(&url);
+    let profile = records_without_times(&export(&url, "acme", "profile", "ndjson"))[0].clone();
+    let (status, _) = send(
+        &server,
+        &token,
+        reqwest::Method::PATCH,
+        &format!("/v1/hood/profiles/{}", profile["id"].as_str().expect("id")),
+        Some(json!({"mobile_phone_number": "+14155552671"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let client = records_without_times(&export(&url, "acme", "client", "ndjson"))[0].clone();
+    let (status, _) = send(
+        &server,
+        &token,
+        reqwest::Method::PATCH,
+        &format!("/v2/client/{}", client["uuid"].as_str().expect("uuid")),
+        Some(json!({"externalId": "crm-2"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    drop(server);
+
+    // The number written another way (E.164 after reading) matches; the old
+    // number and the old externalId match nothing any more.
+    let profiles = write(
+        "p2.ndjson",
+        concat!(
+            "{\"mobile_phone_number\":\"+1 415 555 2671\",\"full_name\":\"Ann B\"}\n",
+            "{\"mobile_phone_number\":\"+49658245684\",\"full_name\":\"New\"}\n",
+        ),
+    );
+    let output = import(
+        &url,
+        "acme",
+        "profile",
+        &profiles,
+        &["--match", "mobile_phone_number"],
+    );
+    assert!(
+        text(&output.stderr).contains("1 created, 1 updated, 0 unchanged, 0 rejected"),
+        "{}",
+        text(&output.stderr)
+    );
+    let clients = write(
+        "c2.ndjson",
+        concat!(
+            "{\"name\":\"Acme Corp\",\"status\":\"ACTIVE\",\"active\":true,\"externalId\":\"crm-2\"}\n",
+            "{\"name\":\"Other\",\"status\":\"ACTIVE\",\"active\":true,\"externalId\":\"crm-1\"}\n",
+        ),
+    );
+    let output = import(&url, "acme", "client", &clients, &["--match", "externalId"]);
+    assert!(
+        text(&output.stderr).contains("1 created, 1 updated, 0 unchanged, 0 rejected"),
+        "{}",
+        text(&output.stderr)
+    );
+    let clients = records_without_times(&export(&url, "acme", "client", "ndjson"));
+    assert_eq!(clients.len(), 2);
+    assert_eq!(clients[0]["name"], "Acme Corp");
+    assert_eq!(clients[0]["uuid"], client["uuid"]);
+    let profiles = records_without_times(&export(&url, "acme", "profile", "ndjson"));
+    assert_eq!(profiles[0]["full_name"], "Ann B");
+    assert_eq!(profiles[0]["mobile_phone_number"], "+14155552671");
+}
