@@ -45,6 +45,13 @@ impl FieldPath {
         Self(segments)
     }
 
+    /// `inner` (a path inside the value at this path) from the root.
+    pub fn join(&self, inner: &FieldPath) -> Self {
+        let mut segments = self.0.clone();
+        segments.extend(inner.0.iter().cloned());
+        Self(segments)
+    }
+
     pub fn segments(&self) -> &[PathSegment] {
         &self.0
     }

@@ -19,8 +19,17 @@ use super::auth::Principal;
 use super::error::{DomainError, FieldError, FieldPath, RecordKind};
 use super::fields::Dialect;
 use super::hood::{MAX_CUSTOM_PROPERTIES, Profile};
+use super::import::rows::ragged_row;
 use super::import::{Importer, MatchBy, Outcome, row_errors};
 use super::records::{Document, Keeper, Precondition, Record, Records};
+
+/// How long an uploaded file may wait for its commit *(ours)*.
+pub const COMMIT_WITHIN: chrono::Duration = chrono::Duration::days(7);
+
+/// Until when an upload can be committed.
+pub fn expire_time(import: &Record<ProfileImport>) -> DateTime<Utc> {
+    import.created_at + COMMIT_WITHIN
+}
 
 /// The largest file an upload takes *(vendor: 50MB)*.
 pub const MAX_FILE_BYTES: usize = 50 * 1024 * 1024;
@@ -420,6 +429,16 @@ pub async fn commit<D: Dialect>(
     keeper: Option<Keeper<Record<ProfileImport>>>,
 ) -> Result<Record<ProfileImport>, DomainError> {
     let current = records.get::<ProfileImport>(principal, id).await?;
+    let expires = expire_time(&current);
+    if Utc::now() > expires {
+        return Err(DomainError::invalid(
+            FieldPath::root(),
+            format!(
+                "Import {id} expired at {}; upload the file again",
+                super::hood::hood_time(expires)
+            ),
+        ));
+    }
     if current.data.status != "uploaded" {
         return Err(DomainError::invalid(
             FieldPath::root(),
@@ -525,15 +544,13 @@ fn mapped_rows<'a>(
             .ok()
             .and_then(|row| row.position())
             .map_or(0, |p| p.line());
-        let refuse = |message: String| Err(DomainError::invalid(FieldPath::root(), message));
         let fields = match row {
-            Ok(row) if row.len() != columns.len() => refuse(format!(
-                "the row has {} cells; the header has {}",
-                row.len(),
-                columns.len()
-            )),
+            Ok(row) if row.len() != columns.len() => Err(ragged_row(row.len(), columns.len())),
             Ok(row) => Ok(mapped_row(&row, columns, mapping)),
-            Err(error) => refuse(format!("cannot read the row: {error}")),
+            Err(error) => Err(DomainError::invalid(
+                FieldPath::root(),
+                format!("cannot read the row: {error}"),
+            )),
         };
         (line, fields)
     })
@@ -734,7 +751,7 @@ pub async fn bulk_update<D: Dialect>(
                         Ok(patch) => patch,
                         Err(error) => {
                             errors.extend(row_errors(&error).into_iter().map(|e| FieldError {
-                                path: prefix(&path, &e.path),
+                                path: path.join(&e.path),
                                 message: e.message,
                             }));
                             continue;
@@ -747,7 +764,7 @@ pub async fn bulk_update<D: Dialect>(
                         match error {
                             DomainError::Invalid(found) => {
                                 errors.extend(found.into_iter().map(|e| FieldError {
-                                    path: prefix(&path, &e.path),
+                                    path: path.join(&e.path),
                                     message: e.message,
                                 }))
                             }
@@ -765,16 +782,4 @@ pub async fn bulk_update<D: Dialect>(
             })
         })
         .await
-}
-
-/// `inner` (a path inside one profile's body) under `outer`.
-fn prefix(outer: &FieldPath, inner: &FieldPath) -> FieldPath {
-    let mut path = outer.clone();
-    for segment in inner.segments() {
-        path = match segment {
-            super::error::PathSegment::Key(key) => path.key(key),
-            super::error::PathSegment::Index(index) => path.index(*index),
-        };
-    }
-    path
 }

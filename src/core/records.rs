@@ -249,13 +249,24 @@ impl WriteSession {
         build: impl FnOnce(&NewIds) -> T + Send,
     ) -> Result<Record<T>, DomainError> {
         let ids = self.new_ids::<T>().await?;
+        let data = build(&ids);
+        self.insert_checked(ids.key, data).await
+    }
+
+    /// Stores `data` as a new record (version 1) under `id`, after its
+    /// relation checks, with its `create` history entry.
+    async fn insert_checked<T: Document>(
+        &mut self,
+        id: String,
+        data: T,
+    ) -> Result<Record<T>, DomainError> {
         let now = Utc::now();
         let record = Record {
-            id: ids.key.clone(),
+            id,
             version: 1,
             created_at: now,
             updated_at: now,
-            data: build(&ids),
+            data,
         };
         record.data.check_relations(&record.id, None, self).await?;
         self.insert_record(&record).await?;
@@ -305,17 +316,8 @@ impl WriteSession {
             },
             _ => ids,
         };
-        let now = Utc::now();
-        let record = Record {
-            id: ids.key.clone(),
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            data: data.with_ids(&ids),
-        };
-        record.data.check_relations(&record.id, None, self).await?;
-        self.insert_record(&record).await?;
-        Ok(record)
+        let data = data.with_ids(&ids);
+        self.insert_checked(ids.key, data).await
     }
 
     /// Saves how far an import of the file `source` got, in this

@@ -421,12 +421,15 @@ async fn a_killed_import_resumes_after_its_last_batch_without_duplicates() {
     let output = import(&url, "acme", "profile", &file, &["--batch-rows", "200"]);
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    if killed_midway {
-        assert!(
-            stderr.contains("Resuming: an earlier run of this file committed every row up to line"),
-            "{stderr}"
-        );
-    }
+    // Without a kill part-way the test would prove nothing about resuming.
+    assert!(
+        killed_midway,
+        "the first run ended before it could be killed"
+    );
+    assert!(
+        stderr.contains("Resuming: an earlier run of this file committed every row up to line"),
+        "{stderr}"
+    );
     let exported = export(&url, "acme", "profile", "ndjson");
     let mut emails: Vec<String> = exported
         .lines()

@@ -479,6 +479,13 @@ fn read_line(reader: &mut impl BufRead, buffer: &mut Vec<u8>) -> io::Result<Line
     Ok(if too_long { Line::TooLong } else { Line::Read })
 }
 
+/// A CSV row with another number of cells than its header.
+pub fn ragged_row(cells: usize, columns: usize) -> DomainError {
+    whole_row(format!(
+        "the row has {cells} cells; the header has {columns}"
+    ))
+}
+
 fn whole_row(message: String) -> DomainError {
     DomainError::Invalid(vec![FieldError {
         path: FieldPath::root(),
@@ -502,11 +509,7 @@ fn csv_row(
     targets: &[Target],
 ) -> Result<Map<String, Value>, DomainError> {
     if record.len() != targets.len() {
-        return Err(whole_row(format!(
-            "the row has {} cells; the header has {}",
-            record.len(),
-            targets.len()
-        )));
+        return Err(ragged_row(record.len(), targets.len()));
     }
     let mut object = Map::new();
     let mut errors = Vec::new();

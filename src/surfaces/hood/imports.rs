@@ -23,9 +23,6 @@ use crate::http::idempotency::{Idempotent, Reply, Started};
 use crate::http::{AppState, Failure};
 use sha2::Digest;
 
-/// How long an uploaded file may wait for its commit *(ours)*.
-const COMMIT_WITHIN: chrono::Duration = chrono::Duration::days(7);
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload_import))
@@ -303,7 +300,7 @@ fn import_view(record: &Record<ProfileImport>) -> ImportView {
         total_records: import.total_records,
         imported_records: import.imported_records,
         failed_records: import.failed_records,
-        expire_time: hood_time(record.created_at + COMMIT_WITHIN),
+        expire_time: hood_time(hood_import::expire_time(record)),
         create_time: hood_time(record.created_at),
         update_time: hood_time(record.updated_at),
     }
@@ -430,17 +427,6 @@ async fn commit_import(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let current = app.records.get::<ProfileImport>(&principal, &id).await?;
-    if chrono::Utc::now() > current.created_at + COMMIT_WITHIN {
-        return Err(DomainError::invalid(
-            FieldPath::root(),
-            format!(
-                "Import {id} expired at {}; upload the file again",
-                hood_time(current.created_at + COMMIT_WITHIN)
-            ),
-        )
-        .into());
-    }
     let workspace = principal.workspace.as_str().to_owned();
     let committed = move |record: &Record<ProfileImport>| {
         Reply::json(
