@@ -19,9 +19,12 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::auth::{Authenticator, JwtSettings};
 use crate::core::error::DomainError;
+use crate::core::events::Events;
 use crate::core::idempotency::Idempotency;
 use crate::core::ratelimit::{Limiter, RateLimits};
 use crate::core::records::Records;
+use crate::core::webhooks::{WebhookSettings, Webhooks};
+use crate::delivery::{DeliverySettings, HttpSender};
 use crate::http::AppState;
 use crate::http::extract::MAX_BODY_BYTES;
 use crate::http::rate_limit::rate_limit_headers;
@@ -55,6 +58,12 @@ pub struct AppSettings {
     pub limiter: Option<Arc<dyn RateLimiter>>,
     /// How long an idempotency key's response answers retries.
     pub idempotency_ttl: Duration,
+    /// Webhook subscriptions: the key that seals their secrets, targets
+    /// allowed, the retry schedule.
+    pub webhooks: WebhookSettings,
+    /// How many deliveries are sent at once; `None` sends none from this
+    /// process (the API still manages subscriptions).
+    pub delivery: Option<DeliverySettings>,
 }
 
 impl Default for AppSettings {
@@ -67,6 +76,8 @@ impl Default for AppSettings {
             rate_limits: surfaces::default_rate_limits(),
             limiter: None,
             idempotency_ttl: crate::core::idempotency::DEFAULT_TTL,
+            webhooks: WebhookSettings::default(),
+            delivery: Some(DeliverySettings::default()),
         }
     }
 }
@@ -108,6 +119,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(surfaces::lance::router())
         .merge(surfaces::clientsuccess::router())
         .merge(surfaces::hood::router())
+        .merge(surfaces::clientele::router())
 }
 
 /// The router and its document, with the responses every route shares
@@ -136,8 +148,21 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
         settings.idempotency_ttl,
         settings.request_timeout + Duration::from_secs(5),
     );
+    let sender = HttpSender::new(
+        settings.webhooks.allow_private,
+        settings.webhooks.attempt_timeout,
+        settings.delivery.unwrap_or_default().per_endpoint,
+    )
+    .map(|sender| Arc::new(sender) as Arc<dyn crate::core::webhooks::Sender>)
+    .unwrap_or_else(|error| {
+        tracing::error!(%error, "webhooks cannot be sent");
+        Arc::new(crate::delivery::NoSender(error))
+    });
+    let webhooks = Webhooks::new(store.clone(), settings.webhooks.clone(), sender);
     let state = AppState {
         records: Records::new(store.clone()),
+        events: Events::new(store.clone()),
+        webhooks: webhooks.clone(),
         auth: Authenticator::with_key_cache(store.clone(), settings.jwt, settings.key_cache_ttl),
         limiter: Limiter::new(
             settings.rate_limits,
@@ -153,6 +178,10 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
     // them, so the purge only reclaims space.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(Arc::new(idempotency).purge_forever(IDEMPOTENCY_PURGE_EVERY));
+        if let Some(delivery) = settings.delivery {
+            let _entered = runtime.enter();
+            crate::delivery::start(webhooks, delivery);
+        }
     }
     router
         .fallback(unknown_route)

@@ -17,6 +17,9 @@
 //! - [`http`]: axum glue every surface shares: the `Surface` trait, the
 //!   status code and headers of each error, extractors, request context,
 //!   rate-limit headers, the handlers' shared state.
+//! - [`delivery`]: sends webhooks: the tasks that fan committed events out
+//!   and send them, and the guarded HTTP client (what to send and what an
+//!   answer means is the core's).
 //! - [`core`]: the domain, without HTTP: records, versions and the audit
 //!   trail, patches, validation, authentication, which surface gets which
 //!   rate limit, and the one error type.
@@ -27,6 +30,7 @@
 pub mod app;
 pub mod cli;
 pub mod core;
+pub mod delivery;
 pub mod http;
 pub mod store;
 pub mod surfaces;

@@ -3,6 +3,7 @@
 //! variable. `main` only calls [`run`].
 
 mod bulk;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,6 +60,11 @@ pub enum Command {
     Import(Box<bulk::ImportArgs>),
     /// Write every record of a kind as NDJSON or CSV (import reads it back).
     Export(bulk::ExportArgs),
+    /// Add, list and remove webhook subscriptions; replay failed deliveries.
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +261,9 @@ pub struct ServeArgs {
         value_parser = parse_ttl
     )]
     pub idempotency_ttl: Duration,
+
+    #[command(flatten)]
+    pub webhook: webhooks::WebhookArgs,
 }
 
 /// A rate-limit flag's default: the surface's own.
@@ -318,6 +327,7 @@ pub async fn run() -> Result<(), String> {
         }
         Command::Import(args) => bulk::import(*args).await,
         Command::Export(args) => bulk::export(args).await,
+        Command::Webhooks { command } => webhooks::run(command).await,
         Command::Openapi => {
             let json = app::openapi()
                 .to_pretty_json()
@@ -420,6 +430,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         rate_limits: args.rate_limits(),
         limiter,
         idempotency_ttl: args.idempotency_ttl,
+        webhooks: args.webhook.settings(&args.database.database_url)?,
+        delivery: Some(args.webhook.delivery()),
     };
     let app = app::build(store, settings);
     tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");

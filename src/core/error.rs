@@ -111,6 +111,10 @@ pub enum RecordKind {
     HoodSuppression,
     /// An Ocamba Hood profile import (an uploaded file and its report).
     HoodProfileImport,
+    /// A webhook subscription (Clientele's own API).
+    Webhook,
+    /// The change feed (Clientele's own API).
+    Event,
 }
 
 impl RecordKind {
@@ -123,6 +127,8 @@ impl RecordKind {
             RecordKind::HoodProfileList => "hood_profile_list",
             RecordKind::HoodSuppression => "hood_suppression",
             RecordKind::HoodProfileImport => "hood_profile_import",
+            RecordKind::Webhook => "webhook",
+            RecordKind::Event => "event",
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod events;
 pub mod fields;
 pub mod hood;
 pub mod hood_import;
@@ -19,3 +20,4 @@ pub mod patch;
 pub mod ratelimit;
 pub mod records;
 pub mod shape;
+pub mod webhooks;

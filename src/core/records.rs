@@ -761,7 +761,7 @@ impl Records {
 
 /// One changed top-level field of a record (absent on one side reads as
 /// null).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ChangedField {
     pub field: String,
     #[serde(default)]

@@ -6,14 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::auth::Authenticator;
+use crate::core::events::Events;
 use crate::core::idempotency::Idempotency;
 use crate::core::ratelimit::Limiter;
 use crate::core::records::Records;
+use crate::core::webhooks::Webhooks;
 
 /// Everything a request handler may need.
 #[derive(Clone)]
 pub struct AppState {
     pub records: Records,
+    /// The change feed.
+    pub events: Events,
+    /// Webhook subscriptions and their deliveries.
+    pub webhooks: Webhooks,
     pub auth: Authenticator,
     /// Each surface's rate limit, counted per workspace.
     pub limiter: Limiter,

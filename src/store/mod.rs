@@ -13,6 +13,7 @@
 //! counts fixed windows in this process, [`redis_limiter`] in a Redis that
 //! every instance shares. The store knows nothing of the core above it.
 
+pub mod events;
 mod group_commit;
 pub mod idempotency;
 pub mod postgres;
@@ -149,9 +150,10 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// The storage backend.
+/// The storage backend (records, keys, idempotency; events and webhooks in
+/// [`events::EventStore`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: events::EventStore + Send + Sync + 'static {
     /// Succeeds when the backend answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
 

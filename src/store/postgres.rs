@@ -57,7 +57,14 @@ impl Default for PgSettings {
 /// A PostgreSQL database, shared by every instance.
 pub struct PostgresStore {
     pool: PgPool,
+    /// Raised after each committed write (see
+    /// [`super::events::EventStore::committed_signal`]).
+    committed: std::sync::Arc<tokio::sync::Notify>,
+    /// The history gap the dispatcher waits on (see [`events`]).
+    gap: std::sync::Mutex<events::GapWatch>,
 }
+
+mod events;
 
 impl PostgresStore {
     /// Connects to the database at `url` and migrates it (migrations take
@@ -77,7 +84,11 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            committed: std::sync::Arc::new(tokio::sync::Notify::new()),
+            gap: std::sync::Mutex::new(events::GapWatch::default()),
+        })
     }
 }
 
@@ -385,7 +396,10 @@ impl Store for PostgresStore {
 
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
         let transaction = self.pool.begin().await.map_err(from_sqlx)?;
-        Ok(Box::new(PgWriteTx { transaction }))
+        Ok(Box::new(PgWriteTx {
+            transaction,
+            committed: self.committed.clone(),
+        }))
     }
 
     async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {
@@ -590,6 +604,7 @@ fn kept_from_row(row: &PgRow) -> Result<Kept, StoreError> {
 /// A READ COMMITTED transaction whose reads lock the rows they return.
 struct PgWriteTx {
     transaction: Transaction<'static, Postgres>,
+    committed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[async_trait]
@@ -854,6 +869,8 @@ impl WriteTx for PgWriteTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.transaction.commit().await.map_err(from_sqlx)
+        self.transaction.commit().await.map_err(from_sqlx)?;
+        self.committed.notify_one();
+        Ok(())
     }
 }

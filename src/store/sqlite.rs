@@ -34,6 +34,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use super::group_commit::{GroupWriter, WriterSession, from_rusqlite};
 
+mod events;
+
 use super::idempotency::{headers_from_json, headers_to_json};
 use super::query::{self, Dialect, Operand, RecordQuery};
 use super::{
@@ -60,6 +62,11 @@ pub struct SqliteStore {
     /// SQLite file, so its memory is where they are seen (and a crash,
     /// which ends those requests, forgets them).
     claims: Mutex<HashMap<IdempotencyKey, Kept>>,
+    /// Raised after each committed write session (see
+    /// [`super::events::EventStore::committed_signal`]).
+    committed: Arc<tokio::sync::Notify>,
+    /// One event dispatch at a time in this process.
+    dispatching: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -91,6 +98,8 @@ impl SqliteStore {
             readers,
             scans: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SCANS)),
             claims: Mutex::new(HashMap::new()),
+            committed: Arc::new(tokio::sync::Notify::new()),
+            dispatching: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -517,6 +526,7 @@ impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
         Ok(Box::new(SqliteWriteTx {
             session: self.writer.begin().await?,
+            committed: self.committed.clone(),
         }))
     }
 
@@ -750,6 +760,7 @@ impl SqliteStore {
 /// session runs on the writer thread, so they block no request handling.
 struct SqliteWriteTx {
     session: WriterSession,
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl SqliteWriteTx {
@@ -1022,6 +1033,8 @@ impl WriteTx for SqliteWriteTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.session.commit().await
+        self.session.commit().await?;
+        self.committed.notify_one();
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! errors raised outside any route, the shared responses of the OpenAPI
 //! document and the default rate limits.
 
+pub mod clientele;
 pub mod clientsuccess;
 pub mod hood;
 pub mod kinds;
@@ -108,10 +109,11 @@ impl SurfaceInfo {
 
 /// Every surface, once. The first also answers for paths under no
 /// surface's prefix (unknown routes), in its envelope.
-pub const SURFACES: [SurfaceInfo; 3] = [
+pub const SURFACES: [SurfaceInfo; 4] = [
     SurfaceInfo::of::<lance::Lance>(),
     SurfaceInfo::of::<clientsuccess::ClientSuccess>(),
     SurfaceInfo::of::<hood::Hood>(),
+    SurfaceInfo::of::<clientele::Clientele>(),
 ];
 
 /// The surface whose path prefix `path` uses, if any.

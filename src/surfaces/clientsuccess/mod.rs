@@ -79,6 +79,8 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::HoodProfileList => "Profile list",
         RecordKind::HoodSuppression => "Suppression",
         RecordKind::HoodProfileImport => "Profile import",
+        RecordKind::Webhook => "Webhook",
+        RecordKind::Event => "Event feed",
     }
 }
 

@@ -71,6 +71,8 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::HoodProfileList => "Profile list",
         RecordKind::HoodProfile => "Profile",
         RecordKind::HoodProfileImport => "Import",
+        RecordKind::Webhook => "Webhook",
+        RecordKind::Event => "Event feed",
         _ => "Record",
     }
 }

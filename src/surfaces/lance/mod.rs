@@ -67,6 +67,8 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::HoodProfileList => "profile list",
         RecordKind::HoodSuppression => "suppression",
         RecordKind::HoodProfileImport => "profile import",
+        RecordKind::Webhook => "webhook",
+        RecordKind::Event => "event feed",
     }
 }
 
