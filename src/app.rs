@@ -62,7 +62,8 @@ pub struct AppSettings {
     /// allowed, the retry schedule.
     pub webhooks: WebhookSettings,
     /// How many deliveries are sent at once; `None` sends none from this
-    /// process (the API still manages subscriptions).
+    /// process (the API still manages subscriptions, and events are still
+    /// fanned out for other instances to send).
     pub delivery: Option<DeliverySettings>,
 }
 
@@ -178,10 +179,8 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
     // them, so the purge only reclaims space.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(Arc::new(idempotency).purge_forever(IDEMPOTENCY_PURGE_EVERY));
-        if let Some(delivery) = settings.delivery {
-            let _entered = runtime.enter();
-            crate::delivery::start(webhooks, delivery);
-        }
+        let _entered = runtime.enter();
+        crate::delivery::start(webhooks, settings.delivery);
     }
     router
         .fallback(unknown_route)

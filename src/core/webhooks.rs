@@ -846,9 +846,12 @@ impl Webhooks {
     }
 
     /// Leases due deliveries to `owner` for a while longer than an
-    /// attempt may take.
+    /// attempt may take (with time to record it): a lease outlives its
+    /// attempt, so a delivery is sent twice only when its instance died
+    /// or stalled, and an instance that died holds its deliveries (and the
+    /// later events of their records) back for no longer than this.
     pub async fn lease(&self, owner: &str, limit: u32) -> Result<Vec<LeasedDelivery>, DomainError> {
-        let lease = self.settings.attempt_timeout * 3 + Duration::from_secs(30);
+        let lease = self.settings.attempt_timeout * 2 + Duration::from_secs(5);
         Ok(self
             .store
             .lease_deliveries(owner, Utc::now(), lease, limit)

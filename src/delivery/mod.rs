@@ -51,6 +51,15 @@ impl Default for DeliverySettings {
     }
 }
 
+/// Chooses rustls's crypto provider for this process (an HTTP client
+/// cannot be built before): ring's, deprecated for lacking post-quantum
+/// key exchange, because aws-lc, the other, needs cmake to build (see
+/// Cargo.toml). Safe to call more than once.
+pub fn install_tls_provider() {
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Resolves names for the HTTP client, refusing a name with any internal
 /// address (unless allowed): checked at connect time, so a name that
 /// pointed outside when the subscription was made cannot be turned inside
@@ -94,11 +103,7 @@ impl HttpSender {
         timeout: Duration,
         per_endpoint: usize,
     ) -> Result<Self, String> {
-        // rustls needs its crypto provider chosen once per process. ring's
-        // (deprecated for lacking post-quantum key exchange) because
-        // aws-lc, the other, needs cmake to build; see Cargo.toml.
-        #[allow(deprecated)]
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -202,18 +207,22 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// Starts the dispatcher, the senders and the purge on the current
-/// runtime; they run until the runtime stops.
-pub fn start(webhooks: Webhooks, settings: DeliverySettings) {
-    let owner = format!("instance-{}", uuid::Uuid::new_v4().simple());
+/// Starts the dispatcher, the senders (unless `settings` is `None`) and
+/// the purge on the current runtime; they run until the runtime stops.
+/// The dispatcher runs even without senders: on PostgreSQL it is what
+/// moves the horizon the change feed reads up to.
+pub fn start(webhooks: Webhooks, settings: Option<DeliverySettings>) {
     let deliveries_due = Arc::new(Notify::new());
     tokio::spawn(dispatch_forever(webhooks.clone(), deliveries_due.clone()));
-    tokio::spawn(send_forever(
-        webhooks.clone(),
-        owner,
-        settings,
-        deliveries_due,
-    ));
+    if let Some(settings) = settings {
+        let owner = format!("instance-{}", uuid::Uuid::new_v4().simple());
+        tokio::spawn(send_forever(
+            webhooks.clone(),
+            owner,
+            settings,
+            deliveries_due,
+        ));
+    }
     tokio::spawn(purge_forever(webhooks));
 }
 

@@ -116,7 +116,7 @@ async fn the_jwt_flags_reach_the_server() {
     let private_pem =
         std::fs::read(fixture("es256-TEST-ONLY-private.pem")).expect("read the test key");
     let key = EncodingKey::from_ec_pem(&private_pem).expect("private key");
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let get = async |iat: i64, exp: i64| {
         let claims = json!({"sub": "ann", "org_id": "default", "iat": iat, "exp": exp});
         let token =

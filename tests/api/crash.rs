@@ -33,7 +33,7 @@ async fn write_until_the_server_dies(
     first_sequence: u64,
     acknowledged: Arc<Mutex<Acknowledged>>,
 ) {
-    let client = reqwest::Client::builder()
+    let client = crate::support::http_client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
@@ -110,7 +110,7 @@ async fn acknowledged_writes_survive_random_sigkills_under_load() {
     .trim()
     .to_owned();
     let flags = ["--hood-rate-limit", "off"];
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let mut server = ServerProcess::start_with(database.url(), &flags);
     let created = client
         .post(format!("{}/v1/hood/profiles", server.base_url))

@@ -56,7 +56,7 @@ pub async fn assert_patches_survive_sigkill(scenario: KillScenario) {
     ])
     .trim()
     .to_owned();
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
 
     let server = ServerProcess::start(&database_url);
     let created = send(

@@ -413,7 +413,7 @@ async fn logs_carry_the_servers_request_id_and_the_clients_beside_it() {
     .trim()
     .to_owned();
     let (server, logs) = ServerProcess::start_with_json_logs(&url);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let sent = client
         .post(format!("{}{ICPS}", server.base_url))
         .bearer_auth(&token)

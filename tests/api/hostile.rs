@@ -363,7 +363,7 @@ async fn the_server_survives_a_barrage_with_bounded_memory() {
     .trim()
     .to_owned();
     let server = ServerProcess::start_with(database.url(), &["--hood-rate-limit", "off"]);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let url = |path: &str| format!("{}{path}", server.base_url);
     let created = client
         .post(url(ICPS))

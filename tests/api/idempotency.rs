@@ -367,7 +367,7 @@ async fn a_crash_between_commit_and_answer_is_replayed_on_retry() {
     ])
     .trim()
     .to_owned();
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let send = |base: &str| {
         client
             .post(format!("{base}{ICPS}"))

@@ -99,7 +99,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let mut request = client
         .request(method, format!("{}{path}", server.base_url))
         .bearer_auth(token);

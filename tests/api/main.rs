@@ -18,6 +18,7 @@ mod ids;
 mod import;
 mod openapi;
 mod support;
+mod webhooks;
 
 /// This binary runs the suite on SQLite; `api_postgres` runs it on PostgreSQL.
 const BACKEND: support::Backend = support::Backend::Sqlite;

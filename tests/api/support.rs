@@ -18,6 +18,17 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// An HTTP client for tests. reqwest is built with rustls for webhook
+/// delivery, so a client needs the process's TLS provider chosen first.
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("HTTP client")
+}
+
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    clientele::delivery::install_tls_provider();
+    reqwest::Client::builder()
+}
+
 pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
@@ -207,7 +218,7 @@ impl TestApp {
         });
         TestApp {
             base_url: format!("http://{address}"),
-            client: reqwest::Client::builder()
+            client: http_client_builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("HTTP client"),

@@ -36,5 +36,7 @@ mod import;
 mod multi_instance;
 #[path = "../api/support.rs"]
 mod support;
+#[path = "../api/webhooks.rs"]
+mod webhooks;
 
 const BACKEND: support::Backend = support::Backend::Postgres;

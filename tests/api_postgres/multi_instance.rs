@@ -58,7 +58,7 @@ impl Cluster {
         Cluster {
             instances,
             token,
-            client: reqwest::Client::new(),
+            client: crate::support::http_client(),
             _database: database,
         }
     }

@@ -53,7 +53,7 @@ async fn server_with_an_icp(args: &[&str]) -> (TestDatabase, ServerProcess, Stri
     .trim()
     .to_owned();
     let server = ServerProcess::start_with(database.url(), args);
-    let created = reqwest::Client::new()
+    let created = crate::support::http_client()
         .post(format!("{}{ICPS}", server.base_url))
         .bearer_auth(&token)
         .json(&seed_icp_create())
@@ -160,7 +160,7 @@ async fn probe(
     id: String,
     stop: Arc<AtomicBool>,
 ) -> (Vec<Duration>, Vec<Duration>) {
-    let client = reqwest::Client::builder()
+    let client = crate::support::http_client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
@@ -340,7 +340,7 @@ async fn connections_beyond_the_cap_are_refused_at_once_and_served_again_below_i
     }
     let started = Instant::now();
     // reqwest sees the 503, or a connection closed under its request.
-    if let Ok(reply) = reqwest::Client::new().get(&healthz).send().await {
+    if let Ok(reply) = crate::support::http_client().get(&healthz).send().await {
         assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -355,7 +355,7 @@ async fn connections_beyond_the_cap_are_refused_at_once_and_served_again_below_i
 
     // Below the cap again: served as usual.
     let started = Instant::now();
-    let reply = reqwest::Client::new()
+    let reply = crate::support::http_client()
         .get(&healthz)
         .send()
         .await
@@ -421,7 +421,7 @@ async fn out_of_descriptors_the_accept_loop_pauses_and_recovers_promptly() {
     // the next from the backlog within its longest pause (100 ms).
     drop(held);
     let started = Instant::now();
-    let reply = reqwest::Client::new()
+    let reply = crate::support::http_client()
         .get(format!("{}/healthz", server.base_url))
         .timeout(Duration::from_secs(5))
         .send()

@@ -54,7 +54,7 @@ async fn a_burst_of_costly_regexes_leaves_other_workspaces_fast() {
     };
     let (attacker, victim) = (key("attacker"), key("victim"));
     let server = ServerProcess::start(database.url());
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let url = |path: &str| format!("{}{path}", server.base_url);
     let mut ids = Vec::new();
     for token in [&attacker, &victim] {
