@@ -845,6 +845,12 @@ impl Webhooks {
         self.store.committed_signal()
     }
 
+    /// Releases the leases a dead process left (see
+    /// [`crate::store::events::EventStore::release_orphaned_leases`]).
+    pub async fn release_orphaned_leases(&self) -> Result<u64, DomainError> {
+        Ok(self.store.release_orphaned_leases().await?)
+    }
+
     /// Leases due deliveries to `owner` for a while longer than an
     /// attempt may take (with time to record it): a lease outlives its
     /// attempt, so a delivery is sent twice only when its instance died

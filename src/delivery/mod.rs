@@ -252,6 +252,11 @@ async fn send_forever(
     settings: DeliverySettings,
     deliveries_due: Arc<Notify>,
 ) {
+    match webhooks.release_orphaned_leases().await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "released deliveries a stopped server had leased"),
+        Err(error) => tracing::warn!(%error, "releasing orphaned webhook leases failed"),
+    }
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let (finished_tx, finished_rx) = mpsc::unbounded_channel();
     tokio::spawn(record_forever(

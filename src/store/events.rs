@@ -172,6 +172,13 @@ pub trait EventStore: Send + Sync {
     /// dispatcher need not poll for local writes.
     fn committed_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
 
+    /// Called once by a process that starts sending: releases the leases
+    /// that can only belong to a process that is gone. On SQLite, where
+    /// one server process serves a file, that is every lease (a server
+    /// killed mid-send left them); on PostgreSQL none (other instances may
+    /// hold theirs), and a dead instance's leases expire instead.
+    async fn release_orphaned_leases(&self) -> Result<u64, StoreError>;
+
     /// Leases up to `limit` due deliveries to `owner` for `lease`.
     async fn lease_deliveries(
         &self,

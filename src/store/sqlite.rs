@@ -86,16 +86,6 @@ impl SqliteStore {
             .run(&mut migrating)
             .await
             .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
-        // One process owns a SQLite file: leases of webhook deliveries
-        // left in it belong to a process that is gone (killed mid-send),
-        // so they are released now rather than when they expire.
-        sqlx::query(
-            "UPDATE webhook_deliveries SET state = 'pending', lease_owner = NULL, \
-             lease_until = NULL WHERE state = 'leased'",
-        )
-        .execute(&mut migrating)
-        .await
-        .map_err(|error| StoreError::Other(format!("releasing stale leases: {error}")))?;
         drop(migrating);
         let path = options.get_filename().to_owned();
         let writer = GroupWriter::open(&path, BUSY_TIMEOUT)?;

@@ -1095,7 +1095,7 @@ async fn burst_until_killed(
     futures::future::join_all(writers).await;
 }
 
-fn admin_token(database_url: &str) -> String {
+pub fn admin_token(database_url: &str) -> String {
     let output = crate::support::run_cli(&[
         "keys",
         "create",

@@ -355,3 +355,187 @@ async fn a_database_outage_gives_fast_503s_and_recovers_by_itself() {
     let write = app.patch(&path, &token, &json!({"name": "After"})).await;
     assert_eq!(write.status, StatusCode::OK, "{}", write.text);
 }
+
+/// Two instances deliver one subscription's events while writes reach both
+/// (round robin); one is killed with SIGKILL mid-burst. Every committed
+/// write's event arrives, each record's in version order; duplicates come
+/// only from the killed instance's unfinished attempts, and are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_deliver_every_event_when_one_is_killed() {
+    use crate::webhooks::{Delivery, Receiver, admin_token, serve_flags, verify_with_reference};
+    use std::collections::{HashMap, HashSet};
+
+    let database = TestDatabase::create().await;
+    let key_directory = tempfile::tempdir().expect("directory");
+    let key_file = key_directory.path().join("webhook.key");
+    let flags = serve_flags(&key_file.display().to_string());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let token = admin_token(database.url());
+    let mut instances: Vec<Option<ServerProcess>> = (0..2)
+        .map(|_| Some(ServerProcess::start_with(database.url(), &flags)))
+        .collect();
+    let bases: Vec<String> = instances
+        .iter()
+        .flatten()
+        .map(|instance| instance.base_url.clone())
+        .collect();
+    let client = crate::support::http_client();
+    let receiver = Receiver::start().await;
+    let made: serde_json::Value = client
+        .post(format!("{}/clientele/v1/webhooks", bases[0]))
+        .bearer_auth(&token)
+        .json(&json!({"url": receiver.url(), "eventTypes": ["icp.*"]}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let secret = made["secret"].as_str().expect("secret").to_owned();
+    let mut ids = Vec::new();
+    for index in 0..8 {
+        let created: serde_json::Value = client
+            .post(format!("{}{ICPS}", bases[index % 2]))
+            .bearer_auth(&token)
+            .json(&minimal_icp(&format!("ICP {index}")))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        ids.push(created["id"].as_str().expect("id").to_owned());
+    }
+
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<(String, i64)>::new()));
+    let writers = ids.iter().enumerate().map(|(writer, id)| {
+        let client = client.clone();
+        let bases = bases.clone();
+        let token = token.clone();
+        let acknowledged = acknowledged.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            for step in 0..80usize {
+                let base = &bases[(writer + step) % 2];
+                let Ok(response) = client
+                    .patch(format!("{base}{}", icp_path(&id)))
+                    .bearer_auth(&token)
+                    .json(&json!({"leadsPerList": step + 1}))
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                if response.status() != StatusCode::OK {
+                    continue;
+                }
+                let version = response
+                    .headers()
+                    .get("etag")
+                    .and_then(|etag| etag.to_str().ok())
+                    .and_then(|etag| etag.trim_matches('"').parse::<i64>().ok())
+                    .unwrap_or_default();
+                acknowledged
+                    .lock()
+                    .expect("lock")
+                    .push((id.clone(), version));
+            }
+        })
+    });
+    let writers: Vec<_> = writers.collect();
+    receiver
+        .wait_until(Duration::from_secs(60), |deliveries| {
+            deliveries.len() >= 150
+        })
+        .await;
+    if let Some(victim) = instances[0].take() {
+        victim.kill_hard();
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+
+    // The feed, from the instance that lives.
+    let started = Instant::now();
+    let feed = loop {
+        let mut feed: Vec<serde_json::Value> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = format!("{}/clientele/v1/events?limit=1000", bases[1]);
+            if let Some(after) = &after {
+                url.push_str(&format!("&after={after}"));
+            }
+            let page: serde_json::Value = client
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                break;
+            }
+            after = page["next"].as_str().map(str::to_owned);
+            feed.extend(items);
+        }
+        let committed: HashSet<(String, i64)> = feed
+            .iter()
+            .map(|event| {
+                (
+                    event["data"]["id"].as_str().unwrap_or_default().to_owned(),
+                    event["data"]["version"].as_i64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        if acknowledged.iter().all(|write| committed.contains(write)) {
+            break feed;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "acknowledged writes are missing from the feed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let wanted: HashSet<String> = feed
+        .iter()
+        .filter_map(|event| event["id"].as_str().map(str::to_owned))
+        .collect();
+    let deliveries = receiver
+        .wait_for_ids(&wanted, Duration::from_secs(90))
+        .await;
+    let mut last_version: HashMap<String, i64> = HashMap::new();
+    for delivery in &deliveries {
+        assert!(
+            wanted.contains(delivery.id()),
+            "{} is not in the feed",
+            delivery.id()
+        );
+        let record = delivery.json["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let version = delivery.json["data"]["version"]
+            .as_i64()
+            .unwrap_or_default();
+        let last = last_version.entry(record.clone()).or_insert(0);
+        assert!(
+            version >= *last,
+            "record {record}: version {version} after {last}"
+        );
+        *last = version;
+    }
+    let distinct: HashSet<&str> = deliveries.iter().map(Delivery::id).collect();
+    eprintln!(
+        "two instances, one killed: {} writes acknowledged, {} events committed, {} deliveries \
+         received, {} duplicates",
+        acknowledged.len(),
+        feed.len(),
+        deliveries.len(),
+        deliveries.len() - distinct.len()
+    );
+    verify_with_reference(&deliveries, &[secret]);
+}

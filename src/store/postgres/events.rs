@@ -255,6 +255,10 @@ impl EventStore for PostgresStore {
         self.committed.clone()
     }
 
+    async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     async fn lease_deliveries(
         &self,
         owner: &str,

@@ -378,6 +378,21 @@ impl EventStore for SqliteStore {
         self.committed.clone()
     }
 
+    async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
+        self.writer
+            .write(|connection| {
+                connection
+                    .execute(
+                        "UPDATE webhook_deliveries SET state = 'pending', lease_owner = NULL, \
+                         lease_until = NULL WHERE state = 'leased'",
+                        [],
+                    )
+                    .map(|count| count as u64)
+                    .map_err(from_rusqlite)
+            })
+            .await
+    }
+
     async fn lease_deliveries(
         &self,
         owner: &str,
