@@ -27,6 +27,9 @@ CREATE TABLE webhooks (
     secret                 TEXT NOT NULL,
     previous_secret        TEXT,
     previous_secret_until  BIGINT,
+    -- Events up to this sequence number were committed before the
+    -- subscription was made (or enabled again) and are not sent to it.
+    events_after           BIGINT NOT NULL,
     created_at             BIGINT NOT NULL,
     updated_at             BIGINT NOT NULL
 );

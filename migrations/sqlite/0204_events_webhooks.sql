@@ -28,6 +28,9 @@ CREATE TABLE webhooks (
     secret                 TEXT NOT NULL,
     previous_secret        TEXT,
     previous_secret_until  INTEGER,
+    -- Events up to this sequence number were committed before the
+    -- subscription was made (or enabled again) and are not sent to it.
+    events_after           INTEGER NOT NULL,
     created_at             INTEGER NOT NULL,
     updated_at             INTEGER NOT NULL
 );

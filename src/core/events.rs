@@ -17,11 +17,14 @@ use crate::store::events::StoredEvent;
 
 /// The record kinds events name, with the stored kind each stands for.
 /// `contracts.md` fixes these names for events and history.
-pub const EVENT_KINDS: [(&str, &str); 4] = [
+pub const EVENT_KINDS: [(&str, &str); 5] = [
     ("icp", "icp"),
     ("client", "client"),
     ("profile", "hood_profile"),
     ("profile_list", "hood_profile_list"),
+    // An unsubscribed Hood email or number (made by unsubscribing, kept
+    // when the profile goes).
+    ("suppression", "hood_suppression"),
 ];
 
 /// What happened to the record, in an event type's words, with the stored

@@ -51,6 +51,8 @@ pub const MAX_WEBHOOKS: usize = 100;
 const MAX_URL_CHARS: usize = 2048;
 const MAX_PATTERNS: usize = 50;
 const MAX_DESCRIPTION_CHARS: usize = 500;
+/// How long a subscription's host may take to resolve when it is made.
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts per page of an attempt listing.
 pub const MAX_ATTEMPT_PAGE: u32 = 1000;
 
@@ -325,8 +327,10 @@ async fn check_url_addresses(url: &url::Url, allow_private: bool) -> Result<(), 
         return Ok(());
     };
     let port = url.port_or_known_default().unwrap_or(443);
-    let addresses = tokio::net::lookup_host((domain, port))
+    let lookup = tokio::net::lookup_host((domain, port));
+    let addresses = tokio::time::timeout(DNS_TIMEOUT, lookup)
         .await
+        .map_err(|_| format!("host '{domain}' did not resolve within {DNS_TIMEOUT:?}"))?
         .map_err(|error| format!("host '{domain}' does not resolve: {error}"))?;
     for address in addresses {
         if is_internal_address(address.ip()) {
@@ -574,6 +578,7 @@ impl Webhooks {
             disabled_reason: None,
             previous_secret: None,
             previous_secret_until: None,
+            events_after: None,
             created_at: now,
             updated_at: now,
         };
@@ -630,6 +635,10 @@ impl Webhooks {
         if let Some(enabled) = fields.enabled {
             if enabled {
                 stored.disabled_reason = None;
+                if !stored.enabled {
+                    // Events committed while it was off are not sent.
+                    stored.events_after = None;
+                }
             }
             stored.enabled = enabled;
         }
@@ -832,7 +841,9 @@ impl Webhooks {
             hooks
                 .iter()
                 .filter(|hook| {
-                    hook.workspace == event.workspace && matches_any(&hook.event_types, &event_type)
+                    hook.workspace == event.workspace
+                        && event.seq > hook.events_after.unwrap_or(0)
+                        && matches_any(&hook.event_types, &event_type)
                 })
                 .map(|hook| hook.id.clone())
                 .collect()

@@ -26,6 +26,10 @@ use crate::core::webhooks::{
 /// How often the dispatcher looks for events committed by other instances
 /// (and for a history gap to close); local commits wake it at once.
 const POLL: Duration = Duration::from_millis(200);
+/// The least time between two dispatch rounds that found events: under a
+/// stream of writes, rounds (a transaction each) coalesce many commits
+/// instead of following every one.
+const ROUND_GAP: Duration = Duration::from_millis(5);
 /// Events fanned out per dispatch round.
 const DISPATCH_BATCH: u32 = 1000;
 /// Attempt results recorded per write.
@@ -235,6 +239,7 @@ async fn dispatch_forever(webhooks: Webhooks, deliveries_due: Arc<Notify>) {
                 if passed == u64::from(DISPATCH_BATCH) {
                     continue;
                 }
+                tokio::time::sleep(ROUND_GAP).await;
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "dispatching events to webhooks failed"),

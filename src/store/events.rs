@@ -49,6 +49,11 @@ pub struct StoredWebhook {
     /// `previous_secret_until`.
     pub previous_secret: Option<String>,
     pub previous_secret_until: Option<DateTime<Utc>>,
+    /// Events up to this sequence number are not sent to it: they were
+    /// committed before it was made or enabled again. `None` when writing
+    /// means "every event committed so far" (the store reads the number in
+    /// the write's own transaction).
+    pub events_after: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -1252,3 +1252,86 @@ async fn kill_9_during_a_burst_loses_no_committed_writes_event() {
     verify_with_reference(&deliveries, &[secret]);
     drop(server);
 }
+
+#[tokio::test]
+async fn the_cli_adds_lists_replays_and_removes_subscriptions() {
+    let database = TestDatabase::create().await;
+    let key_directory = tempfile::tempdir().expect("directory");
+    let key_file = key_directory.path().join("webhook.key");
+    let key_file = key_file.to_str().expect("path");
+    let common = [
+        "--workspace",
+        "acme",
+        "--database-url",
+        database.url(),
+        "--webhook-key-file",
+        key_file,
+    ];
+    let with = |command: &[&str], extra: &[&str]| -> Vec<String> {
+        command
+            .iter()
+            .chain(common.iter())
+            .chain(extra.iter())
+            .map(|word| (*word).to_owned())
+            .collect()
+    };
+    let run = |words: Vec<String>| {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        crate::support::run_cli(&words)
+    };
+
+    let added = run(with(
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--events",
+            "icp.*,client.updated",
+        ],
+        &["--webhook-allow-private"],
+    ));
+    let id = added
+        .split_whitespace()
+        .find(|word| word.starts_with("wh_"))
+        .expect("an id")
+        .to_owned();
+    assert!(added.contains("secret: whsec_"), "{added}");
+    let listed = run(with(&["webhooks", "list"], &[]));
+    assert!(
+        listed.contains(&format!(
+            "{id}  http://127.0.0.1:9/hook  icp.*,client.updated  enabled"
+        )),
+        "{listed}"
+    );
+
+    // The same target without the flag is refused, saying why.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
+        .args(with(
+            &["webhooks", "add", "--url", "http://127.0.0.1:9/hook"],
+            &[],
+        ))
+        .env_remove("CLIENTELE_DATABASE_URL")
+        .output()
+        .expect("run clientele");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--webhook-allow-private"), "{stderr}");
+
+    let replayed = run(with(
+        &[
+            "webhooks",
+            "replay",
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "--webhook",
+            &id,
+        ],
+        &[],
+    ));
+    assert_eq!(replayed.trim(), "0 deliveries are pending again");
+    let removed = run(with(&["webhooks", "remove", &id], &[]));
+    assert_eq!(removed.trim(), format!("removed webhook {id}"));
+    let listed = run(with(&["webhooks", "list"], &[]));
+    assert_eq!(listed.trim(), "no webhooks in workspace acme");
+}

@@ -40,8 +40,8 @@ const EVENT_COLUMNS: &str = "seq, workspace_id, kind, record_id, version, action
      key_id, request_id, client_request_id, at, changes";
 
 const SELECT_WEBHOOK: &str = "SELECT id, workspace_id, url, event_types, description, enabled, \
-     disabled_reason, secret, previous_secret, previous_secret_until, created_at, updated_at \
-     FROM webhooks";
+     disabled_reason, secret, previous_secret, previous_secret_until, created_at, updated_at, \
+     events_after FROM webhooks";
 
 /// The first gap the dispatcher is waiting on: its first missing number,
 /// and the `xmax` of the snapshot it was first seen in.
@@ -76,6 +76,7 @@ fn webhook_from_row(row: &PgRow) -> Result<StoredWebhook, StoreError> {
         secret: row.try_get("secret").map_err(from_sqlx)?,
         previous_secret: row.try_get("previous_secret").map_err(from_sqlx)?,
         previous_secret_until: until.map(from_millis).transpose()?,
+        events_after: Some(row.try_get("events_after").map_err(from_sqlx)?),
         created_at: from_millis(row.try_get("created_at").map_err(from_sqlx)?)?,
         updated_at: from_millis(row.try_get("updated_at").map_err(from_sqlx)?)?,
     })
@@ -98,11 +99,27 @@ impl PostgresStore {
         let Some(horizon) = horizon else {
             return Ok(0);
         };
+        let webhooks = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_WEBHOOK} WHERE enabled"
+        )))
+        .fetch_all(&mut **transaction)
+        .await
+        .map_err(from_sqlx)?
+        .iter()
+        .map(webhook_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        // Without subscriptions only the numbers are read: the horizon
+        // still moves, for the feed.
+        let columns = if webhooks.is_empty() {
+            "seq"
+        } else {
+            EVENT_COLUMNS
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, \
                                   pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) \
              SELECT snap.xmin, snap.xmax, h.* FROM snap LEFT JOIN LATERAL \
-               (SELECT {EVENT_COLUMNS} FROM history WHERE seq > $1 ORDER BY seq LIMIT $2) h ON true \
+               (SELECT {columns} FROM history WHERE seq > $1 ORDER BY seq LIMIT $2) h ON true \
              ORDER BY h.seq"
         )))
         .bind(horizon)
@@ -139,30 +156,23 @@ impl PostgresStore {
                     }
                 }
             }
-            accepted.push(event_from_row(row)?);
+            accepted.push(row);
             expected = seq + 1;
         }
-        let Some(last) = accepted.last().map(|event| event.seq) else {
+        if accepted.is_empty() {
             return Ok(0);
-        };
-        let webhooks = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_WEBHOOK} WHERE enabled"
-        )))
-        .fetch_all(&mut **transaction)
-        .await
-        .map_err(from_sqlx)?
-        .iter()
-        .map(webhook_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        }
+        let last = expected - 1;
         if !webhooks.is_empty() {
             let mut ids = Vec::new();
             let mut seqs = Vec::new();
             let mut keys = Vec::new();
-            for event in &accepted {
-                for webhook_id in route(event, &webhooks) {
+            for row in &accepted {
+                let event = event_from_row(row)?;
+                for webhook_id in route(&event, &webhooks) {
                     ids.push(webhook_id);
                     seqs.push(event.seq);
-                    keys.push(record_key(event));
+                    keys.push(record_key(&event));
                 }
             }
             if !ids.is_empty() {
@@ -389,7 +399,8 @@ impl EventStore for PostgresStore {
         sqlx::query(
             "INSERT INTO webhooks (id, workspace_id, url, event_types, description, enabled, \
              disabled_reason, secret, previous_secret, previous_secret_until, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             updated_at, events_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             COALESCE($13, (SELECT COALESCE(MAX(seq), 0) FROM history)))",
         )
         .bind(&webhook.id)
         .bind(webhook.workspace.as_str())
@@ -403,6 +414,7 @@ impl EventStore for PostgresStore {
         .bind(webhook.previous_secret_until.map(millis))
         .bind(millis(webhook.created_at))
         .bind(millis(webhook.updated_at))
+        .bind(webhook.events_after)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -444,7 +456,8 @@ impl EventStore for PostgresStore {
         sqlx::query(
             "UPDATE webhooks SET url = $3, event_types = $4, description = $5, enabled = $6, \
              disabled_reason = $7, secret = $8, previous_secret = $9, \
-             previous_secret_until = $10, updated_at = $11 \
+             previous_secret_until = $10, updated_at = $11, \
+             events_after = COALESCE($12, (SELECT COALESCE(MAX(seq), 0) FROM history)) \
              WHERE workspace_id = $1 AND id = $2",
         )
         .bind(webhook.workspace.as_str())
@@ -458,6 +471,7 @@ impl EventStore for PostgresStore {
         .bind(&webhook.previous_secret)
         .bind(webhook.previous_secret_until.map(millis))
         .bind(millis(webhook.updated_at))
+        .bind(webhook.events_after)
         .execute(&self.pool)
         .await
         .map(|result| result.rows_affected() > 0)

@@ -26,8 +26,8 @@ const SELECT_EVENT: &str = "SELECT seq, workspace_id, kind, record_id, version, 
      key_id, request_id, client_request_id, at, changes FROM history";
 
 const SELECT_WEBHOOK: &str = "SELECT id, workspace_id, url, event_types, description, enabled, \
-     disabled_reason, secret, previous_secret, previous_secret_until, created_at, updated_at \
-     FROM webhooks";
+     disabled_reason, secret, previous_secret, previous_secret_until, created_at, updated_at, \
+     events_after FROM webhooks";
 
 fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, HistoryColumns)> {
     Ok((
@@ -71,6 +71,7 @@ type WebhookColumns = (
     Option<i64>,
     i64,
     i64,
+    i64,
 );
 
 fn read_webhook(row: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookColumns> {
@@ -87,6 +88,7 @@ fn read_webhook(row: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookColumns> {
         row.get(9)?,
         row.get(10)?,
         row.get(11)?,
+        row.get(12)?,
     ))
 }
 
@@ -104,6 +106,7 @@ fn into_webhook(columns: WebhookColumns) -> Result<StoredWebhook, StoreError> {
         previous_secret_until,
         created_at,
         updated_at,
+        events_after,
     ) = columns;
     Ok(StoredWebhook {
         id,
@@ -117,6 +120,7 @@ fn into_webhook(columns: WebhookColumns) -> Result<StoredWebhook, StoreError> {
         secret,
         previous_secret,
         previous_secret_until: previous_secret_until.map(from_millis).transpose()?,
+        events_after: Some(events_after),
         created_at: from_millis(created_at)?,
         updated_at: from_millis(updated_at)?,
     })
@@ -337,11 +341,9 @@ impl EventStore for SqliteStore {
             return Ok(0);
         };
         let mut rows = Vec::new();
-        if !webhooks.is_empty() {
-            for event in &events {
-                for webhook_id in route(event, &webhooks) {
-                    rows.push((webhook_id, event.seq, record_key(event)));
-                }
+        for event in &events {
+            for webhook_id in route(event, &webhooks) {
+                rows.push((webhook_id, event.seq, record_key(event)));
             }
         }
         let passed = events.len() as u64;
@@ -428,8 +430,9 @@ impl EventStore for SqliteStore {
                     .prepare_cached(
                         "INSERT INTO webhooks (id, workspace_id, url, event_types, description, \
                          enabled, disabled_reason, secret, previous_secret, \
-                         previous_secret_until, created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         previous_secret_until, created_at, updated_at, events_after) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+                         COALESCE(?13, (SELECT COALESCE(MAX(seq), 0) FROM history)))",
                     )
                     .and_then(|mut insert| {
                         insert.execute(params![
@@ -445,6 +448,7 @@ impl EventStore for SqliteStore {
                             webhook.previous_secret_until.map(millis),
                             millis(webhook.created_at),
                             millis(webhook.updated_at),
+                            webhook.events_after,
                         ])
                     })
                     .map(|_| ())
@@ -497,7 +501,8 @@ impl EventStore for SqliteStore {
                     .prepare_cached(
                         "UPDATE webhooks SET url = ?3, event_types = ?4, description = ?5, \
                          enabled = ?6, disabled_reason = ?7, secret = ?8, previous_secret = ?9, \
-                         previous_secret_until = ?10, updated_at = ?11 \
+                         previous_secret_until = ?10, updated_at = ?11, \
+                         events_after = COALESCE(?12, (SELECT COALESCE(MAX(seq), 0) FROM history)) \
                          WHERE workspace_id = ?1 AND id = ?2",
                     )
                     .and_then(|mut update| {
@@ -513,6 +518,7 @@ impl EventStore for SqliteStore {
                             webhook.previous_secret,
                             webhook.previous_secret_until.map(millis),
                             millis(webhook.updated_at),
+                            webhook.events_after,
                         ])
                     })
                     .map(|changed| changed > 0)
