@@ -244,26 +244,81 @@ pub async fn subscribe(app: &TestApp, token: &str, url: &str, types: &[&str]) ->
 
 /// Every event of the caller's workspace, paging through the feed.
 pub async fn all_events(app: &TestApp, token: &str) -> Vec<Value> {
-    feed_since(app, token, None, 1000).await
+    feed_at(&app.base_url, token).await
 }
 
-async fn feed_since(app: &TestApp, token: &str, after: Option<&str>, limit: u32) -> Vec<Value> {
+/// Every event of the token's workspace from the server at `base_url`.
+pub async fn feed_at(base_url: &str, token: &str) -> Vec<Value> {
+    let client = crate::support::http_client();
     let mut events = Vec::new();
-    let mut cursor = after.map(str::to_owned);
+    let mut after: Option<String> = None;
     loop {
-        let path = match &cursor {
-            Some(after) => format!("{EVENTS}?limit={limit}&after={after}"),
-            None => format!("{EVENTS}?limit={limit}"),
-        };
-        let page = app.get(&path, token).await;
+        let mut url = format!("{base_url}{EVENTS}?limit=1000");
+        if let Some(after) = &after {
+            url.push_str(&format!("&after={after}"));
+        }
+        let page = TestApp::reply(
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.text);
         let items = page.body["items"].as_array().cloned().unwrap_or_default();
         if items.is_empty() {
             return events;
         }
-        cursor = page.body["next"].as_str().map(str::to_owned);
+        after = page.body["next"].as_str().map(str::to_owned);
         events.extend(items);
     }
+}
+
+/// `(record id, version)` of each event: the writes the feed says committed.
+pub fn committed_writes(feed: &[Value]) -> HashSet<(String, i64)> {
+    feed.iter()
+        .map(|event| {
+            (
+                event["data"]["id"].as_str().unwrap_or_default().to_owned(),
+                event["data"]["version"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The version a write's answer reports in its `ETag`.
+pub fn etag_version(response: &reqwest::Response) -> i64 {
+    response
+        .headers()
+        .get("etag")
+        .and_then(|etag| etag.to_str().ok())
+        .and_then(|etag| etag.trim_matches('"').parse::<i64>().ok())
+        .unwrap_or_default()
+}
+
+/// Checks that each record's deliveries arrive in version order (a retry
+/// may repeat a version, never go back past a later one) and returns the
+/// last version of each.
+pub fn assert_in_order_per_record(deliveries: &[Delivery]) -> HashMap<String, i64> {
+    let mut last_version: HashMap<String, i64> = HashMap::new();
+    for delivery in deliveries {
+        let record = delivery.json["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let version = delivery.json["data"]["version"]
+            .as_i64()
+            .unwrap_or_default();
+        let last = last_version.entry(record.clone()).or_insert(0);
+        assert!(
+            version >= *last,
+            "record {record}: version {version} arrived after {last}"
+        );
+        *last = version;
+    }
+    last_version
 }
 
 /// The whole feed once it lists `count` events. On PostgreSQL an event
@@ -648,24 +703,7 @@ async fn deliveries_survive_a_receiver_outage_in_order_per_record() {
     let deliveries = receiver
         .wait_for_ids(&wanted, Duration::from_secs(30))
         .await;
-    // In order per record: each record's versions arrive ascending (a
-    // retry may repeat one, never go back past a later one).
-    let mut last_version: HashMap<String, i64> = HashMap::new();
-    for delivery in &deliveries {
-        let record = delivery.json["data"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let version = delivery.json["data"]["version"]
-            .as_i64()
-            .unwrap_or_default();
-        let last = last_version.entry(record.clone()).or_insert(0);
-        assert!(
-            version >= *last,
-            "record {record}: version {version} arrived after {last}"
-        );
-        *last = version;
-    }
+    let last_version = assert_in_order_per_record(&deliveries);
     assert!(last_version.values().all(|version| *version == 11));
     verify_with_reference(&deliveries, &[secret]);
 }
@@ -1079,12 +1117,7 @@ async fn burst_until_killed(
                 if response.status() != StatusCode::OK {
                     return;
                 }
-                let version = response
-                    .headers()
-                    .get("etag")
-                    .and_then(|etag| etag.to_str().ok())
-                    .and_then(|etag| etag.trim_matches('"').parse::<i64>().ok())
-                    .unwrap_or_default();
+                let version = etag_version(&response);
                 acknowledged
                     .lock()
                     .expect("lock")
@@ -1185,40 +1218,9 @@ async fn kill_9_during_a_burst_loses_no_committed_writes_event() {
     assert!(acknowledged.len() >= 100, "{} writes", acknowledged.len());
 
     let server = ServerProcess::start_with(database.url(), &flags);
-    let app_client = crate::support::http_client();
     // The feed after the restart: every committed write's event.
-    let mut feed: Vec<Value> = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut url = format!("{}{EVENTS}?limit=1000", server.base_url);
-        if let Some(after) = &after {
-            url.push_str(&format!("&after={after}"));
-        }
-        let page: Value = app_client
-            .get(url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() {
-            break;
-        }
-        after = page["next"].as_str().map(str::to_owned);
-        feed.extend(items);
-    }
-    let committed: HashSet<(String, i64)> = feed
-        .iter()
-        .map(|event| {
-            (
-                event["data"]["id"].as_str().unwrap_or_default().to_owned(),
-                event["data"]["version"].as_i64().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let feed = feed_at(&server.base_url, &token).await;
+    let committed = committed_writes(&feed);
     for write in &acknowledged {
         assert!(
             committed.contains(write),

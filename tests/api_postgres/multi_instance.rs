@@ -362,8 +362,11 @@ async fn a_database_outage_gives_fast_503s_and_recovers_by_itself() {
 /// only from the killed instance's unfinished attempts, and are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_deliver_every_event_when_one_is_killed() {
-    use crate::webhooks::{Delivery, Receiver, admin_token, serve_flags, verify_with_reference};
-    use std::collections::{HashMap, HashSet};
+    use crate::webhooks::{
+        Delivery, Receiver, admin_token, assert_in_order_per_record, committed_writes,
+        etag_version, feed_at, serve_flags, verify_with_reference,
+    };
+    use std::collections::HashSet;
 
     let database = TestDatabase::create().await;
     let key_directory = tempfile::tempdir().expect("directory");
@@ -429,12 +432,7 @@ async fn two_instances_deliver_every_event_when_one_is_killed() {
                 if response.status() != StatusCode::OK {
                     continue;
                 }
-                let version = response
-                    .headers()
-                    .get("etag")
-                    .and_then(|etag| etag.to_str().ok())
-                    .and_then(|etag| etag.trim_matches('"').parse::<i64>().ok())
-                    .unwrap_or_default();
+                let version = etag_version(&response);
                 acknowledged
                     .lock()
                     .expect("lock")
@@ -459,38 +457,8 @@ async fn two_instances_deliver_every_event_when_one_is_killed() {
     // The feed, from the instance that lives.
     let started = Instant::now();
     let feed = loop {
-        let mut feed: Vec<serde_json::Value> = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut url = format!("{}/clientele/v1/events?limit=1000", bases[1]);
-            if let Some(after) = &after {
-                url.push_str(&format!("&after={after}"));
-            }
-            let page: serde_json::Value = client
-                .get(url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("send")
-                .json()
-                .await
-                .expect("json");
-            let items = page["items"].as_array().cloned().unwrap_or_default();
-            if items.is_empty() {
-                break;
-            }
-            after = page["next"].as_str().map(str::to_owned);
-            feed.extend(items);
-        }
-        let committed: HashSet<(String, i64)> = feed
-            .iter()
-            .map(|event| {
-                (
-                    event["data"]["id"].as_str().unwrap_or_default().to_owned(),
-                    event["data"]["version"].as_i64().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let feed = feed_at(&bases[1], &token).await;
+        let committed = committed_writes(&feed);
         if acknowledged.iter().all(|write| committed.contains(write)) {
             break feed;
         }
@@ -507,27 +475,14 @@ async fn two_instances_deliver_every_event_when_one_is_killed() {
     let deliveries = receiver
         .wait_for_ids(&wanted, Duration::from_secs(90))
         .await;
-    let mut last_version: HashMap<String, i64> = HashMap::new();
     for delivery in &deliveries {
         assert!(
             wanted.contains(delivery.id()),
             "{} is not in the feed",
             delivery.id()
         );
-        let record = delivery.json["data"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let version = delivery.json["data"]["version"]
-            .as_i64()
-            .unwrap_or_default();
-        let last = last_version.entry(record.clone()).or_insert(0);
-        assert!(
-            version >= *last,
-            "record {record}: version {version} after {last}"
-        );
-        *last = version;
     }
+    assert_in_order_per_record(&deliveries);
     let distinct: HashSet<&str> = deliveries.iter().map(Delivery::id).collect();
     eprintln!(
         "two instances, one killed: {} writes acknowledged, {} events committed, {} deliveries \

@@ -135,17 +135,12 @@ async fn event_feed(
     Caller(principal, ..): Caller<Clientele>,
     QueryPairs(pairs, ..): QueryPairs<Clientele>,
 ) -> ClienteleResult {
-    let mut query = FeedQuery::default();
-    let mut unknown = Vec::new();
-    for (name, value) in pairs {
-        match name.as_str() {
-            "after" => query.after = Some(value),
-            "limit" => query.limit = Some(value),
-            "types" => query.types = Some(value),
-            other => unknown.push(other.to_owned()),
-        }
-    }
-    refuse_unknown_parameters(&unknown, "after, limit, types")?;
+    let [after, limit, types] = parameters(pairs, ["after", "limit", "types"])?;
+    let query = FeedQuery {
+        after,
+        limit,
+        types,
+    };
     let page = app.events.feed(&principal, &query).await?;
     Ok(Json(EventPage {
         items: page.items.iter().map(event_view).collect(),
@@ -154,19 +149,28 @@ async fn event_feed(
     .into_response())
 }
 
-fn refuse_unknown_parameters(unknown: &[String], known: &str) -> Result<(), DomainError> {
-    if unknown.is_empty() {
-        return Ok(());
+/// The values of the query parameters a route takes, in the order of
+/// `known`; any other parameter is an error naming those it takes.
+fn parameters<const N: usize>(
+    pairs: Vec<(String, String)>,
+    known: [&str; N],
+) -> Result<[Option<String>; N], DomainError> {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    let mut errors = Vec::new();
+    for (name, value) in pairs {
+        match known.iter().position(|wanted| *wanted == name) {
+            Some(index) => values[index] = Some(value),
+            None => errors.push(crate::core::error::FieldError {
+                path: FieldPath::root().key(&name),
+                message: format!("unknown parameter; this route takes {}", known.join(", ")),
+            }),
+        }
     }
-    Err(DomainError::InvalidQuery(
-        unknown
-            .iter()
-            .map(|name| crate::core::error::FieldError {
-                path: FieldPath::root().key(name),
-                message: format!("unknown parameter; this route takes {known}"),
-            })
-            .collect(),
-    ))
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(DomainError::InvalidQuery(errors))
+    }
 }
 
 /// The feed's view of an event: the same JSON as a webhook delivery's body
@@ -576,17 +580,7 @@ async fn list_attempts(
     PathId(id, ..): PathId<Clientele>,
     QueryPairs(pairs, ..): QueryPairs<Clientele>,
 ) -> ClienteleResult {
-    let mut after = None;
-    let mut limit = None;
-    let mut unknown = Vec::new();
-    for (name, value) in pairs {
-        match name.as_str() {
-            "after" => after = Some(value),
-            "limit" => limit = Some(value),
-            other => unknown.push(other.to_owned()),
-        }
-    }
-    refuse_unknown_parameters(&unknown, "after, limit")?;
+    let [after, limit] = parameters(pairs, ["after", "limit"])?;
     let (attempts, next) = app
         .webhooks
         .attempts(&principal, &id, after.as_deref(), limit.as_deref())
