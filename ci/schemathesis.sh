@@ -96,6 +96,7 @@ start_server() {
     local database_url=$1 log=$2
     "$BIN" serve --listen 127.0.0.1:0 --database-url "$database_url" \
         --hood-rate-limit off --lance-rate-limit off --clientsuccess-rate-limit off \
+        --webhook-key-file "$2.webhook-key" \
         --log warn >"$log.out" 2>"$log.err" &
     SERVER_PID=$!
     ADDRESS=""

@@ -76,6 +76,15 @@ STATE_DEPENDENT_400 = {
         (r"(?s)mapping.*", r".*"),
         (r"\(body\)", r"already; upload the file again|expired at"),
     ],
+    # A webhook's host must resolve, to public addresses (the run has no
+    # --webhook-allow-private, and generated hosts do not exist); plain
+    # http needs that flag too.
+    ("POST", "/clientele/v1/webhooks"): [
+        (r"^/url$", r"resolve|loopback, private|must use https"),
+    ],
+    ("PATCH", "/clientele/v1/webhooks/{id}"): [
+        (r"^/url$", r"resolve|loopback, private|must use https"),
+    ],
     ("POST", "/v1/hood/profiles/import"): [
         (r"^profiles\[\d+\]\.id$", r"does not exist|appears more than once"),
         (r"(?s)profiles\[\d+\]\.custom_properties(\..*)?", r"^value must be|^Property names have|at most \d+ custom properties"),

@@ -41,6 +41,10 @@ pub trait Surface: Sized + Send + Sync + 'static {
     /// Whether a token sent without the `Bearer ` prefix is accepted.
     const ACCEPTS_BARE_TOKEN: bool = false;
 
+    /// Whether the surface's writes take an `Idempotency-Key` (see
+    /// [`idempotency`]).
+    const TAKES_IDEMPOTENCY_KEY: bool = true;
+
     /// The media type of the surface's error bodies.
     const ERROR_MEDIA_TYPE: &'static str = "application/json";
 

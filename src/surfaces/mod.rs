@@ -74,6 +74,8 @@ pub struct SurfaceInfo {
     pub prefix: &'static str,
     /// [`Surface::ERROR_MEDIA_TYPE`].
     pub error_media_type: &'static str,
+    /// [`Surface::TAKES_IDEMPOTENCY_KEY`].
+    pub takes_idempotency_key: bool,
     error_schema: fn() -> Cow<'static, str>,
     error_response: fn(&DomainError, &str) -> Response,
     default_rate_policy: fn() -> Option<RatePolicy>,
@@ -85,6 +87,7 @@ impl SurfaceInfo {
             name: S::NAME,
             prefix: S::PREFIX,
             error_media_type: S::ERROR_MEDIA_TYPE,
+            takes_idempotency_key: S::TAKES_IDEMPOTENCY_KEY,
             error_schema: <S::ErrorBody as ToSchema>::name,
             error_response: S::error_response,
             default_rate_policy: S::default_rate_policy,
@@ -165,7 +168,7 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
         for (operation, writes) in operations {
             let Some(operation) = operation else { continue };
             if let Some(surface) = surface {
-                if writes {
+                if writes && surface.takes_idempotency_key {
                     add_idempotency(operation, surface);
                 }
                 add_shared_responses(operation, surface);

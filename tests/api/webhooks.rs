@@ -874,6 +874,20 @@ async fn subscriptions_are_managed_validated_and_scoped_to_the_workspace() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
+    // No Idempotency-Key here: the answer holds a secret that is not kept.
+    let keyed = app
+        .send_with(
+            Method::POST,
+            WEBHOOKS,
+            Some(&admin),
+            Some(&json!({"url": receiver.url(), "eventTypes": ["*"]})),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
+    assert_eq!(keyed.status, StatusCode::BAD_REQUEST, "{}", keyed.text);
+    let detail = keyed.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("does not take Idempotency-Key"), "{detail}");
+
     let (id, secret) = subscribe(&app, &admin, &receiver.url(), &["icp.*"]).await;
     assert!(secret.starts_with("whsec_"), "{secret}");
     let path = format!("{WEBHOOKS}/{id}");

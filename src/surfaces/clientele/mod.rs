@@ -34,6 +34,11 @@ impl Surface for Clientele {
     const NAME: &'static str = "clientele";
     const PREFIX: &'static str = "/clientele/";
     const ERROR_MEDIA_TYPE: &'static str = PROBLEM_JSON;
+    /// A subscription's create and rotate answers carry its secret, which
+    /// must not be kept in the database in the clear (as a kept answer
+    /// would be), and a replay without it would not be the same answer. So
+    /// these writes refuse the header rather than ignore it.
+    const TAKES_IDEMPOTENCY_KEY: bool = false;
 
     type ErrorBody = ClientSuccessProblem;
 
@@ -55,6 +60,29 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send_test))
         .routes(routes!(list_attempts))
         .routes(routes!(replay))
+        .layer(axum::middleware::from_fn(refuse_idempotency_keys))
+}
+
+/// Refuses a write that sends `Idempotency-Key` (see
+/// [`Clientele::TAKES_IDEMPOTENCY_KEY`]), saying so, rather than ignore a
+/// header the client relies on.
+async fn refuse_idempotency_keys(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.method() != axum::http::Method::GET
+        && request.headers().contains_key("idempotency-key")
+    {
+        return Failure::<Clientele>::from(DomainError::InvalidHeader {
+            name: "Idempotency-Key",
+            message: "Clientele's own API does not take Idempotency-Key: a subscription's \
+                      answer holds its secret, which is not kept; list the subscriptions \
+                      to see whether a create went through"
+                .into(),
+        })
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// One page of a cursor-paged list.
@@ -118,9 +146,9 @@ pub struct ActorView {
     tag = "Clientele events and webhooks",
     security(("bearer" = [])),
     params(
-        ("after" = Option<String>, Query, description = "The `next` of the previous page (an event id); from the first event when absent"),
+        ("after" = Option<String>, Query, pattern = "^(evt_)?[0-9]{1,18}$", description = "The `next` of the previous page (an event id); from the first event when absent"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Events per page (default 100)"),
-        ("types" = Option<String>, Query, description = "Comma-separated event types or patterns: `icp.updated`, `client.*`, `*.deleted`, `*`"),
+        ("types" = Option<String>, Query, pattern = "^(\\*|(icp|client|profile|profile_list|suppression|\\*)\\.(created|updated|deleted|\\*))(,(\\*|(icp|client|profile|profile_list|suppression|\\*)\\.(created|updated|deleted|\\*)))*$", description = "Comma-separated event types or patterns: `icp.updated`, `client.*`, `*.deleted`, `*`"),
     ),
     responses(
         (status = 200, description = "A page of events", body = EventPage),
@@ -245,51 +273,83 @@ pub struct WebhookPage {
     pub next: Option<String>,
 }
 
+/// An event type or pattern: `<kind>.<action>`, with `*` for any kind or
+/// action, or `*` alone.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    pattern = "^(\\*|(icp|client|profile|profile_list|suppression|\\*)\\.(created|updated|deleted|\\*))$",
+    example = "icp.*"
+)]
+pub struct EventTypePattern(String);
+
 /// A webhook subscription to create.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct WebhookCreateRequest {
     /// `https://…` (plain http and internal addresses only with
-    /// `--webhook-allow-private`); at most 2,048 characters.
+    /// `--webhook-allow-private`; the host must resolve, to public
+    /// addresses); no credentials, no fragment.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://[^\\s/?#@]+([/?][^\\s#]*)?$",
+        example = "https://hooks.example.com/clientele"
+    )]
     url: String,
-    /// 1 to 50 event types or patterns: `icp.updated`, `client.*`, `*.deleted`, `*`.
-    event_types: Vec<String>,
-    /// At most 500 characters.
+    /// 1 to 50 event types or patterns.
+    #[schema(min_items = 1, max_items = 50)]
+    event_types: Vec<EventTypePattern>,
+    #[schema(max_length = 500)]
     description: Option<String>,
     /// Default true.
+    #[schema(nullable = false)]
     enabled: Option<bool>,
 }
 
 /// The fields to change; at least one.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(min_properties = 1)]
 #[allow(dead_code)]
 pub struct WebhookPatchRequest {
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://[^\\s/?#@]+([/?][^\\s#]*)?$"
+    )]
     url: Option<String>,
-    event_types: Option<Vec<String>>,
+    #[schema(nullable = false, min_items = 1, max_items = 50)]
+    event_types: Option<Vec<EventTypePattern>>,
+    #[schema(max_length = 500)]
     description: Option<String>,
-    /// Enabling clears `disabledReason`.
+    /// Enabling clears `disabledReason`; events committed while it was
+    /// disabled are not sent.
+    #[schema(nullable = false)]
     enabled: Option<bool>,
 }
 
 /// How long the old secret keeps signing beside the new one.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RotateRequest {
-    /// 0 to 604800 (a week); default 86400 (a day).
+    /// Default 86400 (a day); 0 stops the old secret at once.
+    #[schema(nullable = false, minimum = 0, maximum = 604800)]
     previous_secret_valid_seconds: Option<i64>,
 }
 
 /// Which deliveries to send again.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct ReplayRequest {
-    /// ISO 8601: deliveries of events since then.
+    /// Deliveries of events since then (RFC 3339).
+    #[schema(format = DateTime, example = "2026-12-01T00:00:00Z")]
     since: String,
     /// Also send again those that were delivered (default false: failed only).
+    #[schema(nullable = false)]
     include_delivered: Option<bool>,
 }
 
@@ -563,7 +623,7 @@ async fn send_test(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The subscription's id (wh_…)"),
-        ("after" = Option<String>, Query, description = "The `next` of the previous page"),
+        ("after" = Option<String>, Query, pattern = "^[0-9]{1,18}$", description = "The `next` of the previous page"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Attempts per page (default 100)"),
     ),
     responses(
