@@ -1351,3 +1351,48 @@ async fn the_cli_adds_lists_replays_and_removes_subscriptions() {
     let listed = run(with(&["webhooks", "list"], &[]));
     assert_eq!(listed.trim(), "no webhooks in workspace acme");
 }
+
+#[tokio::test]
+async fn a_subscription_gets_the_events_committed_while_it_is_enabled() {
+    let app = TestApp::spawn_with(webhook_settings()).await;
+    let token = app.admin("acme", "user_admin").await;
+    let receiver = Receiver::start().await;
+    let create = |name: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let reply = app.post(ICPS, token, &minimal_icp(name)).await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+            reply.body["id"].as_str().expect("id").to_owned()
+        }
+    };
+    create("Before").await;
+    let (id, _) = subscribe(&app, &token, &receiver.url(), &["icp.*"]).await;
+    let path = format!("{WEBHOOKS}/{id}");
+    let after = create("After").await;
+    receiver
+        .wait_until(Duration::from_secs(10), |deliveries| !deliveries.is_empty())
+        .await;
+    let off = app.patch(&path, &token, &json!({"enabled": false})).await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    create("While off").await;
+    let on = app.patch(&path, &token, &json!({"enabled": true})).await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text);
+    let back = create("Back").await;
+    receiver
+        .wait_until(Duration::from_secs(10), |deliveries| deliveries.len() >= 2)
+        .await;
+    // Time for any stray delivery to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let records: Vec<String> = receiver
+        .deliveries()
+        .iter()
+        .map(|delivery| {
+            delivery.json["data"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(records, [after, back]);
+}

@@ -315,7 +315,10 @@ impl EventStore for SqliteStore {
         // owns the file, so no other dispatcher runs meanwhile; the horizon
         // moves only if it is still where this read found it.
         let _one_at_a_time = self.dispatching.lock().await;
-        let (horizon, events, webhooks) = self.readers.read(move |connection| {
+        // A cheap read first: with no subscription enabled there is
+        // nothing to read, and nothing to write (SQLite's feed needs no
+        // horizon).
+        let (horizon, webhooks) = self.readers.read(|connection| {
             let horizon: i64 = connection
                 .query_row(
                     "SELECT horizon FROM event_dispatch WHERE id = 1",
@@ -323,20 +326,29 @@ impl EventStore for SqliteStore {
                     |row| row.get(0),
                 )
                 .map_err(from_rusqlite)?;
-            let events = select_all(
-                connection,
-                &format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
-                params![horizon, limit],
-                read_event,
-                into_event,
-            )?;
-            let webhooks = if events.is_empty() {
-                Vec::new()
-            } else {
-                enabled_webhooks(connection)?
-            };
-            Ok((horizon, events, webhooks))
+            Ok((horizon, enabled_webhooks(connection)?))
         })?;
+        // Events no subscription wants (committed before each was made)
+        // are not read at all.
+        let Some(start) = webhooks
+            .iter()
+            .map(|webhook| webhook.events_after.unwrap_or(0))
+            .min()
+            .map(|first| first.max(horizon))
+        else {
+            return Ok(0);
+        };
+        let events = self
+            .scan(move |connection| {
+                select_all(
+                    connection,
+                    &format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+                    params![start, limit],
+                    read_event,
+                    into_event,
+                )
+            })
+            .await?;
         let Some(last) = events.last().map(|event| event.seq) else {
             return Ok(0);
         };
