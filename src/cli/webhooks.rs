@@ -16,9 +16,10 @@ use crate::core::ratelimit::parse_duration;
 use crate::core::webhooks::{DEFAULT_SCHEDULE, SealingKey, WebhookSettings, Webhooks};
 use crate::delivery::{DeliverySettings, HttpSender};
 
-/// Webhook settings of `serve` and of `webhooks …`.
+/// Webhook settings of `serve` and of `webhooks …`: where the key is, and
+/// which targets are allowed.
 #[derive(Debug, Clone, Args)]
-pub struct WebhookArgs {
+pub struct WebhookKeyArgs {
     /// File holding the key (base64 of 32 bytes) that seals webhook secrets
     /// in the database, created if missing (mode 0600). Default: beside a
     /// SQLite database (`clientele.db.webhook-key`); required with
@@ -31,6 +32,13 @@ pub struct WebhookArgs {
     /// addresses, and plain http (tests, closed networks). Off: refused.
     #[arg(long, env = "CLIENTELE_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
+}
+
+/// Webhook settings of `serve`: the key and targets, and how deliveries run.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    #[command(flatten)]
+    pub key: WebhookKeyArgs,
 
     /// Delay before each attempt of a delivery, comma-separated (ms, s, m,
     /// h); after the last the delivery fails (replay sends it again).
@@ -85,8 +93,9 @@ impl Default for Schedule {
     }
 }
 
-impl WebhookArgs {
-    /// The settings these flags give, for the database at `database_url`.
+impl WebhookKeyArgs {
+    /// The settings these flags give, for the database at `database_url`
+    /// (the rest as defaults).
     pub fn settings(&self, database_url: &str) -> Result<WebhookSettings, String> {
         let key_file = self.webhook_key_file.clone().or_else(|| {
             database_url
@@ -105,9 +114,19 @@ impl WebhookArgs {
         Ok(WebhookSettings {
             key,
             allow_private: self.webhook_allow_private,
+            ..WebhookSettings::default()
+        })
+    }
+}
+
+impl WebhookArgs {
+    /// The settings these flags give, for the database at `database_url`.
+    pub fn settings(&self, database_url: &str) -> Result<WebhookSettings, String> {
+        Ok(WebhookSettings {
             schedule: self.webhook_retry_schedule.0.clone(),
             attempt_timeout: self.webhook_timeout,
             retention: self.webhook_retention,
+            ..self.key.settings(database_url)?
         })
     }
 
@@ -133,12 +152,13 @@ pub enum WebhooksCommand {
         /// Event types or patterns, comma-separated (`icp.*,client.updated`, `*`).
         #[arg(long, default_value = "*")]
         events: String,
+        /// What the subscription is for, shown in listings (at most 500 characters).
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
         database: DatabaseArgs,
         #[command(flatten)]
-        webhook: WebhookArgs,
+        webhook: WebhookKeyArgs,
     },
     /// List a workspace's subscriptions (never their secrets).
     List {
@@ -147,7 +167,7 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         database: DatabaseArgs,
         #[command(flatten)]
-        webhook: WebhookArgs,
+        webhook: WebhookKeyArgs,
     },
     /// Delete a subscription with its pending deliveries.
     Remove {
@@ -158,7 +178,7 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         database: DatabaseArgs,
         #[command(flatten)]
-        webhook: WebhookArgs,
+        webhook: WebhookKeyArgs,
     },
     /// Send again the failed deliveries of events since a time (a running
     /// server picks them up).
@@ -177,7 +197,7 @@ pub enum WebhooksCommand {
         #[command(flatten)]
         database: DatabaseArgs,
         #[command(flatten)]
-        settings: WebhookArgs,
+        settings: WebhookKeyArgs,
     },
 }
 
@@ -193,7 +213,7 @@ fn admin_of(workspace: &str) -> Result<Principal, String> {
     })
 }
 
-async fn service(database: &DatabaseArgs, args: &WebhookArgs) -> Result<Webhooks, String> {
+async fn service(database: &DatabaseArgs, args: &WebhookKeyArgs) -> Result<Webhooks, String> {
     let store = open_store(database).await?;
     let settings = args.settings(&database.database_url)?;
     let sender = HttpSender::new(settings.allow_private, settings.attempt_timeout, 1)?;
