@@ -146,7 +146,7 @@ pub struct ActorView {
     tag = "Clientele events and webhooks",
     security(("bearer" = [])),
     params(
-        ("after" = Option<String>, Query, pattern = "^(evt_)?[0-9]{1,18}$", description = "The `next` of the previous page (an event id); from the first event when absent"),
+        ("after" = Option<String>, Query, pattern = "^((evt_)?[0-9]{1,18})?$", description = "The `next` of the previous page (an event id); from the first event when absent or empty"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Events per page (default 100)"),
         ("types" = Option<String>, Query, pattern = "^(\\*|(icp|client|profile|profile_list|suppression|\\*)\\.(created|updated|deleted|\\*))(,(\\*|(icp|client|profile|profile_list|suppression|\\*)\\.(created|updated|deleted|\\*)))*$", description = "Comma-separated event types or patterns: `icp.updated`, `client.*`, `*.deleted`, `*`"),
     ),
@@ -289,11 +289,12 @@ pub struct EventTypePattern(String);
 pub struct WebhookCreateRequest {
     /// `https://…` (plain http and internal addresses only with
     /// `--webhook-allow-private`; the host must resolve, to public
-    /// addresses); no credentials, no fragment.
+    /// addresses); an ASCII host (IDNs in punycode), no credentials, no
+    /// fragment.
     #[schema(
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://[^\\s/?#@]+([/?][^\\s#]*)?$",
+        pattern = "^https?://([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?][^\\s#]*)?$",
         example = "https://hooks.example.com/clientele"
     )]
     url: String,
@@ -317,7 +318,7 @@ pub struct WebhookPatchRequest {
         nullable = false,
         min_length = 1,
         max_length = 2048,
-        pattern = "^https?://[^\\s/?#@]+([/?][^\\s#]*)?$"
+        pattern = "^https?://([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?([/?][^\\s#]*)?$"
     )]
     url: Option<String>,
     #[schema(nullable = false, min_items = 1, max_items = 50)]
@@ -623,7 +624,7 @@ async fn send_test(
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The subscription's id (wh_…)"),
-        ("after" = Option<String>, Query, pattern = "^[0-9]{1,18}$", description = "The `next` of the previous page"),
+        ("after" = Option<String>, Query, pattern = "^([0-9]{1,18})?$", description = "The `next` of the previous page; from the first attempt when absent or empty"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Attempts per page (default 100)"),
     ),
     responses(
