@@ -53,9 +53,14 @@ CREATE TABLE webhook_deliveries (
     finished_at      INTEGER,
     UNIQUE (webhook_id, event_seq)
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+-- Both indexes hold only unfinished deliveries: delivered and failed
+-- ones stay for the retention (30 days) and must not slow the lease
+-- query, which walks due deliveries in order and checks, for each, that
+-- no earlier one of its record is unfinished.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, event_seq)
     WHERE state IN ('pending', 'leased');
-CREATE INDEX webhook_deliveries_by_record ON webhook_deliveries (webhook_id, record_key, event_seq);
+CREATE INDEX webhook_deliveries_by_record ON webhook_deliveries (webhook_id, record_key, event_seq)
+    WHERE state IN ('pending', 'leased');
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at) WHERE finished_at IS NOT NULL;
 
 -- Every attempt to send, kept for the configured retention.

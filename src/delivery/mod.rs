@@ -211,24 +211,71 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
+/// How much lower than the request handlers' the webhook thread's
+/// priority is (a nice value): when the CPU is short, answering writes
+/// comes first and deliveries catch up after ("delivery never slows a
+/// write"); when it is not, the difference is nothing.
+const DELIVERY_NICENESS: i32 = 10;
+
 /// Starts the dispatcher, the senders (unless `settings` is `None`) and
-/// the purge on the current runtime; they run until the runtime stops.
-/// The dispatcher runs even without senders: on PostgreSQL it is what
-/// moves the horizon the change feed reads up to.
+/// the purge on a thread of their own, at a lower priority, running until
+/// the runtime that called this stops. The dispatcher runs even without
+/// senders: on PostgreSQL it is what moves the horizon the change feed
+/// reads up to.
 pub fn start(webhooks: Webhooks, settings: Option<DeliverySettings>) {
-    let deliveries_due = Arc::new(Notify::new());
-    tokio::spawn(dispatch_forever(webhooks.clone(), deliveries_due.clone()));
-    if let Some(settings) = settings {
-        let owner = format!("instance-{}", uuid::Uuid::new_v4().simple());
-        tokio::spawn(send_forever(
-            webhooks.clone(),
-            owner,
-            settings,
-            deliveries_due,
-        ));
+    // The thread lives as long as this task: when the caller's runtime
+    // stops (the server shuts down, a test ends), the task is dropped, the
+    // thread's runtime stops, and its database connections close.
+    let (alive, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _alive = alive;
+        std::future::pending::<()>().await;
+    });
+    let spawned = std::thread::Builder::new()
+        .name("clientele-webhooks".into())
+        .spawn(move || {
+            lower_priority();
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::error!(%error, "webhooks cannot run: no runtime for them");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let deliveries_due = Arc::new(Notify::new());
+                tokio::spawn(dispatch_forever(webhooks.clone(), deliveries_due.clone()));
+                if let Some(settings) = settings {
+                    let owner = format!("instance-{}", uuid::Uuid::new_v4().simple());
+                    tokio::spawn(send_forever(
+                        webhooks.clone(),
+                        owner,
+                        settings,
+                        deliveries_due,
+                    ));
+                }
+                tokio::spawn(purge_forever(webhooks));
+                let _ = stopped.await;
+            });
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "webhooks cannot run: no thread for them");
     }
-    tokio::spawn(purge_forever(webhooks));
 }
+
+#[cfg(unix)]
+fn lower_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), DELIVERY_NICENESS) {
+        tracing::debug!(%error, "the webhook thread keeps the normal priority");
+    }
+}
+
+#[cfg(not(unix))]
+fn lower_priority() {}
 
 async fn dispatch_forever(webhooks: Webhooks, deliveries_due: Arc<Notify>) {
     let committed = webhooks.committed_signal();
