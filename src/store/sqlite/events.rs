@@ -140,13 +140,17 @@ fn enabled_webhooks(connection: &Connection) -> Result<Vec<StoredWebhook>, Store
     )
 }
 
+/// Marks due deliveries leased; returns `(id, webhook, event seq,
+/// attempts before)` of each. Only this runs on the writer: the events and
+/// subscriptions are read after, on a reader (the writer is every write's
+/// bottleneck).
 fn lease_on(
     connection: &Connection,
     owner: &str,
     now: i64,
     lease_until: i64,
     limit: u32,
-) -> Result<Vec<LeasedDelivery>, StoreError> {
+) -> Result<Vec<(i64, String, i64, i32)>, StoreError> {
     let due: Vec<(i64, String, i64, i32)> = select_all(
         connection,
         "SELECT d.id, d.webhook_id, d.event_seq, d.attempts FROM webhook_deliveries d \
@@ -161,26 +165,41 @@ fn lease_on(
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         Ok,
     )?;
-    let mut leased = Vec::with_capacity(due.len());
     let mut mark = connection
         .prepare_cached(
             "UPDATE webhook_deliveries SET state = 'leased', lease_owner = ?2, lease_until = ?3 \
              WHERE id = ?1",
         )
         .map_err(from_rusqlite)?;
-    for (id, webhook_id, seq, attempts_before) in due {
+    for (id, ..) in &due {
         mark.execute(params![id, owner, lease_until])
             .map_err(from_rusqlite)?;
-        let webhook = connection
-            .prepare_cached(&format!("{SELECT_WEBHOOK} WHERE id = ?1"))
-            .and_then(|mut select| {
-                select
-                    .query_row(params![webhook_id], read_webhook)
-                    .optional()
-            })
-            .map_err(from_rusqlite)?
-            .map(into_webhook)
-            .transpose()?;
+    }
+    Ok(due)
+}
+
+/// The events and subscriptions of leased deliveries, read on a reader.
+fn leased_parts(
+    connection: &Connection,
+    due: Vec<(i64, String, i64, i32)>,
+) -> Result<Vec<LeasedDelivery>, StoreError> {
+    let mut webhooks: Vec<StoredWebhook> = Vec::new();
+    let mut leased = Vec::with_capacity(due.len());
+    for (id, webhook_id, seq, attempts_before) in due {
+        let webhook = match webhooks.iter().find(|webhook| webhook.id == webhook_id) {
+            Some(webhook) => Some(webhook.clone()),
+            None => connection
+                .prepare_cached(&format!("{SELECT_WEBHOOK} WHERE id = ?1"))
+                .and_then(|mut select| {
+                    select
+                        .query_row(params![webhook_id], read_webhook)
+                        .optional()
+                })
+                .map_err(from_rusqlite)?
+                .map(into_webhook)
+                .transpose()?
+                .inspect(|webhook| webhooks.push(webhook.clone())),
+        };
         let event = connection
             .prepare_cached(&format!("{SELECT_EVENT} WHERE seq = ?1"))
             .and_then(|mut select| select.query_row(params![seq], read_event).optional())
@@ -417,8 +436,14 @@ impl EventStore for SqliteStore {
         let owner = owner.to_owned();
         let now_ms = millis(now);
         let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        self.writer
+        let due = self
+            .writer
             .write(move |connection| lease_on(connection, &owner, now_ms, until, limit))
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.scan(move |connection| leased_parts(connection, due))
             .await
     }
 
