@@ -186,6 +186,7 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(release_claims_before_answering))
         .layer(axum::middleware::from_fn_with_state(
             settings.request_timeout,
             request_timeout,
@@ -206,6 +207,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     crate::http::server::serve(listener, app, connections, shutdown).await
+}
+
+/// Middleware: the answer waits for the idempotency claims its request gave
+/// up (see [`crate::core::idempotency::releasing_claims`]).
+async fn release_claims_before_answering(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    crate::core::idempotency::releasing_claims(next.run(request)).await
 }
 
 /// Middleware: a request that takes longer than `limit` answers 503 in its

@@ -50,6 +50,9 @@ pub struct Run {
     key: IdempotencyKey,
     fingerprint: String,
     store: SharedStore,
+    /// Whether the answer waits for the release (not once the response is
+    /// kept: a retry then finds the kept response, whatever the claim).
+    answer_waits: bool,
 }
 
 impl Idempotency {
@@ -121,6 +124,7 @@ impl Idempotency {
                 key,
                 fingerprint,
                 store: self.store.clone(),
+                answer_waits: true,
             })),
             Claim::Taken(Kept {
                 fingerprint: first, ..
@@ -165,6 +169,12 @@ impl Idempotency {
 }
 
 impl Run {
+    /// Ends a claim whose response was kept with the write: its release is
+    /// housekeeping, and the answer need not wait for it.
+    pub fn kept(mut self) {
+        self.answer_waits = false;
+    }
+
     pub fn key(&self) -> &IdempotencyKey {
         &self.key
     }
@@ -174,18 +184,45 @@ impl Run {
     }
 }
 
+tokio::task_local! {
+    /// Releases of claims started while handling the current request.
+    static RELEASES: std::cell::RefCell<Vec<tokio::task::JoinHandle<()>>>;
+}
+
+/// Runs a request's handling, then waits for the claims it gave up to be
+/// released, so that its answer is sent only once the key is free again: a
+/// client that retries at once, after a failed write, must not find the
+/// key still held. (A request that is cancelled does not wait.)
+pub async fn releasing_claims<T>(handling: impl std::future::Future<Output = T>) -> T {
+    RELEASES
+        .scope(std::cell::RefCell::new(Vec::new()), async move {
+            let answer = handling.await;
+            let releases = RELEASES.with(|releases| std::mem::take(&mut *releases.borrow_mut()));
+            for release in releases {
+                let _ = release.await;
+            }
+            answer
+        })
+        .await
+}
+
 impl Drop for Run {
     /// The claim ends with its request: either the response was kept (and
     /// the claim is moot) or nothing was written and a retry may run. The
-    /// release runs in the background: a request's answer never waits for it.
+    /// release starts here; inside [`releasing_claims`] the answer waits
+    /// for it.
     fn drop(&mut self) {
         let (store, key) = (self.store.clone(), self.key.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
+            let release = runtime.spawn(async move {
                 if let Err(error) = store.idempotency_release(&key).await {
                     tracing::warn!(%error, "releasing an idempotency key failed");
                 }
             });
+            // Outside a request (no scope) the release just runs on.
+            if self.answer_waits {
+                let _ = RELEASES.try_with(|releases| releases.borrow_mut().push(release));
+            }
         }
     }
 }

@@ -231,6 +231,9 @@ impl Writing {
                 .status();
             std::process::abort();
         }
+        if let Some(run) = self.run {
+            run.kept();
+        }
         reply.into_response()
     }
 }

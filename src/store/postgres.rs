@@ -72,7 +72,10 @@ impl PostgresStore {
     pub async fn connect(url: &str, settings: PgSettings) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|error| StoreError::Other(format!("invalid PostgreSQL URL: {error}")))?
-            .application_name("clientele");
+            .application_name("clientele")
+            // A backstop for a transaction left open by a bug: it would
+            // hold row locks, and hold back the change feed's horizon.
+            .options([("idle_in_transaction_session_timeout", "60s")]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
@@ -397,7 +400,7 @@ impl Store for PostgresStore {
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
         let transaction = self.pool.begin().await.map_err(from_sqlx)?;
         Ok(Box::new(PgWriteTx {
-            transaction,
+            transaction: RollbackOnDrop(Some(transaction)),
             committed: self.committed.clone(),
         }))
     }
@@ -603,8 +606,47 @@ fn kept_from_row(row: &PgRow) -> Result<Kept, StoreError> {
 
 /// A READ COMMITTED transaction whose reads lock the rows they return.
 struct PgWriteTx {
-    transaction: Transaction<'static, Postgres>,
+    transaction: RollbackOnDrop,
     committed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// A transaction that, dropped without a commit (a failed or cancelled
+/// request), is rolled back at once. sqlx only queues the rollback for the
+/// connection's next use, and a connection can sit idle in the pool for
+/// long: meanwhile its transaction holds its row locks, and its id keeps
+/// the change feed's horizon from passing (see [`events`]).
+struct RollbackOnDrop(Option<Transaction<'static, Postgres>>);
+
+impl std::ops::Deref for RollbackOnDrop {
+    type Target = sqlx::PgConnection;
+
+    fn deref(&self) -> &sqlx::PgConnection {
+        self.0
+            .as_deref()
+            .expect("a transaction is only taken to end it")
+    }
+}
+
+impl std::ops::DerefMut for RollbackOnDrop {
+    fn deref_mut(&mut self) -> &mut sqlx::PgConnection {
+        self.0
+            .as_deref_mut()
+            .expect("a transaction is only taken to end it")
+    }
+}
+
+impl Drop for RollbackOnDrop {
+    fn drop(&mut self) {
+        if let (Some(transaction), Ok(runtime)) =
+            (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                if let Err(error) = transaction.rollback().await {
+                    tracing::debug!(%error, "rolling back an abandoned transaction failed");
+                }
+            });
+        }
+    }
 }
 
 #[async_trait]
@@ -868,8 +910,11 @@ impl WriteTx for PgWriteTx {
         .map_err(from_sqlx)
     }
 
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.transaction.commit().await.map_err(from_sqlx)?;
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let Some(transaction) = self.transaction.0.take() else {
+            return Err(StoreError::Other("the transaction has ended".into()));
+        };
+        transaction.commit().await.map_err(from_sqlx)?;
         self.committed.notify_one();
         Ok(())
     }
