@@ -938,6 +938,12 @@ impl Webhooks {
         Ok(self.store.finish_deliveries(owner, finished).await?)
     }
 
+    /// Vacuums the delivery table where the backend needs it (see
+    /// [`crate::store::events::EventStore::maintain_deliveries`]).
+    pub async fn maintain(&self) -> Result<(), DomainError> {
+        Ok(self.store.maintain_deliveries().await?)
+    }
+
     /// Deletes attempts and finished deliveries older than the retention.
     pub async fn purge(&self) -> Result<u64, DomainError> {
         let before =

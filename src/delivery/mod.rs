@@ -34,6 +34,9 @@ const ROUND_GAP: Duration = Duration::from_millis(5);
 const DISPATCH_BATCH: u32 = 1000;
 /// Attempt results recorded per write.
 const FINISH_BATCH: usize = 256;
+/// How often the delivery table is vacuumed (PostgreSQL), while deliveries
+/// are being recorded.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
 /// How often expired attempts and deliveries are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -364,7 +367,17 @@ async fn record_forever(
     deliveries_due: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(FINISH_BATCH);
+    let mut maintained = Instant::now();
     while finished_rx.recv_many(&mut batch, FINISH_BATCH).await > 0 {
+        if maintained.elapsed() >= MAINTAIN_EVERY {
+            maintained = Instant::now();
+            let webhooks = webhooks.clone();
+            tokio::spawn(async move {
+                if let Err(error) = webhooks.maintain().await {
+                    tracing::warn!(%error, "vacuuming the webhook delivery table failed");
+                }
+            });
+        }
         for finished in &batch {
             tracing::debug!(
                 delivery = finished.delivery_id,

@@ -250,6 +250,15 @@ pub trait EventStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// Keeps the delivery tables fast under churn: every delivery is
+    /// updated two or three times, and on PostgreSQL each update leaves a
+    /// dead row and dead index entries that the lease query must step over
+    /// until a vacuum; autovacuum may be off, or late, and its statistics
+    /// stale (a plan made when the table was empty scans it whole). So
+    /// PostgreSQL vacuums and analyzes the table itself; SQLite needs
+    /// nothing.
+    async fn maintain_deliveries(&self) -> Result<(), StoreError>;
+
     /// Deletes finished deliveries and attempts from before `before`.
     async fn purge_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -265,6 +265,15 @@ impl EventStore for PostgresStore {
         self.committed.clone()
     }
 
+    async fn maintain_deliveries(&self) -> Result<(), StoreError> {
+        // Not in a transaction: VACUUM cannot run in one.
+        sqlx::query("VACUUM (ANALYZE) webhook_deliveries")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(from_sqlx)
+    }
+
     async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
         Ok(0)
     }

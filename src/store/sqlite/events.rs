@@ -411,6 +411,10 @@ impl EventStore for SqliteStore {
         self.committed.clone()
     }
 
+    async fn maintain_deliveries(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
         self.writer
             .write(|connection| {
