@@ -1,5 +1,5 @@
-//! The command line: the `run`, `scale` and `ceiling` subcommands and the
-//! `Target` group that `run` and `scale` share. The doc comments on these
+//! The command line: the `run`, `scale`, `import`, `webhooks` and `ceiling`
+//! subcommands and the `Target` group that all but `ceiling` share. The doc comments on these
 //! types are the `--help` text.
 
 use std::path::PathBuf;
@@ -28,6 +28,12 @@ pub enum BenchCommand {
     /// measured in the same run (a bare rusqlite loop on SQLite, COPY on
     /// PostgreSQL), with the import's peak memory; writes bench/IMPORT.md.
     Import(ImportArgs),
+    /// Webhooks: PATCH ICP throughput with one subscription against none
+    /// (wrk, runs alternated), then delivery lag at a steady write rate,
+    /// deliveries going to a receiver in this process; writes
+    /// bench/WEBHOOKS.md. `--seconds 1 --rounds 1 --results ""` is a
+    /// quick check that it works.
+    Webhooks(WebhooksArgs),
     /// The HTTP ceiling: a bare axum handler with a fixed JSON body.
     Ceiling {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -66,7 +72,8 @@ pub struct RunArgs {
     pub target: Target,
 }
 
-/// What to benchmark and where the report goes, for `run` and `scale`.
+/// What to benchmark and where the report goes, for `run`, `scale`,
+/// `import` and `webhooks`.
 #[derive(clap::Args)]
 pub struct Target {
     #[arg(long, value_enum, default_value = "sqlite")]
@@ -75,8 +82,9 @@ pub struct Target {
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub postgres_url: String,
     /// Where to write the report (nothing written when empty). Default:
-    /// `bench/RESULTS.md` for `run`, `bench/SCALE.md` for `scale`, each
-    /// with `-postgres` before `.md` for PostgreSQL.
+    /// `bench/RESULTS.md` for `run`, `bench/SCALE.md` for `scale`,
+    /// `bench/IMPORT.md` for `import`, `bench/WEBHOOKS.md` for `webhooks`,
+    /// each with `-postgres` before `.md` for PostgreSQL.
     #[arg(long)]
     pub results: Option<String>,
     /// The `clientele` binary to benchmark (default: beside this one).
@@ -118,6 +126,32 @@ pub struct ImportArgs {
     /// Rows in the CSV file.
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: usize,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(clap::Args)]
+pub struct WebhooksArgs {
+    /// Seconds each wrk run and the steady-rate run last.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// ICPs (and as many Hood profiles) to preload; the PATCHes pick ICPs
+    /// at random among them.
+    #[arg(long, default_value_t = 2_000)]
+    pub records: usize,
+    /// Connections wrk drives the throughput runs with.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Rounds of one run without a subscription and one with.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// PATCHes per second in the lag run, sent on schedule whatever the
+    /// earlier ones are doing (open loop).
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u64,
+    /// Longest wait, after a run, for its deliveries to arrive (seconds).
+    #[arg(long, default_value_t = 60)]
+    pub drain_timeout: u64,
     #[command(flatten)]
     pub target: Target,
 }

@@ -17,6 +17,9 @@ use clientele::surfaces::hood::Hood;
 use clientele::surfaces::lance::Lance;
 use serde_json::{Value, json};
 
+/// Readies reqwest, built without a TLS provider as the server builds it,
+/// for the webhook benchmark's HTTP client.
+pub use clientele::delivery::install_tls_provider;
 pub use clientele::store::SharedStore;
 
 use crate::cli::Backend;

@@ -17,7 +17,8 @@
 //!
 //! The steps are in `fixture` (1), `baselines` (2 and 4), `load` and
 //! `server` (3) and `report` (5); `run` and `scale` put them in order, and
-//! `cli` is the command line.
+//! `cli` is the command line. `import` and `webhooks` measure the CSV
+//! import and webhook deliveries with the same pieces.
 
 mod baselines;
 mod cli;
@@ -28,6 +29,7 @@ mod report;
 mod run;
 mod scale;
 mod server;
+mod webhooks;
 
 use clap::Parser;
 
@@ -43,6 +45,7 @@ fn main() -> Result<(), String> {
         BenchCommand::Run(args) => runtime.block_on(run::run(args)),
         BenchCommand::Scale(args) => runtime.block_on(scale::scale(args)),
         BenchCommand::Import(args) => import::import(args),
+        BenchCommand::Webhooks(args) => runtime.block_on(webhooks::webhooks(args)),
         BenchCommand::Ceiling { listen } => runtime.block_on(baselines::ceiling(listen)),
     }
 }

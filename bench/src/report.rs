@@ -97,8 +97,8 @@ pub fn scale(args: &ScaleArgs, small: &ScalePoint, large: &ScalePoint) -> String
     report
 }
 
-/// Both reports open with what was measured on what.
-fn heading(backend: Backend) -> String {
+/// Every report opens with what was measured on what.
+pub fn heading(backend: Backend) -> String {
     format!("Backend: {}. Machine: {}.\n", backend.describe(), machine())
 }
 

@@ -17,10 +17,16 @@ pub struct Server {
 impl Server {
     /// Starts a child that prints `… listening on http://ADDR` and keeps
     /// that URL.
-    pub fn start(mut command: Command) -> Result<Self, String> {
+    pub fn start(command: Command) -> Result<Self, String> {
+        Self::start_with_stderr(command, Stdio::null())
+    }
+
+    /// [`Server::start`], sending the child's standard error (its log) to
+    /// `stderr`.
+    pub fn start_with_stderr(mut command: Command, stderr: Stdio) -> Result<Self, String> {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|error| format!("spawn: {error}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
@@ -36,6 +42,10 @@ impl Server {
         };
         std::thread::spawn(move || for _ in lines {});
         Ok(Self { child, url })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn peak_memory_mib(&self) -> f64 {
