@@ -64,11 +64,50 @@ pub fn event_id(seq: i64) -> String {
 
 /// The sequence number of an event id (or of a bare number).
 pub fn parse_event_id(text: &str) -> Option<i64> {
-    let digits = text.strip_prefix("evt_").unwrap_or(text);
+    parse_sequence(text.strip_prefix("evt_").unwrap_or(text))
+}
+
+/// A non-negative number written in digits only (no sign, no spaces).
+pub fn parse_sequence(digits: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok().filter(|seq: &i64| *seq >= 0)
+    digits.parse().ok()
+}
+
+/// Reads the `after` and `limit` parameters of a cursor-paged list of
+/// Clientele's own API: `after` by `read_cursor` (absent or empty: from
+/// the start; `hint` says what it should be), `limit` from 1 to `max`
+/// (absent: [`DEFAULT_PAGE`]). A bad one is recorded in `errors`.
+pub fn read_page(
+    after: Option<&str>,
+    limit: Option<&str>,
+    read_cursor: fn(&str) -> Option<i64>,
+    hint: &str,
+    max: u32,
+    errors: &mut Vec<FieldError>,
+) -> (i64, u32) {
+    let after = match after {
+        None | Some("") => 0,
+        Some(text) => read_cursor(text).unwrap_or_else(|| {
+            errors.push(parameter_error("after", hint));
+            0
+        }),
+    };
+    let limit = match limit {
+        None => DEFAULT_PAGE,
+        Some(text) => match text.parse::<u32>() {
+            Ok(limit) if (1..=max).contains(&limit) => limit,
+            _ => {
+                errors.push(parameter_error(
+                    "limit",
+                    format!("must be a whole number from 1 to {max}"),
+                ));
+                DEFAULT_PAGE
+            }
+        },
+    };
+    (after, limit)
 }
 
 /// Who made a change.
@@ -119,7 +158,7 @@ impl Event {
         Self {
             id: event_id(stored.seq),
             event_type: format!("{kind}.{}", event_action(&entry.action)),
-            timestamp: rfc3339(&entry.at),
+            timestamp: iso_millis(&entry.at),
             workspace: stored.workspace.as_str().to_owned(),
             data: EventData {
                 kind,
@@ -147,7 +186,9 @@ impl Event {
     }
 }
 
-pub fn rfc3339(time: &DateTime<Utc>) -> String {
+/// ISO 8601 in UTC with milliseconds (`2024-01-25T09:15:00.000Z`): how
+/// events, and the surfaces that write times this way, write them.
+pub fn iso_millis(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -195,15 +236,6 @@ impl TypePattern {
         Ok(Self { kind, action })
     }
 
-    /// Whether an event of this type matches.
-    pub fn matches(&self, event_type: &str) -> bool {
-        let Some((kind, action)) = event_type.split_once('.') else {
-            return false;
-        };
-        self.kind.as_deref().is_none_or(|want| want == kind)
-            && self.action.as_deref().is_none_or(|want| want == action)
-    }
-
     /// The stored `(kind, action)` pairs this pattern selects.
     fn stored_pairs(&self) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
@@ -222,11 +254,20 @@ impl TypePattern {
     }
 }
 
-/// Whether an event type matches any of `patterns` (already checked).
-pub fn matches_any(patterns: &[String], event_type: &str) -> bool {
-    patterns
-        .iter()
-        .any(|pattern| TypePattern::parse(pattern).is_ok_and(|pattern| pattern.matches(event_type)))
+/// Whether any of `patterns` (checked when they were stored) selects the
+/// events of a stored kind and action. Called for every event and
+/// subscription the dispatcher routes, so it builds nothing.
+pub fn wanted_by(patterns: &[String], stored_kind: &str, stored_action: &str) -> bool {
+    let (kind, action) = (event_kind(stored_kind), event_action(stored_action));
+    patterns.iter().any(|pattern| {
+        pattern == "*"
+            || pattern
+                .split_once('.')
+                .is_some_and(|(want_kind, want_action)| {
+                    (want_kind == "*" || want_kind == kind)
+                        && (want_action == "*" || want_action == action)
+                })
+    })
 }
 
 /// One page of the feed, and the cursor to ask for next.
@@ -266,29 +307,14 @@ impl Events {
     ) -> Result<FeedPage, DomainError> {
         require_admin(principal, RecordKind::Event)?;
         let mut errors = Vec::new();
-        let after = match query.after.as_deref() {
-            None | Some("") => 0,
-            Some(text) => parse_event_id(text).unwrap_or_else(|| {
-                errors.push(parameter_error(
-                    "after",
-                    "must be an event id from an earlier page (evt_…)",
-                ));
-                0
-            }),
-        };
-        let limit = match query.limit.as_deref() {
-            None => DEFAULT_PAGE,
-            Some(text) => match text.parse::<u32>() {
-                Ok(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
-                _ => {
-                    errors.push(parameter_error(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_PAGE}"),
-                    ));
-                    DEFAULT_PAGE
-                }
-            },
-        };
+        let (after, limit) = read_page(
+            query.after.as_deref(),
+            query.limit.as_deref(),
+            parse_event_id,
+            "must be an event id from an earlier page (evt_…)",
+            MAX_PAGE,
+            &mut errors,
+        );
         let mut only = Vec::new();
         if let Some(types) = query.types.as_deref() {
             for pattern in types.split(',').map(str::trim) {
@@ -315,19 +341,17 @@ impl Events {
             .events(&principal.workspace, after, limit, &only)
             .await?;
         let items: Vec<Event> = stored.iter().map(Event::from_stored).collect();
+        // Where to poll from next: after the last event listed, or where
+        // this page started (nothing newer yet).
         let next = match items.last() {
             Some(last) => Some(last.id.clone()),
-            None => query
-                .after
-                .clone()
-                .filter(|_| after > 0)
-                .map(|_| event_id(after)),
+            None => (after > 0).then(|| event_id(after)),
         };
         Ok(FeedPage { items, next })
     }
 }
 
-fn parameter_error(name: &str, message: impl Into<String>) -> FieldError {
+pub fn parameter_error(name: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         path: FieldPath::root().key(name),
         message: message.into(),
@@ -349,13 +373,17 @@ mod tests {
 
     #[test]
     fn patterns_match_kinds_and_actions() {
-        let pattern = |text: &str| TypePattern::parse(text).expect("a valid pattern");
-        assert!(pattern("*").matches("icp.updated"));
-        assert!(pattern("icp.*").matches("icp.deleted"));
-        assert!(!pattern("icp.*").matches("client.deleted"));
-        assert!(pattern("*.created").matches("profile_list.created"));
-        assert!(!pattern("*.created").matches("profile_list.updated"));
-        assert!(pattern("client.updated").matches("client.updated"));
+        let wants = |pattern: &str, kind: &str, action: &str| {
+            assert!(TypePattern::parse(pattern).is_ok(), "{pattern}");
+            wanted_by(&[pattern.to_owned()], kind, action)
+        };
+        assert!(wants("*", "icp", "update"));
+        assert!(wants("icp.*", "icp", "delete"));
+        assert!(!wants("icp.*", "client", "delete"));
+        assert!(wants("*.created", "hood_profile_list", "create"));
+        assert!(!wants("*.created", "hood_profile_list", "update"));
+        assert!(wants("profile.updated", "hood_profile", "update"));
+        assert!(!wants("profile.updated", "hood_profile_list", "update"));
         assert!(TypePattern::parse("icp").is_err());
         assert!(TypePattern::parse("lead.*").is_err());
         assert!(TypePattern::parse("icp.changed").is_err());

@@ -23,7 +23,7 @@ use sha2::Sha256;
 
 use super::auth::Principal;
 use super::error::{DomainError, FieldPath, RecordKind};
-use super::events::{Event, TypePattern, matches_any, require_admin};
+use super::events::{Event, TypePattern, parse_sequence, read_page, require_admin, wanted_by};
 use super::input::{Expected, Reader};
 use crate::store::events::{
     AttemptRecord, DeliveryOutcome, LeasedDelivery, StoredAttempt, StoredWebhook,
@@ -499,6 +499,40 @@ async fn read_subscription(
     })
 }
 
+/// Reads a replay request's body (`since`, `includeDelivered`), every
+/// error at its path.
+pub fn read_replay(body: &Value) -> Result<(DateTime<Utc>, bool), DomainError> {
+    let mut reader = Reader::new();
+    let root = FieldPath::root();
+    let Some(fields) = reader.record_body(body, &root, &["since", "includeDelivered"], &[], false)
+    else {
+        return Err(reader.into_error());
+    };
+    let since = reader.required(&fields, "since", |reader, value, path| {
+        let text = reader.string(value, path, 1..=64)?;
+        match DateTime::parse_from_rfc3339(&text) {
+            Ok(time) => Some(time.with_timezone(&Utc)),
+            Err(_) => {
+                reader.error(
+                    path,
+                    "must be an ISO 8601 date-time, e.g. 2026-12-01T00:00:00Z",
+                );
+                None
+            }
+        }
+    });
+    let include_delivered = reader
+        .optional(&fields, "includeDelivered", |reader, value, path| {
+            reader.boolean(value, path)
+        })
+        .flatten()
+        .unwrap_or(false);
+    let since = reader.finish(since)?;
+    since
+        .map(|since| (since, include_delivered))
+        .ok_or_else(|| DomainError::invalid(root, "since is required"))
+}
+
 fn not_found(id: &str) -> DomainError {
     DomainError::NotFound {
         kind: RecordKind::Webhook,
@@ -715,7 +749,7 @@ impl Webhooks {
         let body = serde_json::json!({
             "id": event_id,
             "type": "webhook.test",
-            "timestamp": super::events::rfc3339(&now),
+            "timestamp": super::events::iso_millis(&now),
             "workspace": principal.workspace.as_str(),
             "data": {"webhookId": stored.id},
         })
@@ -740,29 +774,14 @@ impl Webhooks {
     ) -> Result<(Vec<Attempt>, Option<String>), DomainError> {
         require_admin(principal, RecordKind::Webhook)?;
         let mut errors = Vec::new();
-        let after_id = match after {
-            None | Some("") => 0,
-            Some(text) => text.parse::<i64>().unwrap_or_else(|_| {
-                errors.push(query_error(
-                    "after",
-                    "must be the `next` of an earlier page",
-                ));
-                0
-            }),
-        };
-        let limit = match limit {
-            None => 100,
-            Some(text) => match text.parse::<u32>() {
-                Ok(limit) if (1..=MAX_ATTEMPT_PAGE).contains(&limit) => limit,
-                _ => {
-                    errors.push(query_error(
-                        "limit",
-                        &format!("must be a whole number from 1 to {MAX_ATTEMPT_PAGE}"),
-                    ));
-                    100
-                }
-            },
-        };
+        let (after_id, limit) = read_page(
+            after,
+            limit,
+            parse_sequence,
+            "must be the `next` of an earlier page",
+            MAX_ATTEMPT_PAGE,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(DomainError::InvalidQuery(errors));
         }
@@ -837,13 +856,12 @@ impl Webhooks {
     /// returns how many events it passed.
     pub async fn dispatch(&self, limit: u32) -> Result<u64, DomainError> {
         let route = |event: &crate::store::events::StoredEvent, hooks: &[StoredWebhook]| {
-            let event_type = Event::from_stored(event).event_type;
             hooks
                 .iter()
                 .filter(|hook| {
                     hook.workspace == event.workspace
                         && event.seq > hook.events_after.unwrap_or(0)
-                        && matches_any(&hook.event_types, &event_type)
+                        && wanted_by(&hook.event_types, &event.entry.kind, &event.entry.action)
                 })
                 .map(|hook| hook.id.clone())
                 .collect()
@@ -949,13 +967,6 @@ impl Webhooks {
         let before =
             Utc::now() - chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
         Ok(self.store.purge_deliveries(before).await?)
-    }
-}
-
-fn query_error(name: &str, message: &str) -> super::error::FieldError {
-    super::error::FieldError {
-        path: FieldPath::root().key(name),
-        message: message.to_owned(),
     }
 }
 

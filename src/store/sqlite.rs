@@ -65,8 +65,6 @@ pub struct SqliteStore {
     /// Raised after each committed write session (see
     /// [`super::events::EventStore::committed_signal`]).
     committed: Arc<tokio::sync::Notify>,
-    /// One event dispatch at a time in this process.
-    dispatching: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -99,7 +97,6 @@ impl SqliteStore {
             scans: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SCANS)),
             claims: Mutex::new(HashMap::new()),
             committed: Arc::new(tokio::sync::Notify::new()),
-            dispatching: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -16,7 +16,6 @@ pub mod schema;
 use std::borrow::Cow;
 
 use axum::response::Response;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -33,11 +32,9 @@ use crate::core::ratelimit::{PolicySetting, RateLimits, RatePolicy};
 use crate::core::records::ChangedField;
 use crate::http::Surface;
 
-/// ISO 8601 in UTC with milliseconds (`2024-01-25T09:15:00.000Z`), as Lance
-/// and ClientSuccess write times.
-pub fn iso_millis(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+/// ISO 8601 in UTC with milliseconds, as Lance and ClientSuccess write
+/// times (the core's one formatter).
+pub use crate::core::events::iso_millis;
 
 /// The shape of an [`iso_millis`] time.
 pub fn iso_millis_shape() -> crate::core::shape::Shape {

@@ -330,11 +330,10 @@ impl EventStore for SqliteStore {
     async fn dispatch(&self, limit: u32, route: Router<'_>) -> Result<u64, StoreError> {
         // The router is borrowed, and the writer runs closures that own
         // what they use: read the subscriptions and events here, route
-        // them, and hand the writer only the rows to insert. One process
-        // owns the file, so no other dispatcher runs meanwhile; the horizon
-        // moves only if it is still where this read found it.
-        let _one_at_a_time = self.dispatching.lock().await;
-        // A cheap read first: with no subscription enabled there is
+        // them, and hand the writer only the rows to insert. The horizon
+        // moves (and the rows go in) only if it is still where this read
+        // found it, so a dispatcher that raced this one costs nothing but
+        // a round. A cheap read first: with no subscription enabled there is
         // nothing to read, and nothing to write (SQLite's feed needs no
         // horizon).
         let (horizon, webhooks) = self.readers.read(|connection| {

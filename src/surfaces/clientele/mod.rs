@@ -9,16 +9,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::{DomainError, FieldPath};
 use crate::core::events::{Event, FeedQuery};
-use crate::core::input::Reader;
 use crate::core::webhooks::{Attempt, DeliveryCounts, TestResult, Webhook, WithSecret};
 use crate::http::extract::{Caller, JsonBody, PathId, QueryPairs};
 use crate::http::{AppState, Failure, Surface};
@@ -689,7 +686,7 @@ async fn replay(
     PathId(id, ..): PathId<Clientele>,
     JsonBody(body, ..): JsonBody<Clientele>,
 ) -> ClienteleResult {
-    let (since, include_delivered) = read_replay(&body)?;
+    let (since, include_delivered) = crate::core::webhooks::read_replay(&body)?;
     let replayed = app
         .webhooks
         .replay(&principal, Some(&id), since, include_delivered)
@@ -697,43 +694,12 @@ async fn replay(
     Ok(Json(ReplayResult { replayed }).into_response())
 }
 
-fn read_replay(body: &Value) -> Result<(DateTime<Utc>, bool), DomainError> {
-    let mut reader = Reader::new();
-    let root = FieldPath::root();
-    let Some(fields) = reader.record_body(body, &root, &["since", "includeDelivered"], &[], false)
-    else {
-        return Err(reader.into_error());
-    };
-    let since = reader.required(&fields, "since", |reader, value, path| {
-        let text = reader.string(value, path, 1..=64)?;
-        match DateTime::parse_from_rfc3339(&text) {
-            Ok(time) => Some(time.with_timezone(&Utc)),
-            Err(_) => {
-                reader.error(
-                    path,
-                    "must be an ISO 8601 date-time, e.g. 2026-12-01T00:00:00Z",
-                );
-                None
-            }
-        }
-    });
-    let include_delivered = reader
-        .optional(&fields, "includeDelivered", |reader, value, path| {
-            reader.boolean(value, path)
-        })
-        .flatten()
-        .unwrap_or(false);
-    let since = reader.finish(since)?;
-    since
-        .map(|since| (since, include_delivered))
-        .ok_or_else(|| DomainError::invalid(root, "since is required"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::events::{Actor, EventData};
     use crate::core::records::ChangedField;
+    use serde_json::Value;
 
     #[test]
     fn the_feed_shows_an_event_as_a_webhook_delivers_it() {
