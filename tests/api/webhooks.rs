@@ -288,6 +288,60 @@ pub fn committed_writes(feed: &[Value]) -> HashSet<(String, i64)> {
         .collect()
 }
 
+/// The feed from `base_url` once every acknowledged write's event is in
+/// it (on PostgreSQL an event shows a few milliseconds after its commit);
+/// fails after 30 s.
+pub async fn feed_holding(
+    base_url: &str,
+    token: &str,
+    acknowledged: &[(String, i64)],
+) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let feed = feed_at(base_url, token).await;
+        let committed = committed_writes(&feed);
+        let missing: Vec<_> = acknowledged
+            .iter()
+            .filter(|write| !committed.contains(*write))
+            .collect();
+        if missing.is_empty() {
+            return feed;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "acknowledged writes have no event: {missing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every event of `feed` was delivered at least once, and
+/// checks that nothing else was (no event of an uncommitted write) and
+/// that each record's events came in order; returns the deliveries and how
+/// many were duplicates.
+pub async fn delivered_exactly(
+    receiver: &Receiver,
+    feed: &[Value],
+    timeout: Duration,
+) -> (Vec<Delivery>, usize) {
+    let wanted: HashSet<String> = feed
+        .iter()
+        .filter_map(|event| event["id"].as_str().map(str::to_owned))
+        .collect();
+    let deliveries = receiver.wait_for_ids(&wanted, timeout).await;
+    for delivery in &deliveries {
+        assert!(
+            wanted.contains(delivery.id()),
+            "{} is not in the feed",
+            delivery.id()
+        );
+    }
+    assert_in_order_per_record(&deliveries);
+    let distinct: HashSet<&str> = deliveries.iter().map(Delivery::id).collect();
+    let duplicates = deliveries.len() - distinct.len();
+    (deliveries, duplicates)
+}
+
 /// The version a write's answer reports in its `ETag`.
 pub fn etag_version(response: &reqwest::Response) -> i64 {
     response
@@ -983,6 +1037,21 @@ async fn subscriptions_are_managed_validated_and_scoped_to_the_workspace() {
         .filter_map(|attempt| attempt["outcome"].as_str())
         .collect();
     assert_eq!(outcomes, ["test", "delivered"]);
+    let items = attempts.body["items"].as_array().expect("items");
+    assert_eq!(
+        items
+            .iter()
+            .map(|attempt| (attempt["status"].clone(), attempt["attempt"].clone()))
+            .collect::<Vec<_>>(),
+        [(json!(204), json!(1)), (json!(204), json!(1))]
+    );
+    assert!(
+        items[0]["eventId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("evt_test_"))
+    );
+    assert_eq!(items[1]["eventId"], delivery.json["id"]);
+    assert_eq!(attempts.body["next"], Value::Null);
 
     assert_eq!(
         app.delete(&path, &admin).await.status,
@@ -1062,7 +1131,33 @@ async fn an_endpoint_that_answers_410_is_disabled_and_failures_can_be_replayed()
     assert_eq!(shown["disabledReason"], "the endpoint answered 410 Gone");
     // Enabling again clears the reason.
     let enabled = app.patch(&path, &token, &json!({"enabled": true})).await;
+    assert_eq!(enabled.body["enabled"], true);
     assert_eq!(enabled.body["disabledReason"], Value::Null);
+
+    // Every attempt is kept with its status, number and outcome.
+    let attempts = app.get(&format!("{path}/attempts"), &token).await;
+    assert_eq!(attempts.status, StatusCode::OK, "{}", attempts.text);
+    let kept: Vec<(Value, Value, Value)> = attempts.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|attempt| {
+            (
+                attempt["status"].clone(),
+                attempt["attempt"].clone(),
+                attempt["outcome"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (json!(500), json!(1), json!("retry")),
+            (json!(500), json!(2), json!("failed")),
+            (json!(204), json!(1), json!("delivered")),
+            (json!(410), json!(1), json!("disabled")),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -1232,38 +1327,16 @@ async fn kill_9_during_a_burst_loses_no_committed_writes_event() {
     assert!(acknowledged.len() >= 100, "{} writes", acknowledged.len());
 
     let server = ServerProcess::start_with(database.url(), &flags);
-    // The feed after the restart: every committed write's event.
-    let feed = feed_at(&server.base_url, &token).await;
-    let committed = committed_writes(&feed);
-    for write in &acknowledged {
-        assert!(
-            committed.contains(write),
-            "acknowledged write {write:?} has no event"
-        );
-    }
-    let wanted: HashSet<String> = feed
-        .iter()
-        .filter_map(|event| event["id"].as_str().map(str::to_owned))
-        .collect();
-    let deliveries = receiver
-        .wait_for_ids(&wanted, Duration::from_secs(60))
-        .await;
-    // No event for a write that did not commit: every delivery is in the feed.
-    for delivery in &deliveries {
-        assert!(
-            wanted.contains(delivery.id()),
-            "{} is not in the feed",
-            delivery.id()
-        );
-    }
-    let distinct: HashSet<&str> = deliveries.iter().map(Delivery::id).collect();
+    // Every acknowledged write's event, and nothing else, is delivered.
+    let feed = feed_holding(&server.base_url, &token, &acknowledged).await;
+    let (deliveries, duplicates) =
+        delivered_exactly(&receiver, &feed, Duration::from_secs(60)).await;
     eprintln!(
         "kill -9 during a burst: {} writes acknowledged, {} events committed, {} deliveries \
-         received, {} duplicates",
+         received, {duplicates} duplicates",
         acknowledged.len(),
         feed.len(),
         deliveries.len(),
-        deliveries.len() - distinct.len()
     );
     verify_with_reference(&deliveries, &[secret]);
     drop(server);
