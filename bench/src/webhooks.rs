@@ -656,6 +656,51 @@ impl Bench<'_> {
         Ok((runs, steady))
     }
 
+    /// Before a run's load: subscribes (if `subscribed`), says what runs,
+    /// and reads the server's CPU time.
+    async fn start_run(
+        &self,
+        subscribed: bool,
+        load: &str,
+    ) -> Result<(Option<String>, Cpu), String> {
+        let webhook = if subscribed {
+            Some(self.api.subscribe(&self.receiver.url).await?)
+        } else {
+            None
+        };
+        let subscription = if subscribed {
+            "one subscription"
+        } else {
+            "no subscription"
+        };
+        eprintln!("== {load}, {subscription}");
+        Ok((webhook, Cpu::now(self.server_pid)))
+    }
+
+    /// After a run's load (which ended at `load_ended_us`): counts its
+    /// events, waits for their deliveries (with a subscription), reads the
+    /// CPU time spent since `cpu_before`, and unsubscribes.
+    async fn finish_run(
+        &mut self,
+        webhook: Option<String>,
+        cpu_before: Cpu,
+        load_ended_us: i64,
+    ) -> Result<(Span, Cpu, Option<Delivered>), String> {
+        let span = self.feed.settle(&self.api).await?;
+        let delivered = match &webhook {
+            Some(webhook) => Some(
+                self.wait_for_deliveries(webhook, &span, load_ended_us)
+                    .await?,
+            ),
+            None => None,
+        };
+        let cpu = Cpu::now(self.server_pid).since(&cpu_before);
+        if let Some(webhook) = &webhook {
+            self.api.unsubscribe(webhook).await?;
+        }
+        Ok((span, cpu, delivered))
+    }
+
     /// One wrk run, with a subscription or without; with one, waits for
     /// its deliveries and unsubscribes.
     async fn throughput_run(
@@ -664,49 +709,27 @@ impl Bench<'_> {
         subscribed: bool,
     ) -> Result<ThroughputRun, String> {
         let args = self.args;
-        let webhook = if subscribed {
-            Some(self.api.subscribe(&self.receiver.url).await?)
-        } else {
-            None
-        };
-        eprintln!(
-            "== PATCH ICP at {} connections, {} s, {}",
-            args.connections,
-            args.seconds,
-            if subscribed {
-                "one subscription"
-            } else {
-                "no subscription"
-            }
+        let load = format!(
+            "PATCH ICP at {} connections, {} s",
+            args.connections, args.seconds
         );
-        let cpu_before = Cpu::now(self.server_pid);
+        let (webhook, cpu_before) = self.start_run(subscribed, &load).await?;
         let measured = wrk_patch(&self.api, icp_ids, args.connections, args.seconds).await?;
         let load_ended_us = Utc::now().timestamp_micros();
-        let span = self.feed.settle(&self.api).await?;
+        let (span, cpu, delivered) = self.finish_run(webhook, cpu_before, load_ended_us).await?;
         eprintln!(
             "   {:.0} req/s, {} errors, {} events",
             measured.requests_per_second, measured.errors, span.events
         );
-        let delivered = match &webhook {
-            Some(webhook) => {
-                let delivered = self
-                    .wait_for_deliveries(webhook, &span, load_ended_us)
-                    .await?;
-                eprintln!(
-                    "   {} of {} events delivered ({} during the run), drained {:.1} s after it, {} pending",
-                    delivered.events,
-                    span.events,
-                    delivered.during,
-                    delivered.drain_s,
-                    delivered.pending
-                );
-                Some(delivered)
-            }
-            None => None,
-        };
-        let cpu = Cpu::now(self.server_pid).since(&cpu_before);
-        if let Some(webhook) = &webhook {
-            self.api.unsubscribe(webhook).await?;
+        if let Some(delivered) = &delivered {
+            eprintln!(
+                "   {} of {} events delivered ({} during the run), drained {:.1} s after it, {} pending",
+                delivered.events,
+                span.events,
+                delivered.during,
+                delivered.drain_s,
+                delivered.pending
+            );
         }
         Ok(ThroughputRun {
             round: 0,
@@ -726,47 +749,25 @@ impl Bench<'_> {
         subscribed: bool,
     ) -> Result<SteadyRun, String> {
         let args = self.args;
-        let webhook = if subscribed {
-            Some(self.api.subscribe(&self.receiver.url).await?)
-        } else {
-            None
-        };
-        eprintln!(
-            "== PATCH ICP at a steady {}/s for {} s, {}",
-            args.rate,
-            args.seconds,
-            if subscribed {
-                "one subscription"
-            } else {
-                "no subscription"
-            }
+        let load = format!(
+            "PATCH ICP at a steady {}/s for {} s",
+            args.rate, args.seconds
         );
-        let cpu_before = Cpu::now(self.server_pid);
+        let (webhook, cpu_before) = self.start_run(subscribed, &load).await?;
         let written = steady_writes(&self.api, icp_ids, args.rate, args.seconds).await;
         let load_ended_us = Utc::now().timestamp_micros();
-        let span = self.feed.settle(&self.api).await?;
+        let (span, cpu, delivered) = self.finish_run(webhook, cpu_before, load_ended_us).await?;
         eprintln!(
             "   {} acknowledged of {} sent, {} events",
             written.acknowledged, written.sent, span.events
         );
-        let delivered = match &webhook {
-            Some(webhook) => {
-                let delivered = self
-                    .wait_for_deliveries(webhook, &span, load_ended_us)
-                    .await?;
-                eprintln!(
-                    "   {} delivered; lag p50 {}, p99 {}",
-                    delivered.events,
-                    lag_ms(delivered.lag.p50),
-                    lag_ms(delivered.lag.p99)
-                );
-                Some(delivered)
-            }
-            None => None,
-        };
-        let cpu = Cpu::now(self.server_pid).since(&cpu_before);
-        if let Some(webhook) = &webhook {
-            self.api.unsubscribe(webhook).await?;
+        if let Some(delivered) = &delivered {
+            eprintln!(
+                "   {} delivered; lag p50 {}, p99 {}",
+                delivered.events,
+                lag_ms(delivered.lag.p50),
+                lag_ms(delivered.lag.p99)
+            );
         }
         Ok(SteadyRun {
             written,
