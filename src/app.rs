@@ -215,7 +215,13 @@ async fn release_claims_before_answering(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    crate::core::idempotency::releasing_claims(next.run(request)).await
+    // Only a request with a key can hold a claim: the others (most) skip
+    // the scope.
+    if request.headers().contains_key("idempotency-key") {
+        crate::core::idempotency::releasing_claims(next.run(request)).await
+    } else {
+        next.run(request).await
+    }
 }
 
 /// Middleware: a request that takes longer than `limit` answers 503 in its
