@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::core::webhooks::{
-    FinishedDelivery, SendResult, Sender, SignedMessage, Webhooks, check_url_form,
-    internal_message, is_internal_address,
+    DELIVERY_NICENESS, FinishedDelivery, SendResult, Sender, SignedMessage, Webhooks,
+    check_url_form, internal_message, is_internal_address, lower_thread_priority,
 };
 
 /// How often the dispatcher looks for events committed by other instances
@@ -214,12 +214,6 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// How much lower than the request handlers' the webhook thread's
-/// priority is (a nice value): when the CPU is short, answering writes
-/// comes first and deliveries catch up after ("delivery never slows a
-/// write"); when it is not, the difference is nothing.
-const DELIVERY_NICENESS: i32 = 10;
-
 /// Starts the dispatcher, the senders (unless `settings` is `None`) and
 /// the purge on a thread of their own, at a lower priority, running until
 /// the runtime that called this stops. The dispatcher runs even without
@@ -237,7 +231,7 @@ pub fn start(webhooks: Webhooks, settings: Option<DeliverySettings>) {
     let spawned = std::thread::Builder::new()
         .name("clientele-webhooks".into())
         .spawn(move || {
-            lower_priority();
+            lower_thread_priority(DELIVERY_NICENESS);
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -268,17 +262,6 @@ pub fn start(webhooks: Webhooks, settings: Option<DeliverySettings>) {
         tracing::error!(%error, "webhooks cannot run: no thread for them");
     }
 }
-
-#[cfg(unix)]
-fn lower_priority() {
-    let thread = rustix::thread::gettid();
-    if let Err(error) = rustix::process::setpriority_process(Some(thread), DELIVERY_NICENESS) {
-        tracing::debug!(%error, "the webhook thread keeps the normal priority");
-    }
-}
-
-#[cfg(not(unix))]
-fn lower_priority() {}
 
 async fn dispatch_forever(webhooks: Webhooks, deliveries_due: Arc<Notify>) {
     let committed = webhooks.committed_signal();

@@ -89,6 +89,27 @@ pub struct WriterSession {
     waiting: Arc<AtomicUsize>,
 }
 
+/// How much lower than the request handlers' the priority of background
+/// work is (a nice value): the webhook tasks, and on SQLite the webhook
+/// file's writer. When the CPU is short, answering writes comes first and
+/// deliveries catch up after ("delivery never slows a write"); when it is
+/// not, the difference is nothing.
+pub const BACKGROUND_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority by `niceness` (a nice value); a
+/// refusal is logged and the thread keeps its priority.
+pub fn lower_thread_priority(niceness: i32) {
+    #[cfg(unix)]
+    {
+        let thread = rustix::thread::gettid();
+        if let Err(error) = rustix::process::setpriority_process(Some(thread), niceness) {
+            tracing::debug!(%error, "a background thread keeps the normal priority");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = niceness;
+}
+
 /// A rusqlite error as a [`StoreError`].
 pub fn from_rusqlite(error: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
@@ -164,6 +185,17 @@ fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
 impl GroupWriter {
     /// Opens the writer connection on `path` and starts the writer thread.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        Self::open_at_niceness(path, busy_timeout, 0)
+    }
+
+    /// Like [`GroupWriter::open`], with the writer thread's priority
+    /// lowered by `niceness` (for background bookkeeping that must yield
+    /// the CPU to request handling when it is short).
+    pub fn open_at_niceness(
+        path: &Path,
+        busy_timeout: Duration,
+        niceness: i32,
+    ) -> Result<Self, StoreError> {
         let connection = open_writer(path, busy_timeout)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -174,6 +206,9 @@ impl GroupWriter {
         std::thread::Builder::new()
             .name("clientele-sqlite-writer".into())
             .spawn(move || {
+                if niceness != 0 {
+                    lower_thread_priority(niceness);
+                }
                 // Runs the sessions spawned onto `handle` until every
                 // GroupWriter is gone (the sender drops).
                 runtime.block_on(async {

@@ -50,6 +50,7 @@ impl fmt::Display for WorkspaceId {
     }
 }
 
+pub use group_commit::{BACKGROUND_NICENESS, lower_thread_priority};
 pub use idempotency::{Claim, IdempotencyKey, Kept, KeptResponse};
 
 /// A failure of the storage backend itself (not of the caller's request).

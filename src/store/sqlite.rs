@@ -44,6 +44,8 @@ use super::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The webhook file's own migrations (see [`webhook_file_path`]).
+static WEBHOOK_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite-webhooks");
 
 /// How long a connection waits for SQLite's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,6 +59,11 @@ const SCAN_WAIT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     writer: GroupWriter,
     readers: Arc<ReaderPool>,
+    /// The webhook file's writer (at a lower priority) and readers: its
+    /// bookkeeping never queues with the records' writes (see
+    /// [`webhook_file_path`]).
+    webhook_writer: GroupWriter,
+    webhook_readers: Arc<ReaderPool>,
     scans: Arc<tokio::sync::Semaphore>,
     /// Idempotency keys whose requests are running: one process owns a
     /// SQLite file, so its memory is where they are seen (and a crash,
@@ -86,14 +93,31 @@ impl SqliteStore {
             .map_err(|error| StoreError::Other(format!("migration failed: {error}")))?;
         drop(migrating);
         let path = options.get_filename().to_owned();
+        let webhook_path = webhook_file_path(&path);
+        let mut migrating = options
+            .clone()
+            .filename(&webhook_path)
+            .connect()
+            .await
+            .map_err(|error| {
+                StoreError::Unavailable(format!("cannot open the SQLite webhook file: {error}"))
+            })?;
+        WEBHOOK_MIGRATOR
+            .run(&mut migrating)
+            .await
+            .map_err(|error| {
+                StoreError::Other(format!("migration of the webhook file failed: {error}"))
+            })?;
+        drop(migrating);
+        events::move_webhook_tables(&path, &webhook_path)?;
         let writer = GroupWriter::open(&path, BUSY_TIMEOUT)?;
-        let readers = Arc::new(ReaderPool {
-            path,
-            idle: Mutex::new(Vec::new()),
-        });
+        let webhook_writer =
+            GroupWriter::open_at_niceness(&webhook_path, BUSY_TIMEOUT, super::BACKGROUND_NICENESS)?;
         Ok(Self {
             writer,
-            readers,
+            readers: ReaderPool::new(path),
+            webhook_writer,
+            webhook_readers: ReaderPool::new(webhook_path),
             scans: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SCANS)),
             claims: Mutex::new(HashMap::new()),
             committed: Arc::new(tokio::sync::Notify::new()),
@@ -105,11 +129,20 @@ impl SqliteStore {
         &self,
         read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.scan_on(&self.readers, read).await
+    }
+
+    /// [`SqliteStore::scan`] of the file `readers` read.
+    async fn scan_on<R: Send + 'static>(
+        &self,
+        readers: &Arc<ReaderPool>,
+        read: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let permit = tokio::time::timeout(SCAN_WAIT, self.scans.clone().acquire_owned())
             .await
             .map_err(|_| StoreError::Unavailable("every read connection is busy".into()))?
             .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
-        let readers = self.readers.clone();
+        let readers = readers.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             readers.read(read)
@@ -119,6 +152,18 @@ impl SqliteStore {
     }
 }
 
+/// The webhook file that serves the database at `path`: `<path>.webhooks`
+/// (with its own `-wal` and `-shm`). Subscriptions, deliveries and attempts
+/// live there rather than in the records' file because SQLite has one
+/// writer per file: in the records' file, their four row writes per event
+/// and subscription queued with every record write and halved the write
+/// rate (bench/WEBHOOKS.md). A backup takes both files.
+pub fn webhook_file_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".webhooks");
+    PathBuf::from(name)
+}
+
 /// Read connections, taken for one read at a time and put back.
 struct ReaderPool {
     path: PathBuf,
@@ -126,6 +171,13 @@ struct ReaderPool {
 }
 
 impl ReaderPool {
+    fn new(path: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
     fn open(path: &Path) -> Result<Connection, StoreError> {
         let connection = Connection::open_with_flags(
             path,

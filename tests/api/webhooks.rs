@@ -316,22 +316,29 @@ pub async fn feed_holding(
 }
 
 /// Waits until every event of `feed` was delivered at least once, and
-/// checks that nothing else was (no event of an uncommitted write) and
-/// that each record's events came in order; returns the deliveries and how
-/// many were duplicates.
+/// checks that nothing else was (no event of an uncommitted write: every
+/// delivery is in the feed of the server at `base_url` as it is after the
+/// wait, since a write that committed unacknowledged before a kill may
+/// reach the feed, and be delivered, after `feed` was read) and that each
+/// record's events came in order; returns the deliveries and how many were
+/// duplicates.
 pub async fn delivered_exactly(
     receiver: &Receiver,
     feed: &[Value],
+    (base_url, token): (&str, &str),
     timeout: Duration,
 ) -> (Vec<Delivery>, usize) {
-    let wanted: HashSet<String> = feed
-        .iter()
-        .filter_map(|event| event["id"].as_str().map(str::to_owned))
-        .collect();
+    let event_ids = |feed: &[Value]| -> HashSet<String> {
+        feed.iter()
+            .filter_map(|event| event["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let wanted = event_ids(feed);
     let deliveries = receiver.wait_for_ids(&wanted, timeout).await;
+    let committed = event_ids(&feed_at(base_url, token).await);
     for delivery in &deliveries {
         assert!(
-            wanted.contains(delivery.id()),
+            committed.contains(delivery.id()),
             "{} is not in the feed",
             delivery.id()
         );
@@ -1329,8 +1336,13 @@ async fn kill_9_during_a_burst_loses_no_committed_writes_event() {
     let server = ServerProcess::start_with(database.url(), &flags);
     // Every acknowledged write's event, and nothing else, is delivered.
     let feed = feed_holding(&server.base_url, &token, &acknowledged).await;
-    let (deliveries, duplicates) =
-        delivered_exactly(&receiver, &feed, Duration::from_secs(60)).await;
+    let (deliveries, duplicates) = delivered_exactly(
+        &receiver,
+        &feed,
+        (&server.base_url, &token),
+        Duration::from_secs(60),
+    )
+    .await;
     eprintln!(
         "kill -9 during a burst: {} writes acknowledged, {} events committed, {} deliveries \
          received, {duplicates} duplicates",

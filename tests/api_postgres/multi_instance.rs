@@ -456,8 +456,13 @@ async fn two_instances_deliver_every_event_when_one_is_killed() {
     // Every acknowledged write's event, and nothing else, is delivered,
     // each record's in order; the feed is read from the instance that lives.
     let feed = feed_holding(&bases[1], &token, &acknowledged).await;
-    let (deliveries, duplicates) =
-        delivered_exactly(&receiver, &feed, Duration::from_secs(90)).await;
+    let (deliveries, duplicates) = delivered_exactly(
+        &receiver,
+        &feed,
+        (&bases[1], &token),
+        Duration::from_secs(90),
+    )
+    .await;
     eprintln!(
         "two instances, one killed: {} writes acknowledged, {} events committed, {} deliveries \
          received, {duplicates} duplicates",

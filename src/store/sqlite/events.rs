@@ -1,10 +1,18 @@
 //! [`EventStore`] on SQLite. Commits happen one batch at a time on the one
 //! writer connection, in sequence order, so every history row a reader
 //! sees has every lower sequence number committed (or rolled back for
-//! good) before it: the feed needs no horizon. The dispatcher and the
-//! leases run on the writer, inside its batches, so the deliveries they
-//! create commit with the batch they read in.
+//! good) before it: the feed needs no horizon.
+//!
+//! The history (the outbox) is in the records' file; subscriptions,
+//! deliveries, attempts and the dispatch horizon are in the webhook file
+//! beside it ([`super::webhook_file_path`]), written by a writer of its
+//! own at a lower priority. Nothing here needs both files in one
+//! transaction: the dispatcher reads events from the records' file and
+//! then, in one transaction of the webhook file, inserts their deliveries
+//! and moves the horizon past them; a crash between the two only repeats
+//! the read.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -178,27 +186,43 @@ fn lease_on(
     Ok(due)
 }
 
-/// The events and subscriptions of leased deliveries, read on a reader.
+/// The subscriptions of leased deliveries, read on a webhook file reader.
+fn leased_webhooks(
+    connection: &Connection,
+    due: &[(i64, String, i64, i32)],
+) -> Result<Vec<StoredWebhook>, StoreError> {
+    let mut webhooks: Vec<StoredWebhook> = Vec::new();
+    for (_, webhook_id, ..) in due {
+        if webhooks.iter().any(|webhook| &webhook.id == webhook_id) {
+            continue;
+        }
+        let found = connection
+            .prepare_cached(&format!("{SELECT_WEBHOOK} WHERE id = ?1"))
+            .and_then(|mut select| {
+                select
+                    .query_row(params![webhook_id], read_webhook)
+                    .optional()
+            })
+            .map_err(from_rusqlite)?
+            .map(into_webhook)
+            .transpose()?;
+        webhooks.extend(found);
+    }
+    Ok(webhooks)
+}
+
+/// The events of leased deliveries, read on a records' reader, joined to
+/// their subscriptions (a delivery whose subscription or event is gone is
+/// left out).
 fn leased_parts(
     connection: &Connection,
     due: Vec<(i64, String, i64, i32)>,
+    webhooks: &[StoredWebhook],
 ) -> Result<Vec<LeasedDelivery>, StoreError> {
-    let mut webhooks: Vec<StoredWebhook> = Vec::new();
     let mut leased = Vec::with_capacity(due.len());
     for (id, webhook_id, seq, attempts_before) in due {
-        let webhook = match webhooks.iter().find(|webhook| webhook.id == webhook_id) {
-            Some(webhook) => Some(webhook.clone()),
-            None => connection
-                .prepare_cached(&format!("{SELECT_WEBHOOK} WHERE id = ?1"))
-                .and_then(|mut select| {
-                    select
-                        .query_row(params![webhook_id], read_webhook)
-                        .optional()
-                })
-                .map_err(from_rusqlite)?
-                .map(into_webhook)
-                .transpose()?
-                .inspect(|webhook| webhooks.push(webhook.clone())),
+        let Some(webhook) = webhooks.iter().find(|webhook| webhook.id == webhook_id) else {
+            continue;
         };
         let event = connection
             .prepare_cached(&format!("{SELECT_EVENT} WHERE seq = ?1"))
@@ -206,16 +230,82 @@ fn leased_parts(
             .map_err(from_rusqlite)?
             .map(into_event)
             .transpose()?;
-        if let (Some(webhook), Some(event)) = (webhook, event) {
+        if let Some(event) = event {
             leased.push(LeasedDelivery {
                 id,
-                webhook,
+                webhook: webhook.clone(),
                 event,
                 attempts_before,
             });
         }
     }
     Ok(leased)
+}
+
+/// The sequence number of the last event committed: what a subscription
+/// made now starts after.
+fn last_seq(connection: &Connection) -> Result<i64, StoreError> {
+    connection
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM history", [], |row| {
+            row.get(0)
+        })
+        .map_err(from_rusqlite)
+}
+
+/// Moves the webhook tables from the records' file `records`, where
+/// migration 0204 made them, to the webhook file `webhooks` (already
+/// migrated), once: copied in one transaction of the webhook file, then
+/// dropped in one of the records' file. A crash between the two copies
+/// them again at the next start (the copy skips what is there). Also sets
+/// the dispatch horizon of a new webhook file, if nothing was moved.
+pub(super) fn move_webhook_tables(records: &Path, webhooks: &Path) -> Result<(), StoreError> {
+    let connection = Connection::open(webhooks).map_err(from_rusqlite)?;
+    connection
+        .busy_timeout(Duration::from_secs(10))
+        .map_err(from_rusqlite)?;
+    let records = records.to_str().ok_or_else(|| {
+        StoreError::Other(format!(
+            "the database path {} is not UTF-8",
+            records.display()
+        ))
+    })?;
+    connection
+        .execute("ATTACH DATABASE ?1 AS records", params![records])
+        .map_err(from_rusqlite)?;
+    let in_records: bool = connection
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM records.sqlite_master \
+             WHERE type = 'table' AND name = 'event_dispatch')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(from_rusqlite)?;
+    if in_records {
+        connection
+            .execute_batch(
+                "BEGIN IMMEDIATE; \
+                 INSERT OR IGNORE INTO main.event_dispatch SELECT * FROM records.event_dispatch; \
+                 INSERT OR IGNORE INTO main.webhooks SELECT * FROM records.webhooks; \
+                 INSERT OR IGNORE INTO main.webhook_deliveries \
+                     SELECT * FROM records.webhook_deliveries; \
+                 INSERT OR IGNORE INTO main.webhook_attempts SELECT * FROM records.webhook_attempts; \
+                 COMMIT; \
+                 BEGIN IMMEDIATE; \
+                 DROP TABLE records.webhook_attempts; \
+                 DROP TABLE records.webhook_deliveries; \
+                 DROP TABLE records.webhooks; \
+                 DROP TABLE records.event_dispatch; \
+                 COMMIT;",
+            )
+            .map_err(from_rusqlite)?;
+    }
+    connection
+        .execute_batch(
+            "INSERT OR IGNORE INTO main.event_dispatch (id, horizon) \
+             SELECT 1, COALESCE(MAX(seq), 0) FROM records.history; \
+             DETACH DATABASE records;",
+        )
+        .map_err(from_rusqlite)
 }
 
 fn insert_attempt(connection: &Connection, attempt: &AttemptRecord) -> Result<(), StoreError> {
@@ -336,7 +426,7 @@ impl EventStore for SqliteStore {
         // a round. A cheap read first: with no subscription enabled there is
         // nothing to read, and nothing to write (SQLite's feed needs no
         // horizon).
-        let (horizon, webhooks) = self.readers.read(|connection| {
+        let (horizon, webhooks) = self.webhook_readers.read(|connection| {
             let horizon: i64 = connection
                 .query_row(
                     "SELECT horizon FROM event_dispatch WHERE id = 1",
@@ -377,7 +467,7 @@ impl EventStore for SqliteStore {
             }
         }
         let passed = events.len() as u64;
-        self.writer
+        self.webhook_writer
             .write(move |connection| {
                 let moved = connection
                     .execute(
@@ -415,7 +505,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
-        self.writer
+        self.webhook_writer
             .write(|connection| {
                 connection
                     .execute(
@@ -440,13 +530,16 @@ impl EventStore for SqliteStore {
         let now_ms = millis(now);
         let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let due = self
-            .writer
+            .webhook_writer
             .write(move |connection| lease_on(connection, &owner, now_ms, until, limit))
             .await?;
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        self.scan(move |connection| leased_parts(connection, due))
+        let webhooks = self
+            .webhook_readers
+            .read(|connection| leased_webhooks(connection, &due))?;
+        self.scan(move |connection| leased_parts(connection, due, &webhooks))
             .await
     }
 
@@ -457,22 +550,25 @@ impl EventStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let owner = owner.to_owned();
         let finished = finished.to_vec();
-        self.writer
+        self.webhook_writer
             .write(move |connection| finish_on(connection, &owner, &finished))
             .await
     }
 
     async fn insert_webhook(&self, webhook: &StoredWebhook) -> Result<(), StoreError> {
         let webhook = webhook.clone();
-        self.writer
+        let events_after = match webhook.events_after {
+            Some(after) => after,
+            None => self.readers.read(last_seq)?,
+        };
+        self.webhook_writer
             .write(move |connection| {
                 connection
                     .prepare_cached(
                         "INSERT INTO webhooks (id, workspace_id, url, event_types, description, \
                          enabled, disabled_reason, secret, previous_secret, \
                          previous_secret_until, created_at, updated_at, events_after) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-                         COALESCE(?13, (SELECT COALESCE(MAX(seq), 0) FROM history)))",
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     )
                     .and_then(|mut insert| {
                         insert.execute(params![
@@ -488,7 +584,7 @@ impl EventStore for SqliteStore {
                             webhook.previous_secret_until.map(millis),
                             millis(webhook.created_at),
                             millis(webhook.updated_at),
-                            webhook.events_after,
+                            events_after,
                         ])
                     })
                     .map(|_| ())
@@ -503,7 +599,7 @@ impl EventStore for SqliteStore {
         id: &str,
     ) -> Result<Option<StoredWebhook>, StoreError> {
         let key = [workspace.as_str(), id].map(str::to_owned);
-        self.readers.read(move |connection| {
+        self.webhook_readers.read(move |connection| {
             connection
                 .prepare_cached(&format!(
                     "{SELECT_WEBHOOK} WHERE workspace_id = ?1 AND id = ?2"
@@ -521,7 +617,7 @@ impl EventStore for SqliteStore {
 
     async fn webhooks(&self, workspace: &WorkspaceId) -> Result<Vec<StoredWebhook>, StoreError> {
         let workspace = workspace.as_str().to_owned();
-        self.scan(move |connection| {
+        self.scan_on(&self.webhook_readers, move |connection| {
             select_all(
                 connection,
                 &format!("{SELECT_WEBHOOK} WHERE workspace_id = ?1 ORDER BY created_at, id"),
@@ -535,14 +631,18 @@ impl EventStore for SqliteStore {
 
     async fn update_webhook(&self, webhook: &StoredWebhook) -> Result<bool, StoreError> {
         let webhook = webhook.clone();
-        self.writer
+        let events_after = match webhook.events_after {
+            Some(after) => after,
+            None => self.readers.read(last_seq)?,
+        };
+        self.webhook_writer
             .write(move |connection| {
                 connection
                     .prepare_cached(
                         "UPDATE webhooks SET url = ?3, event_types = ?4, description = ?5, \
                          enabled = ?6, disabled_reason = ?7, secret = ?8, previous_secret = ?9, \
                          previous_secret_until = ?10, updated_at = ?11, \
-                         events_after = COALESCE(?12, (SELECT COALESCE(MAX(seq), 0) FROM history)) \
+                         events_after = ?12 \
                          WHERE workspace_id = ?1 AND id = ?2",
                     )
                     .and_then(|mut update| {
@@ -558,7 +658,7 @@ impl EventStore for SqliteStore {
                             webhook.previous_secret,
                             webhook.previous_secret_until.map(millis),
                             millis(webhook.updated_at),
-                            webhook.events_after,
+                            events_after,
                         ])
                     })
                     .map(|changed| changed > 0)
@@ -569,7 +669,7 @@ impl EventStore for SqliteStore {
 
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &str) -> Result<bool, StoreError> {
         let key = [workspace.as_str(), id].map(str::to_owned);
-        self.writer
+        self.webhook_writer
             .write(move |connection| {
                 let deleted = connection
                     .execute(
@@ -594,7 +694,7 @@ impl EventStore for SqliteStore {
 
     async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), StoreError> {
         let attempt = attempt.clone();
-        self.writer
+        self.webhook_writer
             .write(move |connection| insert_attempt(connection, &attempt))
             .await
     }
@@ -607,7 +707,7 @@ impl EventStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<StoredAttempt>, StoreError> {
         let key = [workspace.as_str(), webhook_id].map(str::to_owned);
-        self.scan(move |connection| {
+        self.scan_on(&self.webhook_readers, move |connection| {
             select_all(
                 connection,
                 "SELECT a.id, a.webhook_id, a.event_id, a.attempt, a.at, a.status, a.latency_ms, \
@@ -655,7 +755,7 @@ impl EventStore for SqliteStore {
         webhook_id: &str,
     ) -> Result<DeliveryCounts, StoreError> {
         let key = [workspace.as_str(), webhook_id].map(str::to_owned);
-        self.scan(move |connection| {
+        self.scan_on(&self.webhook_readers, move |connection| {
             let rows: Vec<(String, i64)> = select_all(
                 connection,
                 "SELECT d.state, COUNT(*) FROM webhook_deliveries d \
@@ -680,7 +780,7 @@ impl EventStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         let workspace = workspace.as_str().to_owned();
         let webhook_id = webhook_id.map(str::to_owned);
-        self.writer
+        self.webhook_writer
             .write(move |connection| {
                 connection
                     .execute(
@@ -706,7 +806,7 @@ impl EventStore for SqliteStore {
 
     async fn purge_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = millis(before);
-        self.writer
+        self.webhook_writer
             .write(move |connection| {
                 let deliveries = connection
                     .execute(
@@ -724,5 +824,122 @@ impl EventStore for SqliteStore {
                 Ok((deliveries + attempts) as u64)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{MIGRATOR, SqliteStore, webhook_file_path};
+    use super::*;
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+
+    /// A records' file as the release before the webhook file left it:
+    /// migrated, with a subscription, a delivery, an attempt and a horizon
+    /// in its own tables.
+    async fn records_file_with_webhooks_inside(path: &Path) {
+        let url = format!("sqlite://{}", path.display());
+        let mut connection = SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .create_if_missing(true)
+            .connect()
+            .await
+            .expect("connect");
+        MIGRATOR.run(&mut connection).await.expect("migrate");
+        drop(connection);
+        let connection = Connection::open(path).expect("open");
+        connection
+            .execute_batch(
+                "UPDATE event_dispatch SET horizon = 41; \
+                 INSERT INTO webhooks (id, workspace_id, url, event_types, enabled, secret, \
+                     events_after, created_at, updated_at) \
+                     VALUES ('wh_1', 'acme', 'https://example.com/hook', '[\"*\"]', 1, \
+                     'sealed', 7, 1000, 1000); \
+                 INSERT INTO webhook_deliveries (webhook_id, event_seq, record_key, state, \
+                     attempts, next_attempt_at, created_at, finished_at) \
+                     VALUES ('wh_1', 40, 'icp/1', 'failed', 8, 2000, 1500, 2000); \
+                 INSERT INTO webhook_attempts (webhook_id, event_id, attempt, at, status, \
+                     latency_ms, outcome) \
+                     VALUES ('wh_1', 'evt_0000000000000040', 8, 2000, 500, 12, 'failed');",
+            )
+            .expect("old rows");
+    }
+
+    fn tables(path: &Path) -> Vec<String> {
+        let connection = Connection::open(path).expect("open");
+        let mut select = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .expect("prepare");
+        select
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[tokio::test]
+    async fn opening_a_database_moves_its_webhook_tables_to_the_webhook_file() {
+        let directory = tempfile::tempdir().expect("directory");
+        let path = directory.path().join("clientele.db");
+        records_file_with_webhooks_inside(&path).await;
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url).await.expect("open");
+
+        let workspace = WorkspaceId::new("acme");
+        let webhooks = store.webhooks(&workspace).await.expect("webhooks");
+        assert_eq!(webhooks.len(), 1);
+        assert_eq!(webhooks[0].id, "wh_1");
+        assert_eq!(webhooks[0].events_after, Some(7));
+        let attempts = store
+            .attempts(&workspace, "wh_1", 0, 10)
+            .await
+            .expect("attempts");
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].attempt.status, Some(500));
+        let counts = store
+            .delivery_counts(&workspace, "wh_1")
+            .await
+            .expect("counts");
+        assert_eq!(counts.failed, 1);
+        let horizon: i64 = store
+            .webhook_readers
+            .read(|connection| {
+                connection
+                    .query_row("SELECT horizon FROM event_dispatch", [], |row| row.get(0))
+                    .map_err(from_rusqlite)
+            })
+            .expect("horizon");
+        assert_eq!(horizon, 41);
+        drop(store);
+
+        let left: Vec<String> = tables(&path)
+            .into_iter()
+            .filter(|name| name.contains("webhook") || name == "event_dispatch")
+            .collect();
+        assert!(left.is_empty(), "still in the records' file: {left:?}");
+        // Opening again moves nothing and loses nothing.
+        let store = SqliteStore::connect(&url).await.expect("open again");
+        assert_eq!(store.webhooks(&workspace).await.expect("webhooks").len(), 1);
+        assert!(webhook_file_path(&path).exists());
+    }
+
+    #[tokio::test]
+    async fn a_new_database_starts_its_horizon_at_its_history() {
+        let directory = tempfile::tempdir().expect("directory");
+        let path = directory.path().join("fresh.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        let horizon: i64 = store
+            .webhook_readers
+            .read(|connection| {
+                connection
+                    .query_row("SELECT horizon FROM event_dispatch", [], |row| row.get(0))
+                    .map_err(from_rusqlite)
+            })
+            .expect("horizon");
+        assert_eq!(horizon, 0);
+        assert!(tables(&webhook_file_path(&path)).contains(&"webhook_deliveries".to_owned()));
     }
 }
