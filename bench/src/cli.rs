@@ -142,7 +142,8 @@ pub struct WebhooksArgs {
     /// Connections wrk drives the throughput runs with.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Rounds of one run without a subscription and one with.
+    /// Rounds of one run without a subscription and one with (A B in odd
+    /// rounds, B A in even ones).
     #[arg(long, default_value_t = 2)]
     pub rounds: usize,
     /// PATCHes per second in the lag run, sent on schedule whatever the

@@ -858,13 +858,13 @@ impl Webhooks {
     /// Fans out committed events to the subscriptions that want them;
     /// returns how many events it passed.
     pub async fn dispatch(&self, limit: u32) -> Result<u64, DomainError> {
-        let route = |event: &crate::store::events::StoredEvent, hooks: &[StoredWebhook]| {
+        let route = |event: &crate::store::events::EventHead, hooks: &[StoredWebhook]| {
             hooks
                 .iter()
                 .filter(|hook| {
                     hook.workspace == event.workspace
                         && event.seq > hook.events_after.unwrap_or(0)
-                        && wanted_by(&hook.event_types, &event.entry.kind, &event.entry.action)
+                        && wanted_by(&hook.event_types, &event.kind, &event.action)
                 })
                 .map(|hook| hook.id.clone())
                 .collect()

@@ -150,9 +150,29 @@ impl DeliveryCounts {
     }
 }
 
+/// What routing an event needs, and all the dispatcher reads of it: the
+/// changes (most of a history row, and JSON to decode) are read only when
+/// the event is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventHead {
+    pub seq: i64,
+    pub workspace: WorkspaceId,
+    /// The stored kind and action (as in [`HistoryEntry`]).
+    pub kind: String,
+    pub action: String,
+    pub record_id: String,
+}
+
+impl EventHead {
+    /// The key that orders a record's deliveries: kind and id.
+    pub fn record_key(&self) -> String {
+        format!("{}/{}", self.kind, self.record_id)
+    }
+}
+
 /// Which subscriptions an event goes to: given the event and every enabled
 /// subscription, the ids of those that want it.
-pub type Router<'a> = &'a (dyn Fn(&StoredEvent, &[StoredWebhook]) -> Vec<String> + Send + Sync);
+pub type Router<'a> = &'a (dyn Fn(&EventHead, &[StoredWebhook]) -> Vec<String> + Send + Sync);
 
 /// The events and webhook part of the store.
 #[async_trait]
@@ -261,9 +281,4 @@ pub trait EventStore: Send + Sync {
 
     /// Deletes finished deliveries and attempts from before `before`.
     async fn purge_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-}
-
-/// The key that orders a record's deliveries: kind and id.
-pub fn record_key(event: &StoredEvent) -> String {
-    format!("{}/{}", event.entry.kind, event.entry.record_id)
 }

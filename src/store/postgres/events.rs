@@ -29,8 +29,8 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 
 use super::super::events::{
-    AttemptRecord, DeliveryCounts, DeliveryOutcome, EventStore, FinishedDelivery, LeasedDelivery,
-    Router, StoredAttempt, StoredEvent, StoredWebhook, record_key,
+    AttemptRecord, DeliveryCounts, DeliveryOutcome, EventHead, EventStore, FinishedDelivery,
+    LeasedDelivery, Router, StoredAttempt, StoredEvent, StoredWebhook,
 };
 use super::{
     PostgresStore, StoreError, WorkspaceId, from_millis, from_sqlx, history_from_row, millis,
@@ -113,7 +113,7 @@ impl PostgresStore {
         let columns = if webhooks.is_empty() {
             "seq"
         } else {
-            EVENT_COLUMNS
+            "seq, workspace_id, kind, action, record_id"
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, \
@@ -168,11 +168,20 @@ impl PostgresStore {
             let mut seqs = Vec::new();
             let mut keys = Vec::new();
             for row in &accepted {
-                let event = event_from_row(row)?;
+                let event = EventHead {
+                    seq: row.try_get("seq").map_err(from_sqlx)?,
+                    workspace: WorkspaceId::new(
+                        row.try_get::<String, _>("workspace_id")
+                            .map_err(from_sqlx)?,
+                    ),
+                    kind: row.try_get("kind").map_err(from_sqlx)?,
+                    action: row.try_get("action").map_err(from_sqlx)?,
+                    record_id: row.try_get("record_id").map_err(from_sqlx)?,
+                };
                 for webhook_id in route(&event, &webhooks) {
                     ids.push(webhook_id);
                     seqs.push(event.seq);
-                    keys.push(record_key(&event));
+                    keys.push(event.record_key());
                 }
             }
             if !ids.is_empty() {

@@ -21,8 +21,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::super::events::{
-    AttemptRecord, DeliveryCounts, DeliveryOutcome, EventStore, FinishedDelivery, LeasedDelivery,
-    Router, StoredAttempt, StoredEvent, StoredWebhook, record_key,
+    AttemptRecord, DeliveryCounts, DeliveryOutcome, EventHead, EventStore, FinishedDelivery,
+    LeasedDelivery, Router, StoredAttempt, StoredEvent, StoredWebhook,
 };
 use super::super::group_commit::from_rusqlite;
 use super::{
@@ -450,10 +450,19 @@ impl EventStore for SqliteStore {
             .scan(move |connection| {
                 select_all(
                     connection,
-                    &format!("{SELECT_EVENT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+                    "SELECT seq, workspace_id, kind, action, record_id FROM history \
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                     params![start, limit],
-                    read_event,
-                    into_event,
+                    |row| {
+                        Ok(EventHead {
+                            seq: row.get(0)?,
+                            workspace: WorkspaceId::new(row.get::<_, String>(1)?),
+                            kind: row.get(2)?,
+                            action: row.get(3)?,
+                            record_id: row.get(4)?,
+                        })
+                    },
+                    Ok,
                 )
             })
             .await?;
@@ -463,7 +472,7 @@ impl EventStore for SqliteStore {
         let mut rows = Vec::new();
         for event in &events {
             for webhook_id in route(event, &webhooks) {
-                rows.push((webhook_id, event.seq, record_key(event)));
+                rows.push((webhook_id, event.seq, event.record_key()));
             }
         }
         let passed = events.len() as u64;
