@@ -179,6 +179,10 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
     // them, so the purge only reclaims space.
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(Arc::new(idempotency).purge_forever(IDEMPOTENCY_PURGE_EVERY));
+        runtime.spawn(crate::store::refresh_statistics_forever(
+            store.clone(),
+            crate::store::STATISTICS_CHECK_EVERY,
+        ));
         let _entered = runtime.enter();
         crate::delivery::start(webhooks, settings.delivery);
     }

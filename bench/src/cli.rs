@@ -90,6 +90,12 @@ pub struct Target {
     /// The `clientele` binary to benchmark (default: beside this one).
     #[arg(long)]
     pub server_binary: Option<PathBuf>,
+    /// PostgreSQL: run `VACUUM ANALYZE` after the preload. By default the
+    /// harness leaves the planner statistics as a new deployment (or a
+    /// fresh bulk import) has them, to the server and autovacuum: the
+    /// state a user meets.
+    #[arg(long)]
+    pub analyze: bool,
 }
 
 impl Target {

@@ -151,17 +151,25 @@ pub async fn preload(store: &SharedStore, ids: &mut Ids, total: usize) -> Result
     Ok(())
 }
 
-/// After a bulk load, lets PostgreSQL catch up before anything is
-/// measured: statistics for the planner (autovacuum would gather them some
-/// time later, in the middle of a measurement) and a checkpoint (otherwise
-/// it writes the load out during the first measurement). In a first run
-/// without this, the storage floor right after the load measured 38 tx/s.
-pub fn settle(backend: Backend, database_url: &str) -> Result<(), String> {
+/// After a bulk load, lets PostgreSQL write it out before anything is
+/// measured: a checkpoint (otherwise it writes the load out during the
+/// first measurement; in a first run without one, the storage floor right
+/// after the load measured 38 tx/s). With `analyze`, also `VACUUM
+/// ANALYZE`, as an operator might after a bulk load. Without it the
+/// planner statistics are left as a new deployment has them, to the
+/// server (which refreshes stale ones itself, see
+/// `Store::refresh_statistics`) and to autovacuum.
+pub fn settle(backend: Backend, database_url: &str, analyze: bool) -> Result<(), String> {
     if backend != Backend::Postgres {
         return Ok(());
     }
-    let status = Command::new("psql")
-        .args([database_url, "-qc", "VACUUM ANALYZE", "-c", "CHECKPOINT"])
+    let mut command = Command::new("psql");
+    command.args([database_url, "-q"]);
+    if analyze {
+        command.args(["-c", "VACUUM ANALYZE"]);
+    }
+    let status = command
+        .args(["-c", "CHECKPOINT"])
         .status()
         .map_err(|error| format!("psql: {error}"))?;
     if status.success() {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::cli::{Backend, RunArgs, ScaleArgs};
+use crate::cli::{Backend, RunArgs, ScaleArgs, Target};
 use crate::load::Measured;
 
 /// One workload at one connection count, with the ceiling measured beside
@@ -40,7 +40,7 @@ pub fn results(
     peak_mib: f64,
     pgbench: &[PgbenchRow],
 ) -> String {
-    let mut report = heading(args.target.backend);
+    let mut report = heading(&args.target);
     let _ = writeln!(
         report,
         "Preloaded {} ICPs and {} Hood profiles; each workload ran {} s per connection count.\n",
@@ -62,7 +62,7 @@ pub fn results(
 
 /// SCALE.md's text: each workload at both points side by side.
 pub fn scale(args: &ScaleArgs, small: &ScalePoint, large: &ScalePoint) -> String {
-    let mut report = heading(args.target.backend);
+    let mut report = heading(&args.target);
     let _ = writeln!(
         report,
         "One database grown from {} to {} ICPs and as many Hood profiles (10% of the profiles in organization 1007); the server restarted on it for each measurement; {} connection(s), {} s per workload; pages of 20.\n",
@@ -98,8 +98,21 @@ pub fn scale(args: &ScaleArgs, small: &ScalePoint, large: &ScalePoint) -> String
 }
 
 /// Every report opens with what was measured on what.
-pub fn heading(backend: Backend) -> String {
-    format!("Backend: {}. Machine: {}.\n", backend.describe(), machine())
+pub fn heading(target: &Target) -> String {
+    let statistics = match (target.backend, target.analyze) {
+        (Backend::Sqlite, _) => "",
+        (Backend::Postgres, true) => {
+            " Planner statistics: `VACUUM ANALYZE` after the preload (`--analyze`)."
+        }
+        (Backend::Postgres, false) => {
+            " Planner statistics: no `ANALYZE` by the harness; the server refreshes stale ones itself, as for any deployment."
+        }
+    };
+    format!(
+        "Backend: {}. Machine: {}.{statistics}\n",
+        target.backend.describe(),
+        machine()
+    )
 }
 
 fn workload_table(report: &mut String, floor: &Measured, rows: &[RunRow]) {

@@ -50,7 +50,7 @@ async fn load(args: &RunArgs, database_url: &str) -> Result<(SharedStore, String
     let (store, token) = open_with_key(database_url).await?;
     let mut ids = Ids::default();
     preload(&store, &mut ids, args.records).await?;
-    settle(args.target.backend, database_url)?;
+    settle(args.target.backend, database_url, args.target.analyze)?;
     eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
     Ok((store, token, ids))
 }

@@ -62,7 +62,7 @@ async fn grow(
     let started = Instant::now();
     eprintln!("== growing to {records} ICPs and {records} Hood profiles");
     preload(&store, ids, records).await?;
-    settle(args.target.backend, database_url)?;
+    settle(args.target.backend, database_url, args.target.analyze)?;
     eprintln!("   done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -117,7 +117,7 @@ async fn load(args: &WebhooksArgs, database_url: &str) -> Result<(String, Ids), 
     let mut ids = Ids::default();
     preload(&store, &mut ids, args.records).await?;
     drop(store);
-    settle(args.target.backend, database_url)?;
+    settle(args.target.backend, database_url, args.target.analyze)?;
     eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
     Ok((token, ids))
 }
@@ -940,12 +940,9 @@ fn report(
     malformed: u64,
     log: &str,
 ) -> String {
-    let mut report = heading(args.target.backend);
+    let mut report = heading(&args.target);
     if let Some(autovacuum) = autovacuum {
-        let _ = writeln!(
-            report,
-            "PostgreSQL `autovacuum = {autovacuum}`; the preload's `VACUUM ANALYZE` ran before any delivery existed."
-        );
+        let _ = writeln!(report, "PostgreSQL `autovacuum = {autovacuum}`.");
     }
     let _ = writeln!(
         report,

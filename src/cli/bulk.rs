@@ -27,6 +27,7 @@ use crate::core::import::{
     BATCH_ROWS, ImportCheckpoint, Outcome, Progress, Summary, import_actor, row_errors,
 };
 use crate::core::records::Records;
+use crate::store::SharedStore;
 
 use crate::surfaces::kinds::{self, BulkKind, PreparedBatch, RowImporter};
 
@@ -134,6 +135,7 @@ struct Run {
     source: Option<String>,
     size: Option<u64>,
     importer: Arc<dyn RowImporter>,
+    store: SharedStore,
 }
 
 /// How far a run got.
@@ -196,8 +198,11 @@ async fn start_run(args: &ImportArgs) -> Result<Run, String> {
         .await
         .map_err(|error| format!("cannot create workspace {workspace}: {error}"))?;
     let actor = import_actor(workspace.clone(), &file_name);
-    let importer =
-        Arc::from(kind.importer(Records::new(store), actor, args.match_field.as_deref())?);
+    let importer = Arc::from(kind.importer(
+        Records::new(store.clone()),
+        actor,
+        args.match_field.as_deref(),
+    )?);
     Ok(Run {
         kind,
         workspace,
@@ -205,6 +210,7 @@ async fn start_run(args: &ImportArgs) -> Result<Run, String> {
         source,
         size,
         importer,
+        store,
     })
 }
 
@@ -331,6 +337,12 @@ async fn finish(run: &Run, ending: Ending, stopped: bool, rejects: &Rejects) -> 
         failure,
         elapsed,
     } = ending;
+    // A bulk load leaves PostgreSQL's planner statistics behind the data
+    // (see Store::refresh_statistics); whatever committed, refresh them
+    // now rather than leave the first minutes of writes to a bad plan.
+    if let Err(error) = run.store.refresh_statistics().await {
+        eprintln!("warning: could not refresh the planner statistics: {error}");
+    }
     let rate = summary.rows() as f64 / elapsed.as_secs_f64().max(0.001);
     eprintln!(
         "{} → workspace {} ({}): {} rows in {:.1} s ({rate:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected",

@@ -158,6 +158,16 @@ pub trait Store: events::EventStore + Send + Sync + 'static {
     /// Succeeds when the backend answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Refreshes the planner's statistics of the tables whose statistics
+    /// are missing or stale; returns the tables it analyzed. PostgreSQL
+    /// plans each statement from them, and without them it picks the wrong
+    /// index for the record lookups every write makes (see the PostgreSQL
+    /// implementation); autovacuum gathers them too, when it runs, and
+    /// late. SQLite's plans need none: nothing to do.
+    async fn refresh_statistics(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// One record, or `None` if the workspace has no record of that kind and id.
     async fn get(
         &self,
@@ -423,6 +433,24 @@ impl<T> std::future::Future for AbortOnDrop<T> {
 
 /// The store shared by every request.
 pub type SharedStore = Arc<dyn Store>;
+
+/// How often a server checks for stale planner statistics.
+pub const STATISTICS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs [`Store::refresh_statistics`] now and every `every`, for as long
+/// as the runtime runs; a failure is logged and tried again next time.
+pub async fn refresh_statistics_forever(store: SharedStore, every: std::time::Duration) {
+    loop {
+        match store.refresh_statistics().await {
+            Ok(tables) if !tables.is_empty() => {
+                tracing::info!(tables = %tables.join(","), "refreshed planner statistics");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "refreshing planner statistics failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
 
 /// Opens the backend that `database_url` names and applies its migrations.
 pub async fn connect(database_url: &str) -> Result<SharedStore, StoreError> {

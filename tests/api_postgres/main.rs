@@ -34,6 +34,7 @@ mod ids;
 #[path = "../api/import.rs"]
 mod import;
 mod multi_instance;
+mod plans;
 #[path = "../api/support.rs"]
 mod support;
 #[path = "../api/webhooks.rs"]
