@@ -338,9 +338,9 @@ async fn finish(run: &Run, ending: Ending, stopped: bool, rejects: &Rejects) -> 
         elapsed,
     } = ending;
     // A bulk load leaves PostgreSQL's planner statistics behind the data
-    // (see Store::refresh_statistics); whatever committed, refresh them
-    // now rather than leave the first minutes of writes to a bad plan.
-    if let Err(error) = run.store.refresh_statistics().await {
+    // (see Store::refresh_statistics): whatever committed, gather them now
+    // rather than leave the first writes after the import to a bad plan.
+    if let Err(error) = run.store.analyze_all().await {
         eprintln!("warning: could not refresh the planner statistics: {error}");
     }
     let rate = summary.rows() as f64 / elapsed.as_secs_f64().max(0.001);

@@ -168,6 +168,13 @@ pub trait Store: events::EventStore + Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// Gathers the planner's statistics of every table now, after a bulk
+    /// load (whose changes the database's activity counters, which
+    /// [`Store::refresh_statistics`] reads, may not show yet).
+    async fn analyze_all(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// One record, or `None` if the workspace has no record of that kind and id.
     async fn get(
         &self,

@@ -266,6 +266,14 @@ impl Store for PostgresStore {
         Ok(stale)
     }
 
+    async fn analyze_all(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(from_sqlx)
+    }
+
     async fn get(
         &self,
         workspace: &WorkspaceId,

@@ -112,3 +112,46 @@ async fn a_fresh_database_plans_record_lookups_on_the_primary_key() {
     }
     drop(server);
 }
+
+#[tokio::test]
+async fn an_import_leaves_fresh_statistics_behind() {
+    let database = TestDatabase::create().await;
+    let directory = tempfile::tempdir().expect("directory");
+    let file = directory.path().join("icps.ndjson");
+    let rows: Vec<String> = (0..200)
+        .map(|index| minimal_icp(&format!("Imported {index}")).to_string())
+        .collect();
+    std::fs::write(&file, rows.join("\n")).expect("write");
+    run_cli(&[
+        "import",
+        "--database-url",
+        database.url(),
+        "--workspace",
+        "acme",
+        "--kind",
+        "icp",
+        file.to_str().expect("UTF-8 path"),
+    ]);
+    // No server ran: only the import can have analyzed.
+    let mut connection = sqlx::PgConnection::connect(database.url())
+        .await
+        .expect("connect");
+    let analyzed: Option<bool> = sqlx::query_scalar(
+        "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'records'",
+    )
+    .fetch_optional(&mut connection)
+    .await
+    .expect("statistics");
+    assert_eq!(analyzed, Some(true), "the import did not analyze records");
+    let id: String = sqlx::query_scalar("SELECT id FROM records WHERE kind = 'icp' LIMIT 1")
+        .fetch_one(&mut connection)
+        .await
+        .expect("an ICP");
+    let (custom, generic) = lookup_plans(&mut connection, "acme", &id).await;
+    for plan in [&custom, &generic] {
+        assert!(
+            plan.contains("Index Scan using records_pkey on records"),
+            "{plan}"
+        );
+    }
+}
