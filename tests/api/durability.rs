@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{
-    ICPS, Reply, ServerProcess, TestApp, TestDatabase, icp_path, run_cli, seed_icp_create,
+    ICPS, Reply, ServerProcess, TestApp, TestDatabase, icp_path, member_token, seed_icp_create,
 };
 
 /// One surface's requests for the kill -9 check.
@@ -44,18 +44,7 @@ async fn send(
 pub async fn assert_patches_survive_sigkill(scenario: KillScenario) {
     let database = TestDatabase::create().await;
     let database_url = database.url().to_owned();
-    let token = run_cli(&[
-        "keys",
-        "create",
-        "--workspace",
-        "acme",
-        "--user",
-        "user_abc123",
-        "--database-url",
-        &database_url,
-    ])
-    .trim()
-    .to_owned();
+    let token = member_token(&database_url, "acme");
     let client = crate::support::http_client();
 
     let server = ServerProcess::start(&database_url);

@@ -373,6 +373,22 @@ pub struct ServerProcess {
 
 /// Runs the `clientele` binary with `args` and returns its standard output,
 /// failing the test if it exits unsuccessfully.
+/// A member key of `workspace` (user `user_abc123`), made with the CLI.
+pub fn member_token(database_url: &str, workspace: &str) -> String {
+    run_cli(&[
+        "keys",
+        "create",
+        "--workspace",
+        workspace,
+        "--user",
+        "user_abc123",
+        "--database-url",
+        database_url,
+    ])
+    .trim()
+    .to_owned()
+}
+
 pub fn run_cli(args: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_clientele"))
         .args(args)

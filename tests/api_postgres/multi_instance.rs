@@ -16,7 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::concurrency::{FieldPatch, assert_patches_persist_across};
-use crate::support::{ICPS, ServerProcess, TestApp, TestDatabase, icp_path, minimal_icp, run_cli};
+use crate::support::{
+    ICPS, ServerProcess, TestApp, TestDatabase, icp_path, member_token, minimal_icp,
+};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -40,18 +42,7 @@ impl Cluster {
     async fn start(extra_args: &[&str]) -> Cluster {
         let database = TestDatabase::create().await;
         let workspace = fresh_workspace();
-        let token = run_cli(&[
-            "keys",
-            "create",
-            "--workspace",
-            &workspace,
-            "--user",
-            "user_abc123",
-            "--database-url",
-            database.url(),
-        ])
-        .trim()
-        .to_owned();
+        let token = member_token(database.url(), &workspace);
         let instances = (0..2)
             .map(|_| ServerProcess::start_with(database.url(), extra_args))
             .collect();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use sqlx::Connection;
 
-use crate::support::{ICPS, ServerProcess, TestDatabase, minimal_icp, run_cli};
+use crate::support::{ICPS, ServerProcess, TestDatabase, member_token, minimal_icp, run_cli};
 
 /// The lookup a PATCH makes before it writes (and the UPDATE's `WHERE`).
 const LOOKUP: &str = "SELECT kind, id, version FROM records \
@@ -53,18 +53,7 @@ async fn lookup_plans(
 async fn a_fresh_database_plans_record_lookups_on_the_primary_key() {
     let database = TestDatabase::create().await;
     let workspace = format!("ws_{}", uuid::Uuid::new_v4().simple());
-    let token = run_cli(&[
-        "keys",
-        "create",
-        "--workspace",
-        &workspace,
-        "--user",
-        "user_abc123",
-        "--database-url",
-        database.url(),
-    ])
-    .trim()
-    .to_owned();
+    let token = member_token(database.url(), &workspace);
     let server = ServerProcess::start_with(database.url(), &[]);
     let client = crate::support::http_client();
     // A few hundred ICPs, as a new team's first day makes them.
