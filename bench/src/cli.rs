@@ -68,6 +68,13 @@ pub struct RunArgs {
     /// Connection counts to drive each workload with.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     pub connections: Vec<usize>,
+    /// Scale-out instead of the workloads: PATCH ICP and GET ICP at the
+    /// largest `--connections`, spread evenly over N `clientele serve`
+    /// processes on the one database, for each N listed (e.g. `1,2`),
+    /// with the CPU each side used; writes bench/SCALEOUT.md (or
+    /// SCALEOUT-postgres.md).
+    #[arg(long, value_delimiter = ',')]
+    pub instances: Vec<usize>,
     #[command(flatten)]
     pub target: Target,
 }

@@ -77,9 +77,62 @@ pub fn wrk(
     connections: usize,
     seconds: u64,
 ) -> Result<Measured, String> {
-    let script = script("lua/workload.lua");
     let threads = connections.clamp(1, 2);
-    let output = Command::new("wrk")
+    let output = wrk_command(url, workload, token, (threads, connections), seconds)
+        .output()
+        .map_err(|error| format!("wrk (install it: apt-get install wrk): {error}"))?;
+    wrk_result(&output)
+}
+
+/// Drives `workload` at several servers at once, behind one load: wrk has
+/// no round robin of its own, so one wrk process per server, started
+/// together, each with its share of `connections` and of wrk's two
+/// threads. Rates add up; latency percentiles are the worst process's.
+pub fn wrk_across(
+    urls: &[String],
+    workload: &Workload,
+    token: &str,
+    connections: usize,
+    seconds: u64,
+) -> Result<Measured, String> {
+    let count = urls.len().max(1);
+    let threads = (2 / count).max(1);
+    let share = (connections / count).max(1);
+    let children = urls
+        .iter()
+        .map(|url| {
+            wrk_command(url, workload, token, (threads, share), seconds)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|error| format!("wrk (install it: apt-get install wrk): {error}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut total = Measured::default();
+    for child in children {
+        let output = child
+            .wait_with_output()
+            .map_err(|error| error.to_string())?;
+        let one = wrk_result(&output)?;
+        total.requests_per_second += one.requests_per_second;
+        total.p50_ms = total.p50_ms.max(one.p50_ms);
+        total.p99_ms = total.p99_ms.max(one.p99_ms);
+        total.max_ms = total.max_ms.max(one.max_ms);
+        total.errors += one.errors;
+    }
+    Ok(total)
+}
+
+/// wrk with bench/lua/workload.lua set up for `workload`.
+fn wrk_command(
+    url: &str,
+    workload: &Workload,
+    token: &str,
+    (threads, connections): (usize, usize),
+    seconds: u64,
+) -> Command {
+    let mut command = Command::new("wrk");
+    command
         .args([
             "-t",
             &threads.to_string(),
@@ -91,7 +144,7 @@ pub fn wrk(
             "10s",
             "-s",
         ])
-        .arg(&script)
+        .arg(script("lua/workload.lua"))
         .arg(url)
         .env("BENCH_KIND", workload.kind)
         .env(
@@ -102,14 +155,17 @@ pub fn wrk(
                 .unwrap_or_default(),
         )
         .env("BENCH_TOKEN", token)
-        .env("BENCH_PATH", workload.path.as_deref().unwrap_or("/"))
-        .output()
-        .map_err(|error| format!("wrk (install it: apt-get install wrk): {error}"))?;
+        .env("BENCH_PATH", workload.path.as_deref().unwrap_or("/"));
+    command
+}
+
+/// The summary the script's `done()` hook printed.
+fn wrk_result(output: &Output) -> Result<Measured, String> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
         .find_map(|line| line.strip_prefix("BENCH_RESULT "))
-        .ok_or_else(|| all_printed(&output, "wrk printed no result"))?;
+        .ok_or_else(|| all_printed(output, "wrk printed no result"))?;
     let result: Value = serde_json::from_str(line).map_err(|error| error.to_string())?;
     let number = |key: &str| result[key].as_f64().unwrap_or(0.0);
     Ok(Measured {

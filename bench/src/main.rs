@@ -22,6 +22,7 @@
 
 mod baselines;
 mod cli;
+mod cpu;
 mod fixture;
 mod import;
 mod load;

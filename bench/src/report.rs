@@ -236,3 +236,80 @@ pub fn publish(results: &str, title: &str, harness: &str, report: &str) -> Resul
     eprintln!("wrote {results}");
     Ok(())
 }
+
+/// CPU used during one measurement, in cores (CPU seconds per second of
+/// the run): the `clientele serve` processes, PostgreSQL's processes, and
+/// the whole machine (busy, and all of its cores).
+pub struct CpuUse {
+    pub clientele: f64,
+    pub postgres: f64,
+    pub busy: f64,
+    pub all: f64,
+}
+
+/// One workload over some number of instances.
+pub struct ScaleOutRow {
+    pub instances: usize,
+    pub workload: &'static str,
+    pub measured: Measured,
+    pub cpu: CpuUse,
+}
+
+/// SCALEOUT.md's text.
+pub fn scale_out(args: &RunArgs, rows: &[ScaleOutRow]) -> String {
+    let mut report = heading(&args.target);
+    let connections = args.connections.iter().copied().max().unwrap_or(64);
+    let _ = writeln!(
+        report,
+        "Preloaded {} ICPs and {} Hood profiles. Each workload ran {} s at {connections} connections in all, spread evenly over the instances: one wrk process per instance, started together (wrk has no round robin of its own), so rates add up and the latency columns are the worst process's. The load generator, every instance and the database share this machine's cores: CPU is in cores (CPU seconds per second of the run), for the `clientele serve` processes, PostgreSQL's processes, and the rest of the busy time (wrk, the kernel, anything else).\n",
+        args.records, args.records, args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "| instances | workload | req/s | p50 ms | p99 ms | max ms | errors | clientele cores | PostgreSQL cores | other busy cores | idle cores |"
+    );
+    let _ = writeln!(
+        report,
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in rows {
+        let (measured, cpu) = (&row.measured, &row.cpu);
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            row.instances,
+            row.workload,
+            measured.requests_per_second,
+            measured.p50_ms,
+            measured.p99_ms,
+            measured.max_ms,
+            measured.errors,
+            cpu.clientele,
+            cpu.postgres,
+            (cpu.busy - cpu.clientele - cpu.postgres).max(0.0),
+            (cpu.all - cpu.busy).max(0.0),
+        );
+    }
+    let base = |workload: &str| {
+        rows.iter()
+            .find(|row| row.workload == workload)
+            .map(|row| (row.instances, row.measured.requests_per_second))
+    };
+    let mut ratios = Vec::new();
+    for row in rows {
+        if let Some((instances, rate)) = base(row.workload)
+            && row.instances != instances
+        {
+            ratios.push(format!(
+                "{}: {} instances ÷ {instances} = {:.2}",
+                row.workload,
+                row.instances,
+                row.measured.requests_per_second / rate.max(1e-9)
+            ));
+        }
+    }
+    if !ratios.is_empty() {
+        let _ = writeln!(report, "\n{}.", ratios.join("; "));
+    }
+    report
+}

@@ -5,10 +5,13 @@
 use std::time::Instant;
 
 use crate::baselines::{CEILING, start_ceiling, storage_floor};
+use std::path::Path;
+
 use crate::cli::{Backend, RunArgs};
+use crate::cpu::{cpu_by_name, cpu_seconds, machine_seconds, used_between};
 use crate::fixture::{Ids, SharedStore, fresh_database, open_with_key, preload, settle};
-use crate::load::{IdFiles, Measured, Workload, pgbench, write_ids, wrk};
-use crate::report::{self, PgbenchRow, RunRow, publish};
+use crate::load::{IdFiles, Measured, Workload, pgbench, write_ids, wrk, wrk_across};
+use crate::report::{self, CpuUse, PgbenchRow, RunRow, ScaleOutRow, publish};
 use crate::server::{Server, server_binary, start_server};
 
 pub async fn run(args: RunArgs) -> Result<(), String> {
@@ -17,6 +20,16 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
     let (store, token, ids) = load(&args, &database.url).await?;
     let files = write_ids(scratch.path(), &ids)?;
+    if !args.instances.is_empty() {
+        drop(store);
+        let rows = scale_out(&args, &server_binary, &database.url, &token, &files)?;
+        return publish(
+            &args.target.results("SCALEOUT"),
+            "Scale-out: instances on one database",
+            "bench/run --instances",
+            &report::scale_out(&args, &rows),
+        );
+    }
     let floor = measure_floor(&args, store, &ids).await?;
 
     let server = start_server(&server_binary, &database.url)?;
@@ -58,6 +71,18 @@ async fn load(args: &RunArgs, database_url: &str) -> Result<(SharedStore, String
 /// Takes the store so that it is closed once the floor is measured, before
 /// the server opens the database.
 async fn measure_floor(args: &RunArgs, store: SharedStore, ids: &Ids) -> Result<Measured, String> {
+    // The server refreshes stale planner statistics when it starts (and
+    // every 10 s): the floor, measured in process before it, gets the
+    // same, or it would measure the plan of a database no one analyzed
+    // (34 tx/s once, against 1,060). PostgreSQL publishes the preload's
+    // row counts to the rule's counters within a second of going idle.
+    if args.target.backend == Backend::Postgres && !args.target.analyze {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        store
+            .refresh_statistics()
+            .await
+            .map_err(|error| format!("refreshing statistics before the floor: {error}"))?;
+    }
     eprintln!(
         "== storage floor: the PATCH transaction in process, {} s",
         args.seconds
@@ -138,4 +163,60 @@ fn compare_with_pgbench(
         compared.push(PgbenchRow { clients, tps, ours });
     }
     Ok(compared)
+}
+
+/// PATCH ICP and GET ICP over each number of instances in
+/// `args.instances`, with the CPU each side used (see [`CpuUse`]).
+fn scale_out(
+    args: &RunArgs,
+    binary: &Path,
+    database_url: &str,
+    token: &str,
+    files: &IdFiles,
+) -> Result<Vec<ScaleOutRow>, String> {
+    let connections = args.connections.iter().copied().max().unwrap_or(64);
+    let workloads = [
+        Workload::new("PATCH ICP (seed body)", "patch_icp", Some(&files.icps)),
+        Workload::new("GET ICP", "get_icp", Some(&files.icps)),
+    ];
+    let mut rows = Vec::new();
+    for &count in &args.instances {
+        let servers = (0..count.max(1))
+            .map(|_| start_server(binary, database_url))
+            .collect::<Result<Vec<_>, _>>()?;
+        let urls: Vec<String> = servers.iter().map(|server| server.url.clone()).collect();
+        let pids: Vec<String> = servers
+            .iter()
+            .map(|server| server.pid().to_string())
+            .collect();
+        let clientele = || pids.iter().map(|pid| cpu_seconds(pid)).sum::<f64>();
+        for workload in &workloads {
+            eprintln!(
+                "== {} at {connections} connections over {count} instance(s)",
+                workload.name
+            );
+            let (clientele_before, postgres_before, machine_before) =
+                (clientele(), cpu_by_name("postgres"), machine_seconds());
+            let started = Instant::now();
+            let measured = wrk_across(&urls, workload, token, connections, args.seconds);
+            let wall = started.elapsed().as_secs_f64().max(1e-9);
+            let machine_after = machine_seconds();
+            let cpu = CpuUse {
+                clientele: (clientele() - clientele_before) / wall,
+                postgres: used_between(&postgres_before, &cpu_by_name("postgres")) / wall,
+                busy: (machine_after.0 - machine_before.0) / wall,
+                all: (machine_after.1 - machine_before.1) / wall,
+            };
+            rows.push(ScaleOutRow {
+                instances: count,
+                workload: workload.name,
+                measured: measured?,
+                cpu,
+            });
+        }
+        for server in servers {
+            server.stop();
+        }
+    }
+    Ok(rows)
 }

@@ -39,6 +39,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::cli::{Backend, WebhooksArgs};
+use crate::cpu::cpu_seconds;
 use crate::fixture::{Ids, fresh_database, install_tls_provider, open_with_key, preload, settle};
 use crate::load::{Measured, Workload, write_ids, wrk};
 use crate::report::{heading, publish};
@@ -189,22 +190,6 @@ impl Cpu {
             harness_s: self.harness_s - earlier.harness_s,
         }
     }
-}
-
-/// The CPU time process `pid` used so far, s (0 if unreadable): utime and
-/// stime of /proc/PID/stat, in ticks of 1/100 s (Linux's USER_HZ).
-fn cpu_seconds(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // Fields after the command name, from the state (field 3) on.
-            let (_, rest) = stat.rsplit_once(')')?;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let user: f64 = fields.get(11)?.parse().ok()?;
-            let system: f64 = fields.get(12)?.parse().ok()?;
-            Some((user + system) / 100.0)
-        })
-        .unwrap_or(0.0)
 }
 
 /// One delivery as the receiver saw it.
