@@ -300,17 +300,11 @@ impl Check for Rfc3339 {
     type Value = DateTime<Utc>;
 
     fn read(&self, reader: &mut Reader, value: &Value, path: &FieldPath) -> Option<DateTime<Utc>> {
-        let text = reader.string(value, path, 1..=64)?;
-        match DateTime::parse_from_rfc3339(&text) {
-            Ok(time) => Some(time.with_timezone(&Utc)),
-            Err(_) => {
-                reader.error(
-                    path,
-                    "Invalid datetime: expected RFC 3339, e.g. 2024-12-31T23:59:59.000Z",
-                );
-                None
-            }
-        }
+        reader.date_time(
+            value,
+            path,
+            "Invalid datetime: expected RFC 3339, e.g. 2024-12-31T23:59:59.000Z",
+        )
     }
 
     fn shape(&self) -> Shape {

@@ -630,6 +630,24 @@ impl Reader {
         }
     }
 
+    /// An RFC 3339 date-time string, as UTC; otherwise `message` at `path`
+    /// (each surface words it its own way).
+    pub fn date_time(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        message: &str,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let text = self.string(value, path, 1..=64)?;
+        match chrono::DateTime::parse_from_rfc3339(&text) {
+            Ok(time) => Some(time.with_timezone(&chrono::Utc)),
+            Err(_) => {
+                self.error(path, message);
+                None
+            }
+        }
+    }
+
     pub fn boolean(&mut self, value: &Value, path: &FieldPath) -> Option<bool> {
         match value {
             Value::Bool(flag) => Some(*flag),

@@ -512,17 +512,11 @@ pub fn read_replay(body: &Value) -> Result<(DateTime<Utc>, bool), DomainError> {
         return Err(reader.into_error());
     };
     let since = reader.required(&fields, "since", |reader, value, path| {
-        let text = reader.string(value, path, 1..=64)?;
-        match DateTime::parse_from_rfc3339(&text) {
-            Ok(time) => Some(time.with_timezone(&Utc)),
-            Err(_) => {
-                reader.error(
-                    path,
-                    "must be an ISO 8601 date-time, e.g. 2026-12-01T00:00:00Z",
-                );
-                None
-            }
-        }
+        reader.date_time(
+            value,
+            path,
+            "must be an ISO 8601 date-time, e.g. 2026-12-01T00:00:00Z",
+        )
     });
     let include_delivered = reader
         .optional(&fields, "includeDelivered", |reader, value, path| {
