@@ -242,14 +242,21 @@ fn leased_parts(
     Ok(leased)
 }
 
-/// The sequence number of the last event committed: what a subscription
-/// made now starts after.
-fn last_seq(connection: &Connection) -> Result<i64, StoreError> {
-    connection
-        .query_row("SELECT COALESCE(MAX(seq), 0) FROM history", [], |row| {
-            row.get(0)
-        })
-        .map_err(from_rusqlite)
+impl SqliteStore {
+    /// Where `webhook`'s events start: as given, or (`None`) after the last
+    /// event committed, read from the records' file.
+    fn events_after(&self, webhook: &StoredWebhook) -> Result<i64, StoreError> {
+        match webhook.events_after {
+            Some(after) => Ok(after),
+            None => self.readers.read(|connection| {
+                connection
+                    .query_row("SELECT COALESCE(MAX(seq), 0) FROM history", [], |row| {
+                        row.get(0)
+                    })
+                    .map_err(from_rusqlite)
+            }),
+        }
+    }
 }
 
 /// Moves the webhook tables from the records' file `records`, where
@@ -566,10 +573,7 @@ impl EventStore for SqliteStore {
 
     async fn insert_webhook(&self, webhook: &StoredWebhook) -> Result<(), StoreError> {
         let webhook = webhook.clone();
-        let events_after = match webhook.events_after {
-            Some(after) => after,
-            None => self.readers.read(last_seq)?,
-        };
+        let events_after = self.events_after(&webhook)?;
         self.webhook_writer
             .write(move |connection| {
                 connection
@@ -640,10 +644,7 @@ impl EventStore for SqliteStore {
 
     async fn update_webhook(&self, webhook: &StoredWebhook) -> Result<bool, StoreError> {
         let webhook = webhook.clone();
-        let events_after = match webhook.events_after {
-            Some(after) => after,
-            None => self.readers.read(last_seq)?,
-        };
+        let events_after = self.events_after(&webhook)?;
         self.webhook_writer
             .write(move |connection| {
                 connection
@@ -875,6 +876,17 @@ mod tests {
             .expect("old rows");
     }
 
+    fn horizon(store: &SqliteStore) -> i64 {
+        store
+            .webhook_readers
+            .read(|connection| {
+                connection
+                    .query_row("SELECT horizon FROM event_dispatch", [], |row| row.get(0))
+                    .map_err(from_rusqlite)
+            })
+            .expect("horizon")
+    }
+
     fn tables(path: &Path) -> Vec<String> {
         let connection = Connection::open(path).expect("open");
         let mut select = connection
@@ -911,15 +923,7 @@ mod tests {
             .await
             .expect("counts");
         assert_eq!(counts.failed, 1);
-        let horizon: i64 = store
-            .webhook_readers
-            .read(|connection| {
-                connection
-                    .query_row("SELECT horizon FROM event_dispatch", [], |row| row.get(0))
-                    .map_err(from_rusqlite)
-            })
-            .expect("horizon");
-        assert_eq!(horizon, 41);
+        assert_eq!(horizon(&store), 41);
         drop(store);
 
         let left: Vec<String> = tables(&path)
@@ -934,21 +938,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_database_starts_its_horizon_at_its_history() {
+    async fn a_lost_webhook_file_is_made_again_starting_after_the_history() {
         let directory = tempfile::tempdir().expect("directory");
-        let path = directory.path().join("fresh.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("open");
-        let horizon: i64 = store
-            .webhook_readers
-            .read(|connection| {
-                connection
-                    .query_row("SELECT horizon FROM event_dispatch", [], |row| row.get(0))
-                    .map_err(from_rusqlite)
-            })
-            .expect("horizon");
-        assert_eq!(horizon, 0);
+        let path = directory.path().join("clientele.db");
+        let url = format!("sqlite://{}", path.display());
+        drop(SqliteStore::connect(&url).await.expect("open"));
+        // History written while the webhook file existed, which is then
+        // lost (deleted, or not restored from a backup).
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(
+                "INSERT INTO history (workspace_id, kind, record_id, version, action, user_id, \
+                     request_id, at, changes) \
+                 VALUES ('acme', 'icp', 'a', 1, 'create', 'ann', 'r1', 1000, '[]'), \
+                        ('acme', 'icp', 'a', 2, 'update', 'ann', 'r2', 2000, '[]');",
+            )
+            .expect("history");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", webhook_file_path(&path).display()));
+        }
+        let store = SqliteStore::connect(&url).await.expect("open again");
+        // Events committed before the file was made again are not sent.
+        assert_eq!(horizon(&store), 2);
         assert!(tables(&webhook_file_path(&path)).contains(&"webhook_deliveries".to_owned()));
     }
 }
