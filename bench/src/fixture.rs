@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 pub use clientele::delivery::install_tls_provider;
 pub use clientele::store::SharedStore;
 
-use crate::cli::Backend;
+use crate::cli::{Backend, Target};
 
 const WORKSPACE: &str = "bench";
 const USER: &str = "user_bench";
@@ -230,4 +230,25 @@ impl SeedPatch {
             .map_err(|error| format!("floor: {error}"))?;
         Ok(())
     }
+}
+
+/// Opens the fresh database at `database_url`, preloads `records` ICPs and
+/// as many Hood profiles and settles it, timed; returns the store (still
+/// open), the admin key and the ids.
+pub async fn load(
+    target: &Target,
+    database_url: &str,
+    records: usize,
+) -> Result<(SharedStore, String, Ids), String> {
+    eprintln!(
+        "== {}: preloading {records} ICPs and {records} Hood profiles",
+        target.backend.describe(),
+    );
+    let started = std::time::Instant::now();
+    let (store, token) = open_with_key(database_url).await?;
+    let mut ids = Ids::default();
+    preload(&store, &mut ids, records).await?;
+    settle(target.backend, database_url, target.analyze)?;
+    eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
+    Ok((store, token, ids))
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::cli::{Backend, RunArgs};
 use crate::cpu::{cpu_by_name, cpu_seconds, machine_seconds, used_between};
-use crate::fixture::{Ids, SharedStore, fresh_database, open_with_key, preload, settle};
+use crate::fixture::{Ids, SharedStore, fresh_database, load};
 use crate::load::{IdFiles, Measured, Workload, pgbench, write_ids, wrk, wrk_across};
 use crate::report::{self, CpuUse, PgbenchRow, RunRow, ScaleOutRow, publish};
 use crate::server::{Server, server_binary, start_server};
@@ -18,7 +18,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let server_binary = server_binary(args.target.server_binary.as_ref())?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
     let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
-    let (store, token, ids) = load(&args, &database.url).await?;
+    let (store, token, ids) = load(&args.target, &database.url, args.records).await?;
     let files = write_ids(scratch.path(), &ids)?;
     if !args.instances.is_empty() {
         drop(store);
@@ -47,25 +47,6 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         "bench/run",
         &report,
     )
-}
-
-/// Opens the fresh database, preloads `args.records` of each kind and
-/// settles it, timed; returns the store still open for the floor, the key
-/// and the ids.
-async fn load(args: &RunArgs, database_url: &str) -> Result<(SharedStore, String, Ids), String> {
-    eprintln!(
-        "== {}: preloading {} ICPs and {} Hood profiles",
-        args.target.backend.describe(),
-        args.records,
-        args.records
-    );
-    let started = Instant::now();
-    let (store, token) = open_with_key(database_url).await?;
-    let mut ids = Ids::default();
-    preload(&store, &mut ids, args.records).await?;
-    settle(args.target.backend, database_url, args.target.analyze)?;
-    eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
-    Ok((store, token, ids))
 }
 
 /// Takes the store so that it is closed once the floor is measured, before

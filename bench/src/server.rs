@@ -75,6 +75,12 @@ pub fn peak_memory_of(pid: u32) -> f64 {
 
 /// Starts `clientele serve` on `database_url` (rate limits off).
 pub fn start_server(binary: &Path, database_url: &str) -> Result<Server, String> {
+    Server::start(serve_command(binary, database_url))
+}
+
+/// `clientele serve` on a free loopback port over `database_url`, without
+/// the Hood rate limit (the load would hit it), logging warnings only.
+pub fn serve_command(binary: &Path, database_url: &str) -> Command {
     let mut server = Command::new(binary);
     server
         .args([
@@ -85,7 +91,7 @@ pub fn start_server(binary: &Path, database_url: &str) -> Result<Server, String>
             database_url,
         ])
         .args(["--hood-rate-limit", "off", "--log", "warn"]);
-    Server::start(server)
+    server
 }
 
 /// The `clientele` binary to benchmark: `explicit`, or the one beside this.

@@ -40,10 +40,10 @@ use serde_json::{Value, json};
 
 use crate::cli::{Backend, WebhooksArgs};
 use crate::cpu::cpu_seconds;
-use crate::fixture::{Ids, fresh_database, install_tls_provider, open_with_key, preload, settle};
+use crate::fixture::{fresh_database, install_tls_provider, load};
 use crate::load::{Measured, Workload, write_ids, wrk};
 use crate::report::{heading, publish};
-use crate::server::{Server, server_binary};
+use crate::server::{Server, serve_command, server_binary};
 
 /// The seed's PATCH ICP body, as bench/lua/workload.lua sends it.
 const SEED_PATCH: &str = r#"{"name":"Updated ICP Name","leadsPerList":50,"customFilterCriteria":[{"type":"maxPeoplePerCompany","value":5}]}"#;
@@ -59,7 +59,9 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), String> {
     let binary = server_binary(args.target.server_binary.as_ref())?;
     let scratch = tempfile::tempdir().map_err(|error| error.to_string())?;
     let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
-    let (token, ids) = load(&args, &database.url).await?;
+    // The store is closed before the server opens the database.
+    let (store, token, ids) = load(&args.target, &database.url, args.records).await?;
+    drop(store);
     let files = write_ids(scratch.path(), &ids)?;
 
     let receiver = Receiver::start().await?;
@@ -103,26 +105,6 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens the fresh database, preloads and settles it, timed; returns the
-/// admin key and the ids. The store is closed before the server opens the
-/// database.
-async fn load(args: &WebhooksArgs, database_url: &str) -> Result<(String, Ids), String> {
-    eprintln!(
-        "== {}: preloading {} ICPs and {} Hood profiles",
-        args.target.backend.describe(),
-        args.records,
-        args.records
-    );
-    let started = Instant::now();
-    let (store, token) = open_with_key(database_url).await?;
-    let mut ids = Ids::default();
-    preload(&store, &mut ids, args.records).await?;
-    drop(store);
-    settle(args.target.backend, database_url, args.target.analyze)?;
-    eprintln!("   preloaded in {:.1} s", started.elapsed().as_secs_f64());
-    Ok((token, ids))
-}
-
 /// A PostgreSQL setting (`SHOW name`), if psql can read it.
 fn postgres_setting(database_url: &str, name: &str) -> Option<String> {
     let output = Command::new("psql")
@@ -141,16 +123,8 @@ fn start_server(
     scratch: &Path,
     log: &Path,
 ) -> Result<Server, String> {
-    let mut command = Command::new(binary);
+    let mut command = serve_command(binary, database_url);
     command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            database_url,
-        ])
-        .args(["--hood-rate-limit", "off", "--log", "warn"])
         .arg("--webhook-allow-private")
         .arg("--webhook-key-file")
         .arg(scratch.join("webhook-key"));
