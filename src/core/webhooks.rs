@@ -31,8 +31,8 @@ use crate::store::events::{
 pub use crate::store::events::{DeliveryCounts, FinishedDelivery};
 use crate::store::{SharedStore, WorkspaceId};
 
-/// The delivery tasks' thread priority, as the store's background work's.
-pub use crate::store::{BACKGROUND_NICENESS as DELIVERY_NICENESS, lower_thread_priority};
+/// The delivery thread runs at the priority of the store's background work.
+pub use crate::store::{BACKGROUND_NICENESS, lower_thread_priority};
 
 /// The retry schedule when none is configured: the delay before each
 /// attempt (the first is immediate), as the issue and Svix use.

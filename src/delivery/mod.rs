@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::core::webhooks::{
-    DELIVERY_NICENESS, FinishedDelivery, SendResult, Sender, SignedMessage, Webhooks,
+    BACKGROUND_NICENESS, FinishedDelivery, SendResult, Sender, SignedMessage, Webhooks,
     check_url_form, internal_message, is_internal_address, lower_thread_priority,
 };
 
@@ -231,7 +231,7 @@ pub fn start(webhooks: Webhooks, settings: Option<DeliverySettings>) {
     let spawned = std::thread::Builder::new()
         .name("clientele-webhooks".into())
         .spawn(move || {
-            lower_thread_priority(DELIVERY_NICENESS);
+            lower_thread_priority(BACKGROUND_NICENESS);
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
