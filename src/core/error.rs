@@ -111,6 +111,12 @@ pub enum RecordKind {
     HoodSuppression,
     /// An Ocamba Hood profile import (an uploaded file and its report).
     HoodProfileImport,
+    /// A Lance person (a lead).
+    Person,
+    /// A Lance company.
+    Company,
+    /// A Lance lead list.
+    LeadList,
     /// A webhook subscription (Clientele's own API).
     Webhook,
     /// The change feed (Clientele's own API).
@@ -127,6 +133,9 @@ impl RecordKind {
             RecordKind::HoodProfileList => "hood_profile_list",
             RecordKind::HoodSuppression => "hood_suppression",
             RecordKind::HoodProfileImport => "hood_profile_import",
+            RecordKind::Person => "person",
+            RecordKind::Company => "company",
+            RecordKind::LeadList => "lead_list",
             RecordKind::Webhook => "webhook",
             RecordKind::Event => "event",
         }
@@ -173,6 +182,13 @@ pub enum DomainError {
     /// The workspace sent more requests than the surface's rate limit
     /// allows; retrying after `retry_after_secs` may work.
     RateLimited { retry_after_secs: u64 },
+    /// The request is well-formed, but what it names cannot be done as it
+    /// stands (e.g. an ICP criterion that needs an evaluator none is
+    /// configured for); each error points at the field to change.
+    Unprocessable(Vec<FieldError>),
+    /// The record's state forbids the request (e.g. an expired ICP); the
+    /// text says why and what to change.
+    Conflict(String),
     /// The storage backend is unreachable or overloaded; retrying may work.
     Unavailable(String),
     /// A bug or an unexpected backend failure. The text is for the log only.
@@ -216,6 +232,14 @@ impl fmt::Display for DomainError {
                 }
                 Ok(())
             }
+            DomainError::Unprocessable(errors) => {
+                write!(f, "cannot be processed:")?;
+                for error in errors {
+                    write!(f, " {}: {};", error.path, error.message)?;
+                }
+                Ok(())
+            }
+            DomainError::Conflict(reason) => write!(f, "conflict: {reason}"),
             DomainError::InvalidQuery(errors) => {
                 write!(f, "invalid query parameters:")?;
                 for error in errors {

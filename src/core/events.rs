@@ -17,7 +17,7 @@ use crate::store::events::StoredEvent;
 
 /// The record kinds events name, with the stored kind each stands for.
 /// `contracts.md` fixes these names for events and history.
-pub const EVENT_KINDS: [(&str, &str); 5] = [
+pub const EVENT_KINDS: [(&str, &str); 8] = [
     ("icp", "icp"),
     ("client", "client"),
     ("profile", "hood_profile"),
@@ -25,6 +25,9 @@ pub const EVENT_KINDS: [(&str, &str); 5] = [
     // An unsubscribed Hood email or number (made by unsubscribing, kept
     // when the profile goes).
     ("suppression", "hood_suppression"),
+    ("person", "person"),
+    ("company", "company"),
+    ("lead_list", "lead_list"),
 ];
 
 /// What happened to the record, in an event type's words, with the stored

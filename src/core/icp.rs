@@ -289,6 +289,30 @@ impl Document for Icp {
     fn accessible_by(&self, principal: &Principal) -> bool {
         self.user_ids.contains(&principal.user_id)
     }
+
+    /// The ICP's lead lists remain, no longer linked to it *(vendor)*.
+    async fn before_delete(
+        &self,
+        id: &str,
+        session: &mut super::records::WriteSession,
+    ) -> Result<(), super::error::DomainError> {
+        loop {
+            let lists = session
+                .search::<super::leads::LeadList>(&super::leads::lists_of_icp(id, None, 500))
+                .await?;
+            if lists.is_empty() {
+                return Ok(());
+            }
+            for list in lists {
+                session
+                    .update(list, |list| {
+                        list.icp_id = None;
+                        Ok(())
+                    })
+                    .await?;
+            }
+        }
+    }
 }
 
 // ---- the rules of the nested values ----------------------------------------

@@ -73,6 +73,22 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
         None
     }
 
+    /// Whether records of this kind keep search terms ([`Document::terms`])
+    /// for [`Records::search`].
+    const SEARCHABLE: bool = false;
+
+    /// The record's search terms: `(field, normalised value)` pairs, kept
+    /// in the record's own write transaction.
+    fn terms(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    /// What a delete of this record changes in others, in the delete's
+    /// own transaction (before the record goes).
+    async fn before_delete(&self, _id: &str, _session: &mut WriteSession) -> Result<(), DomainError> {
+        Ok(())
+    }
+
     /// Rules that involve other records, checked inside the write
     /// transaction before the record is stored. `previous` is the value
     /// before an update (`None` on create), so a rule can check only what
@@ -206,6 +222,76 @@ pub struct WriteSession {
 impl WriteSession {
     pub fn workspace(&self) -> &WorkspaceId {
         &self.workspace
+    }
+
+    /// Who is writing.
+    pub fn actor(&self) -> &Principal {
+        &self.actor
+    }
+
+    /// Which of `ids` name records of kind `T` in this workspace.
+    pub async fn existing_ids<T: Document>(
+        &mut self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, DomainError> {
+        let mut found = std::collections::HashSet::new();
+        // Bounded statements: a list may name ten thousand ids.
+        for chunk in ids.chunks(1_000) {
+            found.extend(
+                self.transaction
+                    .existing_ids(&self.workspace, T::KIND.as_str(), chunk)
+                    .await?,
+            );
+        }
+        Ok(found)
+    }
+
+    /// The records of kind `T` a term search selects, locked for update,
+    /// whoever may see them: for rules that span records (an ICP's delete
+    /// unlinks its lead lists).
+    pub async fn search<T: Document>(
+        &mut self,
+        query: &store::search::TermQuery,
+    ) -> Result<Vec<Record<T>>, DomainError> {
+        let ids = self
+            .transaction
+            .search_ids(&self.workspace, T::KIND.as_str(), query)
+            .await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(record) = self.get::<T>(&id).await? {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    /// The records of kind `T` among `ids`, in id order (absent ones left
+    /// out), read in this transaction.
+    pub async fn get_many<T: Document>(&mut self, ids: &[String]) -> Result<Vec<Record<T>>, DomainError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            for stored in self
+                .transaction
+                .get_many_for_update(&self.workspace, T::KIND.as_str(), chunk)
+                .await?
+            {
+                records.push(decode::<T>(stored)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Rewrites the search terms of a record of a searchable kind.
+    async fn index<T: Document>(&mut self, id: &str, data: Option<&T>) -> Result<(), DomainError> {
+        if !T::SEARCHABLE {
+            return Ok(());
+        }
+        let terms = data.map(Document::terms).unwrap_or_default();
+        Ok(self
+            .transaction
+            .set_terms(&self.workspace, T::KIND.as_str(), id, &terms)
+            .await?)
     }
 
     pub async fn get<T: Document>(&mut self, id: &str) -> Result<Option<Record<T>>, DomainError> {
@@ -356,6 +442,7 @@ impl WriteSession {
     async fn insert_record<T: Document>(&mut self, record: &Record<T>) -> Result<(), DomainError> {
         let stored = encode(record)?;
         self.transaction.insert(&self.workspace, &stored).await?;
+        self.index(&record.id, Some(&record.data)).await?;
         self.record_history::<T>(
             &record.id,
             record.version,
@@ -413,6 +500,7 @@ impl WriteSession {
         record.updated_at = Utc::now().max(record.updated_at);
         let stored = encode(&record)?;
         self.transaction.update(&self.workspace, &stored).await?;
+        self.index(&record.id, Some(&record.data)).await?;
         self.record_history::<T>(
             &record.id,
             record.version,
@@ -457,11 +545,13 @@ impl WriteSession {
 
     /// Deletes a record read in this session; its history stays.
     pub async fn delete<T: Document>(&mut self, record: &Record<T>) -> Result<bool, DomainError> {
+        record.data.before_delete(&record.id, self).await?;
         let deleted = self
             .transaction
             .delete(&self.workspace, T::KIND.as_str(), &record.id)
             .await?;
         if deleted {
+            self.index::<T>(&record.id, None).await?;
             self.record_history::<T>(
                 &record.id,
                 record.version,
@@ -756,6 +846,70 @@ impl Records {
             .map(decode::<T>)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((records, total))
+    }
+}
+
+impl Records {
+    /// The page of records of kind `T` that a term search selects (in id
+    /// order), and how many match in all if `count`. Searchable kinds are
+    /// the workspace's to read: no per-record access.
+    pub async fn search<T: Document>(
+        &self,
+        principal: &Principal,
+        query: &store::search::TermQuery,
+        count: bool,
+    ) -> Result<(Vec<Record<T>>, Option<u64>), DomainError> {
+        if !T::SEARCHABLE || T::PER_RECORD_ACCESS {
+            return Err(DomainError::Internal(format!(
+                "{} is not searchable by term for every member",
+                T::KIND.as_str()
+            )));
+        }
+        self.search_regardless_of_access(principal, query, count)
+            .await
+    }
+
+    /// [`Records::search`] of any searchable kind, whoever may see the
+    /// records: for rules that span records (a reuse window counts every
+    /// list of an ICP), never to answer a caller with.
+    pub async fn search_regardless_of_access<T: Document>(
+        &self,
+        principal: &Principal,
+        query: &store::search::TermQuery,
+        count: bool,
+    ) -> Result<(Vec<Record<T>>, Option<u64>), DomainError> {
+        let (stored, total) = self
+            .store
+            .search(&principal.workspace, T::KIND.as_str(), query, count)
+            .await?;
+        let records = stored
+            .into_iter()
+            .map(decode::<T>)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, total))
+    }
+
+    /// The records of kind `T` among `ids` that the caller may see, in id
+    /// order (absent ones left out).
+    pub async fn get_many<T: Document>(
+        &self,
+        principal: &Principal,
+        ids: &[String],
+    ) -> Result<Vec<Record<T>>, DomainError> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            for stored in self
+                .store
+                .get_many(&principal.workspace, T::KIND.as_str(), chunk)
+                .await?
+            {
+                let record = decode::<T>(stored)?;
+                if may_access(principal, &record) {
+                    records.push(record);
+                }
+            }
+        }
+        Ok(records)
     }
 }
 

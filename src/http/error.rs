@@ -31,6 +31,8 @@ pub fn status_of(error: &DomainError) -> StatusCode {
         DomainError::IdempotencyKeyInUse => StatusCode::CONFLICT,
         DomainError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
         DomainError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -124,6 +124,32 @@ impl<S: Surface> FromRequest<AppState> for JsonBody<S> {
     }
 }
 
+/// A JSON body that may be left out: a request with no body and no
+/// `Content-Type` reads as `{}` (for actions whose body only has
+/// optional fields); any other body is read as [`JsonBody`] reads it.
+pub struct OptionalJsonBody<S: Surface>(pub Value, pub PhantomData<S>);
+
+impl<S: Surface> FromRequest<AppState> for OptionalJsonBody<S> {
+    type Rejection = Failure<S>;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = request.headers();
+        let no_body = !headers.contains_key(CONTENT_TYPE)
+            && !headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+            && headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_none_or(|length| length.as_bytes() == b"0");
+        if no_body {
+            return Ok(OptionalJsonBody(
+                Value::Object(serde_json::Map::new()),
+                PhantomData,
+            ));
+        }
+        let JsonBody(value, _) = JsonBody::<S>::from_request(request, state).await?;
+        Ok(OptionalJsonBody(value, PhantomData))
+    }
+}
+
 const NUL_MESSAGE: &str = "Text must not contain the NUL character (U+0000)";
 
 /// The path of the first string or object key that contains U+0000.

@@ -20,6 +20,7 @@ pub mod postgres;
 pub mod query;
 pub mod ratelimit;
 pub mod redis_limiter;
+pub mod search;
 pub mod sqlite;
 
 use std::fmt;
@@ -227,6 +228,25 @@ pub trait Store: events::EventStore + Send + Sync + 'static {
         query: &query::RecordQuery,
     ) -> Result<(Vec<StoredRecord>, u64), StoreError>;
 
+    /// The page of records of a kind that a term search selects, in id
+    /// order, and (if `count`) how many match in all.
+    async fn search(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &search::TermQuery,
+        count: bool,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError>;
+
+    /// The records of a kind among `ids` (absent ones are left out), in
+    /// id order.
+    async fn get_many(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
     /// A page of a record's audit trail, oldest first, and how many entries
     /// it has in all.
     async fn history(
@@ -382,6 +402,41 @@ pub trait WriteTx: Send {
         kind: &str,
         id: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Replaces the search terms of a record (`(field, term)` pairs; none
+    /// removes them), in this transaction.
+    async fn set_terms(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+        terms: &[(&'static str, String)],
+    ) -> Result<(), StoreError>;
+
+    /// The ids of the records of a kind that a term search selects, in
+    /// this transaction (the page `query` asks for, in id order).
+    async fn search_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &search::TermQuery,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// [`Store::get_many`], in this transaction.
+    async fn get_many_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Which of `ids` name records of a kind, in this transaction.
+    async fn existing_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Appends to the audit trail, in this transaction.
     async fn append_history(

@@ -30,6 +30,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::query::{self, Dialect, Operand, RecordQuery};
+use super::search::{self, TermQuery};
 use super::{
     ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, ImportCheckpoint, Kept, KeptResponse, Store,
     StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
@@ -211,6 +212,8 @@ fn api_key_from_row(row: &PgRow) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
+/// The columns [`record_from_row`] reads.
+const RECORD_COLUMNS: &str = "kind, id, version, lookup, body, created_at, updated_at";
 const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
      FROM records WHERE workspace_id = $1 AND kind = $2 AND id = $3";
 const SELECT_RECORD_FOR_UPDATE: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
@@ -401,6 +404,76 @@ impl Store for PostgresStore {
             .map(record_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((records, total))
+    }
+
+    async fn search(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &TermQuery,
+        count: bool,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError> {
+        let rendered = search::render(query, Dialect::Postgres, RECORD_COLUMNS)
+            .map_err(StoreError::Other)?;
+        let bind_all = |statement: String, binds: &[String]| {
+            let mut bound = sqlx::query(sqlx::AssertSqlSafe(statement))
+                .bind(workspace.as_str().to_owned())
+                .bind(kind.to_owned());
+            for value in binds {
+                bound = bound.bind(value.clone());
+            }
+            bound
+        };
+        // One snapshot for the count and the page.
+        let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        if count {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *transaction)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        let total = if count {
+            let row = bind_all(
+                rendered.count.clone(),
+                &rendered.binds[..rendered.count_binds],
+            )
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(from_sqlx)?;
+            let total: i64 = row.try_get(0).map_err(from_sqlx)?;
+            Some(u64::try_from(total).unwrap_or(0))
+        } else {
+            None
+        };
+        let rows = bind_all(rendered.page.clone(), &rendered.binds)
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(from_sqlx)?;
+        transaction.commit().await.map_err(from_sqlx)?;
+        let records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, total))
+    }
+
+    async fn get_many(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+             WHERE workspace_id = $1 AND kind = $2 AND id = ANY($3) ORDER BY id",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter().map(record_from_row).collect()
     }
 
     async fn history(
@@ -898,6 +971,99 @@ impl WriteTx for PgWriteTx {
                 .await
                 .map_err(from_sqlx)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn set_terms(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+        terms: &[(&'static str, String)],
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM record_terms WHERE workspace_id = $1 AND kind = $2 AND id = $3")
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(id)
+            .execute(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)?;
+        if terms.is_empty() {
+            return Ok(());
+        }
+        // One statement for all of them: a round trip per term would cost
+        // more than the rows.
+        let fields: Vec<&str> = terms.iter().map(|(field, _)| *field).collect();
+        let values: Vec<&str> = terms.iter().map(|(_, term)| term.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO record_terms (workspace_id, kind, field, term, id) \
+             SELECT $1, $2, field, term, $3 FROM unnest($4::text[], $5::text[]) AS t (field, term) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(id)
+        .bind(&fields)
+        .bind(&values)
+        .execute(&mut *self.transaction)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
+    }
+
+    async fn search_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &TermQuery,
+    ) -> Result<Vec<String>, StoreError> {
+        let rendered =
+            search::render(query, Dialect::Postgres, "id").map_err(StoreError::Other)?;
+        let mut bound = sqlx::query_scalar(sqlx::AssertSqlSafe(rendered.page))
+            .bind(workspace.as_str().to_owned())
+            .bind(kind.to_owned());
+        for value in rendered.binds {
+            bound = bound.bind(value);
+        }
+        bound
+            .fetch_all(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn get_many_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
+             WHERE workspace_id = $1 AND kind = $2 AND id = ANY($3) ORDER BY id",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(ids)
+        .fetch_all(&mut *self.transaction)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn existing_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT id FROM records WHERE workspace_id = $1 AND kind = $2 AND id = ANY($3)",
+        )
+        .bind(workspace.as_str())
+        .bind(kind)
+        .bind(ids)
+        .fetch_all(&mut *self.transaction)
+        .await
+        .map_err(from_sqlx)
     }
 
     async fn append_history(

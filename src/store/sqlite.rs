@@ -41,6 +41,7 @@ mod events;
 
 use super::idempotency::{headers_from_json, headers_to_json};
 use super::query::{self, Dialect, Operand, RecordQuery};
+use super::search::{self, TermQuery};
 use super::{
     ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, ImportCheckpoint, Kept, KeptResponse, Store,
     StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
@@ -372,6 +373,12 @@ fn api_key(columns: ApiKeyColumns) -> Result<ApiKeyRecord, StoreError> {
 
 const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3";
+/// The columns [`RecordColumns`] reads, in its order.
+const RECORD_COLUMNS: &str = "kind, id, version, lookup, body, created_at, updated_at";
+/// The records among the ids of a JSON array (`?3`).
+const SELECT_MANY: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = ?1 AND kind = ?2 \
+     AND id IN (SELECT value FROM json_each(?3)) ORDER BY id";
 const SELECT_BY_LOOKUP: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
      FROM records WHERE workspace_id = ?1 AND kind = ?2 AND lookup = ?3";
 const SELECT_HISTORY: &str = "SELECT kind, record_id, version, action, user_id, key_id, request_id, \
@@ -535,6 +542,68 @@ impl Store for SqliteStore {
             )?;
             snapshot.commit().map_err(from_rusqlite)?;
             Ok((records, total))
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &TermQuery,
+        count: bool,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError> {
+        let rendered = search::render(query, Dialect::Sqlite, RECORD_COLUMNS)
+            .map_err(StoreError::Other)?;
+        let mut parameters = vec![workspace.as_str().to_owned(), kind.to_owned()];
+        parameters.extend(rendered.binds.iter().cloned());
+        self.scan(move |connection| {
+            // One snapshot for the count and the page.
+            let snapshot = connection.unchecked_transaction().map_err(from_rusqlite)?;
+            let total = if count {
+                let total: i64 = connection
+                    .prepare_cached(&rendered.count)
+                    .and_then(|mut statement| {
+                        statement.query_row(
+                            params_from_iter(parameters.iter().take(rendered.count_binds + 2)),
+                            |row| row.get(0),
+                        )
+                    })
+                    .map_err(from_rusqlite)?;
+                Some(u64::try_from(total).unwrap_or(0))
+            } else {
+                None
+            };
+            let records = select_all(
+                connection,
+                &rendered.page,
+                params_from_iter(parameters.iter()),
+                RecordColumns::read,
+                RecordColumns::into_record,
+            )?;
+            snapshot.commit().map_err(from_rusqlite)?;
+            Ok((records, total))
+        })
+        .await
+    }
+
+    async fn get_many(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let ids = serde_json::to_string(ids)
+            .map_err(|error| StoreError::Other(format!("encoding ids: {error}")))?;
+        let (workspace, kind) = (workspace.as_str().to_owned(), kind.to_owned());
+        self.scan(move |connection| {
+            select_all(
+                connection,
+                SELECT_MANY,
+                params![workspace, kind, ids],
+                RecordColumns::read,
+                RecordColumns::into_record,
+            )
         })
         .await
     }
@@ -1022,6 +1091,94 @@ impl WriteTx for SqliteWriteTx {
             .prepare_cached("DELETE FROM records WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3")
             .and_then(|mut delete| delete.execute(params![workspace.as_str(), kind, id]))
             .map(|deleted| deleted == 1)
+            .map_err(from_rusqlite)
+    }
+
+    async fn set_terms(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        id: &str,
+        terms: &[(&'static str, String)],
+    ) -> Result<(), StoreError> {
+        let connection = self.session.connection()?;
+        connection
+            .prepare_cached(
+                "DELETE FROM record_terms WHERE workspace_id = ?1 AND kind = ?2 AND id = ?3",
+            )
+            .and_then(|mut delete| delete.execute(params![workspace.as_str(), kind, id]))
+            .map_err(from_rusqlite)?;
+        let mut insert = connection
+            .prepare_cached(
+                "INSERT OR IGNORE INTO record_terms (workspace_id, kind, field, term, id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(from_rusqlite)?;
+        for (field, term) in terms {
+            insert
+                .execute(params![workspace.as_str(), kind, field, term, id])
+                .map_err(from_rusqlite)?;
+        }
+        Ok(())
+    }
+
+    async fn search_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        query: &TermQuery,
+    ) -> Result<Vec<String>, StoreError> {
+        let rendered =
+            search::render(query, Dialect::Sqlite, "id").map_err(StoreError::Other)?;
+        let mut parameters = vec![workspace.as_str().to_owned(), kind.to_owned()];
+        parameters.extend(rendered.binds);
+        self.session
+            .connection()?
+            .prepare_cached(&rendered.page)
+            .and_then(|mut select| {
+                select
+                    .query_map(params_from_iter(parameters.iter()), |row| row.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .map_err(from_rusqlite)
+    }
+
+    async fn get_many_for_update(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let ids = serde_json::to_string(ids)
+            .map_err(|error| StoreError::Other(format!("encoding ids: {error}")))?;
+        select_all(
+            self.session.connection()?,
+            SELECT_MANY,
+            params![workspace.as_str(), kind, ids],
+            RecordColumns::read,
+            RecordColumns::into_record,
+        )
+    }
+
+    async fn existing_ids(
+        &mut self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let ids = serde_json::to_string(ids)
+            .map_err(|error| StoreError::Other(format!("encoding ids: {error}")))?;
+        self.session
+            .connection()?
+            .prepare_cached(
+                "SELECT id FROM records WHERE workspace_id = ?1 AND kind = ?2 \
+                 AND id IN (SELECT value FROM json_each(?3))",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_map(params![workspace.as_str(), kind, ids], |row| row.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
             .map_err(from_rusqlite)
     }
 

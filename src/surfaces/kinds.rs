@@ -17,6 +17,7 @@ use crate::core::error::DomainError;
 use crate::core::fields::{Dialect, Mode, View};
 use crate::core::hood::{Profile, ProfileList};
 use crate::core::icp::Icp;
+use crate::core::leads::{Company, Person};
 use crate::core::import::rows::Columns;
 use crate::core::import::{
     ImportCheckpoint, Importable, Importer, MatchBy, Outcome, Prepared, Progress,
@@ -195,8 +196,10 @@ impl<T: Importable, D: Dialect> RowImporter for Importer<T, D> {
 }
 
 /// Every kind files can hold, by the name `--kind` takes.
-pub static KINDS: [&dyn BulkKind; 4] = [
+pub static KINDS: [&dyn BulkKind; 6] = [
     &("icp", Bound::<Icp, Lance>(PhantomData)),
+    &("company", Bound::<Company, Lance>(PhantomData)),
+    &("person", Bound::<Person, Lance>(PhantomData)),
     &("client", Bound::<Client, ClientSuccess>(PhantomData)),
     &("profile", Bound::<Profile, Hood>(PhantomData)),
     &("profile-list", Bound::<ProfileList, Hood>(PhantomData)),

@@ -79,6 +79,9 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::HoodProfileList => "Profile list",
         RecordKind::HoodSuppression => "Suppression",
         RecordKind::HoodProfileImport => "Profile import",
+        RecordKind::Person => "Person",
+        RecordKind::Company => "Company",
+        RecordKind::LeadList => "Lead list",
         RecordKind::Webhook => "Webhook",
         RecordKind::Event => "Event feed",
     }
@@ -153,6 +156,20 @@ impl Surface for ClientSuccess {
                         .collect(),
                 ),
             ),
+            DomainError::Unprocessable(errors) => (
+                "The request cannot be processed as it stands; see errors".to_owned(),
+                Some(
+                    errors
+                        .iter()
+                        .map(|error| ClientSuccessProblemError {
+                            pointer: Some(error.path.to_json_pointer()),
+                            parameter: None,
+                            detail: error.message.clone(),
+                        })
+                        .collect(),
+                ),
+            ),
+            DomainError::Conflict(reason) => (reason.clone(), None),
             DomainError::MalformedBody(detail) => {
                 (format!("The body is not valid JSON: {detail}"), None)
             }

@@ -119,6 +119,25 @@ impl Surface for Hood {
                     ),
                 )
             }
+            DomainError::Unprocessable(fields) => {
+                let details: Vec<String> = fields
+                    .iter()
+                    .map(|field| format!("{}: {}", field.path, field.message))
+                    .collect();
+                (
+                    Some(format!("The request cannot be processed. {}", details.join("; "))),
+                    Some(
+                        fields
+                            .iter()
+                            .map(|field| HoodFieldError {
+                                field: field.path.to_string(),
+                                message: field.message.clone(),
+                            })
+                            .collect(),
+                    ),
+                )
+            }
+            DomainError::Conflict(reason) => (Some(reason.clone()), None),
             DomainError::MalformedBody(detail) => (
                 Some(format!(
                     "The request is not valid. Malformed JSON: {detail}"

@@ -2,6 +2,7 @@
 //! PATCH and delete, with Lance's error envelope
 //! `{"error":{"code","message","details"}}`.
 
+pub mod leads;
 pub mod wire;
 
 use axum::Json;
@@ -27,7 +28,7 @@ use wire::{CreateIcpRequest, IcpHistoryEntryView, IcpHistoryPage, IcpView, Updat
 /// Marker for the Lance surface.
 pub struct Lance;
 
-type LanceResult = Result<Response, Failure<Lance>>;
+pub(crate) type LanceResult = Result<Response, Failure<Lance>>;
 
 /// Lance's error envelope.
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,6 +68,9 @@ fn kind_name(kind: RecordKind) -> &'static str {
         RecordKind::HoodProfileList => "profile list",
         RecordKind::HoodSuppression => "suppression",
         RecordKind::HoodProfileImport => "profile import",
+        RecordKind::Person => "person",
+        RecordKind::Company => "company",
+        RecordKind::LeadList => "lead list",
         RecordKind::Webhook => "webhook",
         RecordKind::Event => "event feed",
     }
@@ -96,6 +100,19 @@ impl Surface for Lance {
                         .collect(),
                 ),
             ),
+            DomainError::Unprocessable(errors) => (
+                "The request cannot be processed as it stands".to_owned(),
+                Some(
+                    errors
+                        .iter()
+                        .map(|error| LanceErrorDetail {
+                            path: error.path.clone(),
+                            message: error.message.clone(),
+                        })
+                        .collect(),
+                ),
+            ),
+            DomainError::Conflict(reason) => (reason.clone(), None),
             DomainError::MalformedBody(detail) => (
                 "Invalid request body".to_owned(),
                 Some(vec![LanceErrorDetail {
@@ -189,6 +206,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_icps, create_icp))
         .routes(routes!(get_icp, update_icp, delete_icp))
         .routes(routes!(icp_history))
+        .merge(leads::router())
 }
 
 /// An ICP as Lance answers it, with its version as `ETag`.

@@ -1,0 +1,17 @@
+-- Search terms of the kinds that are searched by field (Lance persons and
+-- companies): each record's normalised values (a seniority, a country, one
+-- word of a job title, the id of its company, …) by field, written by the
+-- core in the record's own write transaction (`WriteTx::set_terms`). A
+-- search is then a set of index range scans over this table instead of a
+-- scan of every body. `COLLATE "C"` so that a prefix is a range of the
+-- index (`term >= 'eng' AND term < 'enh'`) whatever the database's locale.
+CREATE TABLE record_terms (
+    workspace_id TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    field        TEXT NOT NULL,
+    term         TEXT COLLATE "C" NOT NULL,
+    id           TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, kind, field, term, id)
+);
+
+CREATE INDEX record_terms_by_record ON record_terms (workspace_id, kind, id);
