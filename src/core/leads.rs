@@ -21,7 +21,7 @@ use super::fields::{
     Check, Choose, Declared, Dialect, FreeObject, Integer, List, Mode, Record, Rules, Text,
 };
 use super::icp::{EntityType, Rfc3339};
-use super::input::{Fields, FreeFormLimits, Reader};
+use super::input::{FreeFormLimits, Reader};
 use super::records::{Document, WriteSession};
 use super::shape::{self, Shape};
 use crate::store::search::{Condition, TermMatch, TermQuery, TermTest};
@@ -318,6 +318,26 @@ pub struct LeadList {
 }
 
 impl LeadList {
+    /// Applies a PATCH: `type` may be sent, but only as it is (a client
+    /// sending back what it read); changing it is refused at its path.
+    pub fn apply_patch_keeping_type(&mut self, patch: LeadListPatch) -> Result<(), DomainError> {
+        if let Some(wanted) = patch.list_type
+            && wanted != self.list_type
+        {
+            return Err(DomainError::invalid(
+                FieldPath::root().key("type"),
+                format!(
+                    "The type of a lead list cannot be changed (this list's type is {})",
+                    match self.list_type {
+                        EntityType::Person => "person",
+                        EntityType::Company => "company",
+                    }
+                ),
+            ));
+        }
+        patch.apply(self)
+    }
+
     /// The list as its creator made it: the creator is always among its
     /// users *(vendor)*.
     pub fn created_by(mut self, creator: &Principal) -> Self {
@@ -328,7 +348,11 @@ impl LeadList {
 
     /// The id lists are sets: keep the first occurrence of each, in order.
     fn normalize(&mut self) {
-        for ids in [&mut self.user_ids, &mut self.person_ids, &mut self.company_ids] {
+        for ids in [
+            &mut self.user_ids,
+            &mut self.person_ids,
+            &mut self.company_ids,
+        ] {
             let mut seen = HashSet::new();
             ids.retain(|id| seen.insert(id.clone()));
         }
@@ -336,20 +360,6 @@ impl LeadList {
 }
 
 impl Rules for LeadList {
-    fn after_read(
-        mode: Mode,
-        fields: &Fields<'_, '_>,
-        _patch: &mut Self::Patch,
-        reader: &mut Reader,
-    ) {
-        if mode == Mode::Patch && fields.contains("type") {
-            reader.error(
-                &fields.path_of("type"),
-                "The type of a lead list cannot be changed",
-            );
-        }
-    }
-
     fn after_apply(&mut self, _mode: Mode) -> Result<(), Vec<FieldError>> {
         self.normalize();
         let mut errors = Vec::new();
@@ -401,10 +411,7 @@ impl Document for LeadList {
     const SEARCHABLE: bool = true;
 
     fn terms(&self) -> Vec<(&'static str, String)> {
-        self.icp_id
-            .iter()
-            .map(|icp| ("icp", icp.clone()))
-            .collect()
+        self.icp_id.iter().map(|icp| ("icp", icp.clone())).collect()
     }
 
     fn accessible_by(&self, principal: &Principal) -> bool {
@@ -441,7 +448,10 @@ impl Document for LeadList {
                 .unwrap_or_default()
         };
         let added = |ids: &[String], before: &HashSet<String>| -> Vec<String> {
-            ids.iter().filter(|id| !before.contains(*id)).cloned().collect()
+            ids.iter()
+                .filter(|id| !before.contains(*id))
+                .cloned()
+                .collect()
         };
         let persons_before = before(|list| &list.person_ids);
         let new_persons = added(&self.person_ids, &persons_before);
@@ -613,7 +623,10 @@ mod tests {
     #[test]
     fn text_is_normalised_and_split_into_words() {
         assert_eq!(normalize("  VP   of Engineering "), "vp of engineering");
-        assert_eq!(words("C-Suite / Head of R&D"), ["c", "suite", "head", "of", "r", "d"]);
+        assert_eq!(
+            words("C-Suite / Head of R&D"),
+            ["c", "suite", "head", "of", "r", "d"]
+        );
     }
 
     #[test]
@@ -654,9 +667,7 @@ mod tests {
             "startDate": "2024-01-01T00:00:00Z", "endDate": "2023-01-01T00:00:00Z",
             "personIds": ["p1"], "companyIds": []
         });
-        let Err(DomainError::Invalid(errors)) =
-            LeadList::read_new::<TestDialect>(&body)
-        else {
+        let Err(DomainError::Invalid(errors)) = LeadList::read_new::<TestDialect>(&body) else {
             panic!("refused");
         };
         let paths: Vec<String> = errors.iter().map(|error| error.path.to_string()).collect();

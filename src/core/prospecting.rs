@@ -26,9 +26,10 @@ use crate::store::search::{Condition, TermMatch, TermQuery, TermTest, Via};
 /// Results per page of a prospect search: `size` *(vendor)*.
 pub const PAGE_SIZE: std::ops::RangeInclusive<i64> = 0..=100;
 pub const DEFAULT_PAGE_SIZE: i64 = 10;
-/// How deep a search may page (page × size); deeper pages cost the
-/// database a walk over every skipped record.
-pub const MAX_OFFSET: i64 = 100_000;
+/// The last page a search may ask for: with at most 100 results a page,
+/// at most 100,100 results deep (deeper pages cost the database a walk
+/// over every skipped record).
+pub const MAX_PAGE: i64 = 1_000;
 /// Values one filter may list.
 pub const FILTER_VALUES: std::ops::RangeInclusive<usize> = 0..=100;
 pub const FILTER_VALUE_CHARS: std::ops::RangeInclusive<usize> = 1..=255;
@@ -59,6 +60,16 @@ pub struct Search {
 }
 
 impl Search {
+    /// The term query of the first `limit` results (paging aside).
+    pub fn first(&self, limit: u64) -> TermQuery {
+        TermQuery {
+            condition: self.condition.clone(),
+            after: None,
+            offset: 0,
+            limit,
+        }
+    }
+
     /// The term query of this page.
     pub fn query(&self) -> TermQuery {
         TermQuery {
@@ -325,19 +336,12 @@ fn read_filters(
 /// `page` and `size` of a search body.
 fn read_paging(reader: &mut Reader, fields: &super::input::Fields<'_, '_>) -> Option<(u64, u64)> {
     let page = reader.optional(fields, "page", |reader, value, path| {
-        reader.integer(value, path, 0..=MAX_OFFSET)
+        reader.integer(value, path, 0..=MAX_PAGE)
     });
     let size = reader.optional(fields, "size", |reader, value, path| {
         reader.integer(value, path, PAGE_SIZE)
     });
     let (page, size) = (page?.unwrap_or(0), size?.unwrap_or(DEFAULT_PAGE_SIZE));
-    if page * size > MAX_OFFSET {
-        reader.error(
-            &fields.path_of("page"),
-            format!("page × size must be at most {MAX_OFFSET}; narrow the search instead"),
-        );
-        return None;
-    }
     Some((page as u64, size as u64))
 }
 
@@ -371,14 +375,16 @@ fn read_person_search_at(reader: &mut Reader, body: &Value, root: &FieldPath) ->
                     "Clientele keeps no work history: only `current` companies can be searched",
                 );
             }
-            if let Some(Some(condition)) = reader.optional(&sides, "current", |reader, value, path| {
-                read_filter(
-                    reader,
-                    value,
-                    path,
-                    FilterKind::Values(Target::Company, &["name", "domain"]),
-                )
-            }) {
+            if let Some(Some(condition)) =
+                reader.optional(&sides, "current", |reader, value, path| {
+                    read_filter(
+                        reader,
+                        value,
+                        path,
+                        FilterKind::Values(Target::Company, &["name", "domain"]),
+                    )
+                })
+            {
                 conditions.push(condition);
             }
         }
@@ -457,15 +463,16 @@ fn filter_shape(value: Shape) -> Shape {
         .property("include", value.clone(), false)
         .property("exclude", value, false);
     shape::closed_object()
-        .property("all", side.clone().describe("Every value must match"), false)
+        .property(
+            "all",
+            side.clone().describe("Every value must match"),
+            false,
+        )
         .property("any", side.describe("At least one value must match"), false)
 }
 
 fn values_shape() -> Shape {
-    filter_shape(shape::array(
-        shape::text(FILTER_VALUE_CHARS),
-        FILTER_VALUES,
-    ))
+    filter_shape(shape::array(shape::text(FILTER_VALUE_CHARS), FILTER_VALUES))
 }
 
 fn text_shape() -> Shape {
@@ -502,7 +509,7 @@ fn paging_shape(object: Shape) -> Shape {
     object
         .property(
             "page",
-            shape::integer(0..=MAX_OFFSET).describe("0-indexed page (default 0)"),
+            shape::integer(0..=MAX_PAGE).describe("0-indexed page (default 0), at most 1000"),
             false,
         )
         .property(
@@ -542,7 +549,11 @@ pub fn company_search_shape() -> Shape {
                 .describe("LinkedIn or website URLs of the companies"),
             false,
         )
-        .property("account", filters_shape(&account_filters(Target::Own)), false)
+        .property(
+            "account",
+            filters_shape(&account_filters(Target::Own)),
+            false,
+        )
 }
 
 // ---- generation -------------------------------------------------------------
@@ -606,10 +617,7 @@ enum Step {
     MaxPeoplePerCompany(u64),
     MaxPercentFromCrm(f64),
     MinDaysUntilReuse(i64),
-    MatchFieldWithRegex {
-        field: String,
-        regex: regex::Regex,
-    },
+    MatchFieldWithRegex { field: String, regex: regex::Regex },
 }
 
 impl Plan {
@@ -669,9 +677,7 @@ impl Plan {
         }
         let mut steps = Vec::new();
         for (index, filter) in icp.custom_filter_criteria.iter().enumerate() {
-            let path = FieldPath::root()
-                .key("customFilterCriteria")
-                .index(index);
+            let path = FieldPath::root().key("customFilterCriteria").index(index);
             let evaluator = |name: &str| FieldError {
                 path: path.clone(),
                 message: format!(
@@ -682,9 +688,9 @@ impl Plan {
                 CustomFilter::Ai { .. } => errors.push(evaluator("ai")),
                 CustomFilter::Website { .. } => errors.push(evaluator("website")),
                 CustomFilter::Webscraping { .. } => errors.push(evaluator("webscraping")),
-                CustomFilter::MaxPeoplePerCompany { value } => {
-                    steps.push(Step::MaxPeoplePerCompany(u64::try_from(*value).unwrap_or(0)))
-                }
+                CustomFilter::MaxPeoplePerCompany { value } => steps.push(
+                    Step::MaxPeoplePerCompany(u64::try_from(*value).unwrap_or(0)),
+                ),
                 CustomFilter::MaxPercentFromCrm { value } => {
                     steps.push(Step::MaxPercentFromCrm(*value))
                 }
@@ -797,11 +803,7 @@ fn strings_at<'v>(value: &'v Value, path: &str) -> Vec<&'v str> {
 /// a prefix) against the CRM occupation or else the job title, and each
 /// condition against the CRM contact's fields.
 fn passes_crm(person: &Person, filters: &CrmFilters) -> bool {
-    let crm = person
-        .crm
-        .clone()
-        .map(Value::Object)
-        .unwrap_or(Value::Null);
+    let crm = person.crm.clone().map(Value::Object).unwrap_or(Value::Null);
     for search in [&filters.text_search, &filters.query].into_iter().flatten() {
         let occupation = strings_at(&crm, "occupation")
             .first()
@@ -896,9 +898,9 @@ pub async fn generate(
                 Step::MaxPeoplePerCompany(value) => {
                     format!("maxPeoplePerCompany: at most {value} persons of one company")
                 }
-                Step::MaxPercentFromCrm(value) => format!(
-                    "maxPercentFromCRM: at most {value}% of leadsPerList from the CRM"
-                ),
+                Step::MaxPercentFromCrm(value) => {
+                    format!("maxPercentFromCRM: at most {value}% of leadsPerList from the CRM")
+                }
                 Step::MinDaysUntilReuse(value) => format!(
                     "minDaysUntilReuse: not in a list of this ICP created in the last {value} days"
                 ),
@@ -1112,7 +1114,10 @@ mod tests {
             "contact.company.previous",
             "contact.education",
         ] {
-            assert!(paths.iter().any(|path| path == expected), "{expected} in {paths:?}");
+            assert!(
+                paths.iter().any(|path| path == expected),
+                "{expected} in {paths:?}"
+            );
         }
     }
 
@@ -1151,7 +1156,12 @@ mod tests {
         assert!(passes_crm(&person("Leiterin Vertrieb"), &filters));
         assert!(!passes_crm(&person("Sales Manager"), &filters));
         let mut with_status = person("Head of Sales");
-        with_status.crm = Some(serde_json::json!({"status": "Active", "address": {"zip": "10115"}}).as_object().cloned().unwrap_or_default());
+        with_status.crm = Some(
+            serde_json::json!({"status": "Active", "address": {"zip": "10115"}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
         let conditions = CrmFilters {
             text_search: None,
             filters: vec![

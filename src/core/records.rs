@@ -85,7 +85,11 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// What a delete of this record changes in others, in the delete's
     /// own transaction (before the record goes).
-    async fn before_delete(&self, _id: &str, _session: &mut WriteSession) -> Result<(), DomainError> {
+    async fn before_delete(
+        &self,
+        _id: &str,
+        _session: &mut WriteSession,
+    ) -> Result<(), DomainError> {
         Ok(())
     }
 
@@ -268,7 +272,10 @@ impl WriteSession {
 
     /// The records of kind `T` among `ids`, in id order (absent ones left
     /// out), read in this transaction.
-    pub async fn get_many<T: Document>(&mut self, ids: &[String]) -> Result<Vec<Record<T>>, DomainError> {
+    pub async fn get_many<T: Document>(
+        &mut self,
+        ids: &[String],
+    ) -> Result<Vec<Record<T>>, DomainError> {
         let mut records = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(1_000) {
             for stored in self

@@ -413,8 +413,8 @@ impl Store for PostgresStore {
         query: &TermQuery,
         count: bool,
     ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError> {
-        let rendered = search::render(query, Dialect::Postgres, RECORD_COLUMNS)
-            .map_err(StoreError::Other)?;
+        let rendered =
+            search::render(query, Dialect::Postgres, RECORD_COLUMNS).map_err(StoreError::Other)?;
         let bind_all = |statement: String, binds: &[String]| {
             let mut bound = sqlx::query(sqlx::AssertSqlSafe(statement))
                 .bind(workspace.as_str().to_owned())
@@ -1016,8 +1016,7 @@ impl WriteTx for PgWriteTx {
         kind: &str,
         query: &TermQuery,
     ) -> Result<Vec<String>, StoreError> {
-        let rendered =
-            search::render(query, Dialect::Postgres, "id").map_err(StoreError::Other)?;
+        let rendered = search::render(query, Dialect::Postgres, "id").map_err(StoreError::Other)?;
         let mut bound = sqlx::query_scalar(sqlx::AssertSqlSafe(rendered.page))
             .bind(workspace.as_str().to_owned())
             .bind(kind.to_owned());

@@ -200,6 +200,19 @@ pub(super) fn render(
     })
 }
 
+/// The SQL a search's page runs on a backend, with its parameters after
+/// the workspace and the kind: for an operator's or a benchmark's
+/// `EXPLAIN`, never to run with values spliced in.
+pub fn page_sql(query: &TermQuery, postgres: bool) -> Result<(String, Vec<String>), String> {
+    let dialect = if postgres {
+        Dialect::Postgres
+    } else {
+        Dialect::Sqlite
+    };
+    let rendered = render(query, dialect, "id")?;
+    Ok((rendered.page, rendered.binds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

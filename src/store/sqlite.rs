@@ -553,8 +553,8 @@ impl Store for SqliteStore {
         query: &TermQuery,
         count: bool,
     ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError> {
-        let rendered = search::render(query, Dialect::Sqlite, RECORD_COLUMNS)
-            .map_err(StoreError::Other)?;
+        let rendered =
+            search::render(query, Dialect::Sqlite, RECORD_COLUMNS).map_err(StoreError::Other)?;
         let mut parameters = vec![workspace.as_str().to_owned(), kind.to_owned()];
         parameters.extend(rendered.binds.iter().cloned());
         self.scan(move |connection| {
@@ -1128,8 +1128,7 @@ impl WriteTx for SqliteWriteTx {
         kind: &str,
         query: &TermQuery,
     ) -> Result<Vec<String>, StoreError> {
-        let rendered =
-            search::render(query, Dialect::Sqlite, "id").map_err(StoreError::Other)?;
+        let rendered = search::render(query, Dialect::Sqlite, "id").map_err(StoreError::Other)?;
         let mut parameters = vec![workspace.as_str().to_owned(), kind.to_owned()];
         parameters.extend(rendered.binds);
         self.session

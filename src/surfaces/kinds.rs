@@ -17,11 +17,11 @@ use crate::core::error::DomainError;
 use crate::core::fields::{Dialect, Mode, View};
 use crate::core::hood::{Profile, ProfileList};
 use crate::core::icp::Icp;
-use crate::core::leads::{Company, Person};
 use crate::core::import::rows::Columns;
 use crate::core::import::{
     ImportCheckpoint, Importable, Importer, MatchBy, Outcome, Prepared, Progress,
 };
+use crate::core::leads::{Company, Person};
 use crate::core::records::Records;
 
 use crate::http::Surface;

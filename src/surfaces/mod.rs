@@ -162,10 +162,12 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
             (&mut item.delete, true),
             (&mut item.patch, true),
         ];
+        // POSTs that only read (searches) take no key.
+        let reads_only = lance::leads::SEARCH_PATHS.contains(&path.as_str());
         for (operation, writes) in operations {
             let Some(operation) = operation else { continue };
             if let Some(surface) = surface {
-                if writes && surface.takes_idempotency_key {
+                if writes && surface.takes_idempotency_key && !reads_only {
                     add_idempotency(operation, surface);
                 }
                 add_shared_responses(operation, surface);

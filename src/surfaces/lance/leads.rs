@@ -34,9 +34,16 @@ use crate::core::prospecting::{self, Funnel, Plan, Search};
 use crate::core::records::{Document, Precondition, Record, Records, WriteSession};
 use crate::core::shape::{self, Shape};
 use crate::described;
+use crate::http::AppState;
 use crate::http::extract::{Caller, IfMatch, JsonBody, OptionalJsonBody, PathId, QueryPairs};
 use crate::http::idempotency::{Idempotent, Reply, Started};
-use crate::http::AppState;
+
+/// The POST routes that only read (searches): they take no
+/// `Idempotency-Key`.
+pub const SEARCH_PATHS: [&str; 2] = [
+    "/api/v1/entities/prospects/person",
+    "/api/v1/entities/prospects/company",
+];
 
 /// The routes of this module, with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -60,12 +67,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 // ---- wire schemas -----------------------------------------------------------
 
 fn populated(list: Shape, persons: bool) -> Shape {
-    let person = Person::view_shape::<Lance>()
-        .property(
-            "company",
-            Company::view_shape::<Lance>().or_null(),
-            true,
-        );
+    let person = Person::view_shape::<Lance>().property(
+        "company",
+        Company::view_shape::<Lance>().or_null(),
+        true,
+    );
     if persons {
         list.property(
             "persons",
@@ -174,19 +180,20 @@ described!(
     /// The body of add-prospects.
     AddProspectsRequest,
     "Either `prospects` (persons, created unless `id` names an existing one) or `selection` (the first `limit` results of a person search), not both.",
-    shape::closed_object()
-        .property(
+    shape::any_one_of(vec![
+        shape::closed_object().property(
             "prospects",
             shape::array(prospect_shape(), 1..=*LIST_ITEMS.end()),
-            false,
-        )
-        .property(
+            true,
+        ),
+        shape::closed_object().property(
             "selection",
             shape::closed_object()
                 .property("search", prospecting::person_search_shape().describe("A person search body; its page and size are ignored"), true)
                 .property("limit", shape::integer(1..=*LIST_ITEMS.end() as i64).describe("How many results to add, from the first (default 100)"), false),
-            false,
-        )
+            true,
+        ),
+    ])
 );
 
 /// What add-prospects answers.
@@ -221,10 +228,18 @@ described!(
 fn page_shape(item: Shape) -> Shape {
     let count = || shape::integer(0..=i64::MAX);
     shape::closed_object()
-        .property("content", shape::array(item, 0..=100).describe("This page's results, in id order"), true)
+        .property(
+            "content",
+            shape::array(item, 0..=100).describe("This page's results, in id order"),
+            true,
+        )
         .property("totalElements", count(), true)
         .property("totalPages", count(), true)
-        .property("number", count().describe("This page's number, from 0"), true)
+        .property(
+            "number",
+            count().describe("This page's number, from 0"),
+            true,
+        )
         .property("size", count(), true)
         .property("first", shape::boolean(), true)
         .property("last", shape::boolean(), true)
@@ -387,7 +402,9 @@ async fn read_members(
             persons: Vec::new(),
             companies: in_order(
                 &list.company_ids,
-                records.get_many::<Company>(principal, &list.company_ids).await?,
+                records
+                    .get_many::<Company>(principal, &list.company_ids)
+                    .await?,
             ),
         }),
     }
@@ -621,16 +638,17 @@ async fn update_lead_list(
     };
     let patch = LeadList::read_patch::<Lance>(&body)?;
     let id = uuid_id::<LeadList>(&id)?;
-    let keeper = writing.keeper(|(list, members): &(Record<LeadList>, Members)| {
-        populated_reply(list, members)
-    });
+    let keeper = writing
+        .keeper(|(list, members): &(Record<LeadList>, Members)| populated_reply(list, members));
     let (list, members) = app
         .records
         .transact(&principal, move |session| {
             Box::pin(async move {
-                let list = session.get_accessible::<LeadList>(&id, &precondition).await?;
                 let list = session
-                    .update(list, |list| LeadList::apply_patch(patch, list))
+                    .get_accessible::<LeadList>(&id, &precondition)
+                    .await?;
+                let list = session
+                    .update(list, |list| list.apply_patch_keeping_type(patch))
                     .await?;
                 let members = members_in_session(session, &list.data).await?;
                 let written = (list, members);
@@ -715,10 +733,7 @@ fn read_prospects(body: &Value) -> Result<Prospects, DomainError> {
                         }
                     }
                 });
-                Some(Prospects::Selection(
-                    search?,
-                    limit?.unwrap_or(100) as u64,
-                ))
+                Some(Prospects::Selection(search?, limit?.unwrap_or(100) as u64))
             }),
         }
     })();
@@ -783,15 +798,9 @@ async fn add_prospects(
     let prospects = match read_prospects(&body)? {
         Prospects::Direct(prospects) => prospects,
         Prospects::Selection(search, limit) => {
-            let query = crate::store::search::TermQuery {
-                condition: search.condition,
-                after: None,
-                offset: 0,
-                limit,
-            };
             let (found, _) = app
                 .records
-                .search::<Person>(&principal, &query, false)
+                .search::<Person>(&principal, &search.first(limit), false)
                 .await?;
             found
                 .into_iter()
@@ -800,7 +809,12 @@ async fn add_prospects(
         }
     };
     let keeper = writing.keeper(|added: &u64| {
-        Reply::json(StatusCode::OK, &AddedCount { added_count: *added })
+        Reply::json(
+            StatusCode::OK,
+            &AddedCount {
+                added_count: *added,
+            },
+        )
     });
     let added = app
         .records
@@ -831,8 +845,7 @@ async fn add_prospects(
                 if !errors.is_empty() {
                     return Err(DomainError::Invalid(errors));
                 }
-                let mut present: HashSet<String> =
-                    list.data.person_ids.iter().cloned().collect();
+                let mut present: HashSet<String> = list.data.person_ids.iter().cloned().collect();
                 let mut ids = list.data.person_ids.clone();
                 for (given, person) in prospects {
                     let id = match given {
@@ -911,9 +924,8 @@ async fn add_companies(
     };
     let id = uuid_id::<LeadList>(&id)?;
     let wanted = read_company_ids(&body)?;
-    let keeper = writing.keeper(|(list, members): &(Record<LeadList>, Members)| {
-        populated_reply(list, members)
-    });
+    let keeper = writing
+        .keeper(|(list, members): &(Record<LeadList>, Members)| populated_reply(list, members));
     let (list, members) = app
         .records
         .transact(&principal, move |session| {
@@ -1218,7 +1230,11 @@ async fn create_person(
         (status = 404, description = "No such person in the caller's workspace", body = LanceError),
     )
 )]
-async fn get_person(state: State<AppState>, caller: Caller<Lance>, id: PathId<Lance>) -> LanceResult {
+async fn get_person(
+    state: State<AppState>,
+    caller: Caller<Lance>,
+    id: PathId<Lance>,
+) -> LanceResult {
     get_record::<Person>(state, caller, id).await
 }
 
@@ -1264,6 +1280,7 @@ async fn update_person(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such person in the caller's workspace", body = LanceError),
+        (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
     )
 )]
 async fn delete_person(
@@ -1309,7 +1326,11 @@ async fn create_company(
         (status = 404, description = "No such company in the caller's workspace", body = LanceError),
     )
 )]
-async fn get_company(state: State<AppState>, caller: Caller<Lance>, id: PathId<Lance>) -> LanceResult {
+async fn get_company(
+    state: State<AppState>,
+    caller: Caller<Lance>,
+    id: PathId<Lance>,
+) -> LanceResult {
     get_record::<Company>(state, caller, id).await
 }
 
@@ -1356,6 +1377,7 @@ async fn update_company(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such company in the caller's workspace", body = LanceError),
+        (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
     )
 )]
 async fn delete_company(
@@ -1440,9 +1462,15 @@ async fn generate_lead_list(
     let id = uuid_id::<Icp>(&id)?;
     let icp = app.records.get::<Icp>(&principal, &id).await?;
     let now = Utc::now();
+    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
+        Started::Run(writing) => writing,
+        Started::Replay(response) => return Ok(response),
+    };
     let plan = Plan::of(&icp.data, now)?;
     let generated = prospecting::generate(&app.records, &principal, &icp, &plan, now).await?;
     if dry_run {
+        // Nothing written, nothing kept: the key's claim ends here.
+        drop(writing);
         return Ok(Json(Generation {
             dry_run: true,
             lead_list: None,
@@ -1451,10 +1479,6 @@ async fn generate_lead_list(
         })
         .into_response());
     }
-    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
-        Started::Run(writing) => writing,
-        Started::Replay(response) => return Ok(response),
-    };
     let start = options.start.unwrap_or(now);
     let end = options
         .end
@@ -1506,4 +1530,3 @@ async fn generate_lead_list(
         .await?;
     Ok(writing.respond(reply_of(&record)))
 }
-
