@@ -15,5 +15,6 @@ CREATE TABLE record_terms (
     PRIMARY KEY (workspace_id, kind, field, term, id)
 ) WITHOUT ROWID;
 
--- Rewriting a record's terms starts by deleting its old ones.
-CREATE INDEX record_terms_by_record ON record_terms (workspace_id, kind, id);
+-- A record's terms by field: what a search probes for each record it
+-- considers (and what rewriting a record's terms deletes first).
+CREATE INDEX record_terms_by_record ON record_terms (workspace_id, kind, id, field, term);

@@ -346,7 +346,7 @@ fn read_paging(reader: &mut Reader, fields: &super::input::Fields<'_, '_>) -> Op
 }
 
 fn conjunction(conditions: Vec<Condition>) -> Option<Condition> {
-    (!conditions.is_empty()).then_some(Condition::All(conditions))
+    (!conditions.is_empty()).then(|| Condition::All(conditions).simplified())
 }
 
 /// Reads the body of `POST /api/v1/entities/prospects/person`.
@@ -422,8 +422,10 @@ pub fn read_company_search(body: &Value) -> Result<Search, DomainError> {
         });
         let (page, size) = paging?;
         let mut conditions = account?.unwrap_or_default();
-        if let Some(urls) = urls? {
-            if !urls.is_empty() {
+        if let Some(urls) = urls?
+            && !urls.is_empty()
+        {
+            {
                 conditions.push(Condition::Any(
                     urls.iter()
                         .flat_map(|url| {
@@ -718,7 +720,7 @@ impl Plan {
             return Err(DomainError::Unprocessable(errors));
         }
         Ok(Plan {
-            candidates: Condition::Any(alternatives),
+            candidates: Condition::Any(alternatives).simplified(),
             steps,
             crm: icp.crm_filters.clone(),
             leads: u64::try_from(icp.leads_per_list).unwrap_or(0),
@@ -1090,7 +1092,17 @@ mod tests {
         let Some(Condition::All(parts)) = &search.condition else {
             panic!("a conjunction: {:?}", search.condition);
         };
-        assert_eq!(parts.len(), 4, "{parts:?}");
+        // Flattened: three title words, the seniorities merged into one
+        // test, the excluded country, the company's industry.
+        assert_eq!(parts.len(), 6, "{parts:?}");
+        assert!(parts.contains(&Condition::Test(TermTest {
+            via: None,
+            field: "seniority",
+            matches: vec![
+                TermMatch::Exact("vp".into()),
+                TermMatch::Exact("director".into())
+            ],
+        })));
     }
 
     #[test]

@@ -152,7 +152,12 @@ impl<S: Surface> FromRequestParts<AppState> for Idempotent<S> {
         Ok(Idempotent {
             key,
             method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
+            // The query is part of the request: `?dryRun=true` is not the
+            // request without it.
+            path: parts.uri.path_and_query().map_or_else(
+                || parts.uri.path().to_owned(),
+                |path| path.as_str().to_owned(),
+            ),
             surface: PhantomData,
         })
     }

@@ -413,8 +413,8 @@ impl Store for PostgresStore {
         query: &TermQuery,
         count: bool,
     ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError> {
-        let rendered =
-            search::render(query, Dialect::Postgres, RECORD_COLUMNS).map_err(StoreError::Other)?;
+        let sizing =
+            search::estimates(query, Dialect::Postgres, count).map_err(StoreError::Other)?;
         let bind_all = |statement: String, binds: &[String]| {
             let mut bound = sqlx::query(sqlx::AssertSqlSafe(statement))
                 .bind(workspace.as_str().to_owned())
@@ -424,28 +424,36 @@ impl Store for PostgresStore {
             }
             bound
         };
-        // One snapshot for the count and the page.
+        // One snapshot for the sizes, the count and the page.
         let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
-        if count {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *transaction)
-                .await
-                .map_err(from_sqlx)?;
-        }
-        let total = if count {
-            let row = bind_all(
-                rendered.count.clone(),
-                &rendered.binds[..rendered.count_binds],
-            )
-            .fetch_one(&mut *transaction)
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *transaction)
             .await
             .map_err(from_sqlx)?;
-            let total: i64 = row.try_get(0).map_err(from_sqlx)?;
-            Some(u64::try_from(total).unwrap_or(0))
-        } else {
-            None
+        let mut sizes = Vec::with_capacity(sizing.len());
+        for (position, statement, binds) in sizing {
+            let row = bind_all(statement, &binds)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(from_sqlx)?;
+            let size: i64 = row.try_get(0).map_err(from_sqlx)?;
+            sizes.push((position, u64::try_from(size).unwrap_or(0)));
+        }
+        let (page, counted) =
+            search::render_sized(query, Dialect::Postgres, RECORD_COLUMNS, count, &sizes)
+                .map_err(StoreError::Other)?;
+        let total = match counted {
+            Some(counted) => {
+                let row = bind_all(counted.count.clone(), &counted.binds[..counted.count_binds])
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(from_sqlx)?;
+                let total: i64 = row.try_get(0).map_err(from_sqlx)?;
+                Some(u64::try_from(total).unwrap_or(0))
+            }
+            None => None,
         };
-        let rows = bind_all(rendered.page.clone(), &rendered.binds)
+        let rows = bind_all(page.page.clone(), &page.binds)
             .fetch_all(&mut *transaction)
             .await
             .map_err(from_sqlx)?;
@@ -1016,7 +1024,12 @@ impl WriteTx for PgWriteTx {
         kind: &str,
         query: &TermQuery,
     ) -> Result<Vec<String>, StoreError> {
-        let rendered = search::render(query, Dialect::Postgres, "id").map_err(StoreError::Other)?;
+        // The searches made in a write (an ICP's lists) have one small test.
+        let driver = search::driver_candidates(query)
+            .first()
+            .map(|(position, _)| *position);
+        let rendered =
+            search::render(query, Dialect::Postgres, "id", driver).map_err(StoreError::Other)?;
         let mut bound = sqlx::query_scalar(sqlx::AssertSqlSafe(rendered.page))
             .bind(workspace.as_str().to_owned())
             .bind(kind.to_owned());

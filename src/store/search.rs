@@ -48,6 +48,60 @@ pub enum Condition {
     Not(Box<Condition>),
 }
 
+impl Condition {
+    /// The same condition in its simplest form: nested conjunctions and
+    /// disjunctions flattened, one-part ones unwrapped, and a disjunction
+    /// of tests of one field merged into one test of all their values (so
+    /// that it can drive a search from one index range).
+    pub fn simplified(self) -> Condition {
+        match self {
+            Condition::Test(test) => Condition::Test(test),
+            Condition::Not(inner) => Condition::Not(Box::new(inner.simplified())),
+            Condition::All(parts) => {
+                let mut flat = Vec::new();
+                for part in parts.into_iter().map(Condition::simplified) {
+                    match part {
+                        Condition::All(inner) => flat.extend(inner),
+                        other => flat.push(other),
+                    }
+                }
+                if flat.len() == 1 {
+                    flat.remove(0)
+                } else {
+                    Condition::All(flat)
+                }
+            }
+            Condition::Any(parts) => {
+                let mut flat: Vec<Condition> = Vec::new();
+                for part in parts.into_iter().map(Condition::simplified) {
+                    match part {
+                        Condition::Any(inner) => flat.extend(inner),
+                        other => flat.push(other),
+                    }
+                }
+                let mut merged: Vec<Condition> = Vec::new();
+                for part in flat {
+                    if let Condition::Test(test) = &part
+                        && let Some(Condition::Test(same)) = merged.iter_mut().find(|known| {
+                            matches!(known, Condition::Test(known)
+                                if known.field == test.field && known.via == test.via)
+                        })
+                    {
+                        same.matches.extend(test.matches.iter().cloned());
+                        continue;
+                    }
+                    merged.push(part);
+                }
+                if merged.len() == 1 {
+                    merged.remove(0)
+                } else {
+                    Condition::Any(merged)
+                }
+            }
+        }
+    }
+}
+
 /// Records matching `condition` (every record of the kind if `None`), in
 /// id order, after the id `after` (keyset paging), skipping `offset`, at
 /// most `limit`.
@@ -74,6 +128,43 @@ pub(super) struct RenderedSearch {
 /// The largest character: a prefix's range ends before `prefix` + this.
 const PREFIX_END: char = '\u{10FFFF}';
 
+/// A page is read from a driving test's postings (instead of walking the
+/// kind in id order, probing each record) when that test matches at most
+/// this many records: reading and sorting them all costs less than the
+/// walk to the page's end would.
+pub(super) const PAGE_DRIVER_MAX: u64 = 10_000;
+/// How far the size of a test's postings is counted when choosing a
+/// driver for a count.
+pub(super) const COUNT_ESTIMATE_CAP: u64 = 100_000;
+
+/// The parts of a query's condition that must all hold: a driver can be
+/// chosen among its tests.
+fn conjuncts(condition: &Condition) -> Vec<&Condition> {
+    match condition {
+        Condition::All(parts) => parts.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// The tests among a query's conjuncts that could drive it, with their
+/// positions among the conjuncts.
+pub(super) fn driver_candidates(query: &TermQuery) -> Vec<(usize, &TermTest)> {
+    query
+        .condition
+        .as_ref()
+        .map(|condition| {
+            conjuncts(condition)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, part)| match part {
+                    Condition::Test(test) => Some((index, test)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 struct Renderer {
     dialect: Dialect,
     binds: Vec<String>,
@@ -84,10 +175,7 @@ impl Renderer {
         self.binds.push(value);
         // The workspace and the kind are the first two.
         let position = self.binds.len() + 2;
-        match self.dialect {
-            Dialect::Sqlite => format!("?{position}"),
-            Dialect::Postgres => format!("${position}"),
-        }
+        self.placeholder(position)
     }
 
     fn placeholder(&self, position: usize) -> String {
@@ -97,8 +185,13 @@ impl Renderer {
         }
     }
 
-    /// `field = … AND (term = … OR term >= … AND term < …)`.
-    fn term_filter(&mut self, field: &str, matches: &[TermMatch]) -> Result<String, String> {
+    /// `{alias}.field = … AND ({alias}.term IN (…) OR {alias}.term >= … AND …)`.
+    fn term_filter(
+        &mut self,
+        alias: &str,
+        field: &str,
+        matches: &[TermMatch],
+    ) -> Result<String, String> {
         if matches.is_empty() {
             return Err(format!("a test of {field} needs a value"));
         }
@@ -111,44 +204,71 @@ impl Renderer {
                 TermMatch::Prefix(prefix) => {
                     let low = self.bind(prefix.clone());
                     let high = self.bind(format!("{prefix}{PREFIX_END}"));
-                    ranges.push(format!("(term >= {low} AND term < {high})"));
+                    ranges.push(format!("({alias}.term >= {low} AND {alias}.term < {high})"));
                 }
             }
         }
         if !exact.is_empty() {
-            ranges.push(format!("term IN ({})", exact.join(", ")));
+            ranges.push(format!("{alias}.term IN ({})", exact.join(", ")));
         }
-        Ok(format!("field = {field} AND ({})", ranges.join(" OR ")))
+        Ok(format!(
+            "{alias}.field = {field} AND ({})",
+            ranges.join(" OR ")
+        ))
     }
 
-    fn test(&mut self, test: &TermTest) -> Result<String, String> {
+    /// Whether the record whose id is `outer` passes `test`: an index
+    /// probe by record (`record_terms_by_record`), through the linked
+    /// record for a test `via` another kind.
+    fn probe(&mut self, test: &TermTest, outer: &str) -> Result<String, String> {
         let (workspace, kind) = (self.placeholder(1), self.placeholder(2));
-        let own = |filter: String| {
-            format!(
-                "id IN (SELECT id FROM record_terms WHERE workspace_id = {workspace} AND kind = {kind} AND {filter})"
-            )
-        };
         match &test.via {
             None => {
-                let filter = self.term_filter(test.field, &test.matches)?;
-                Ok(own(filter))
+                let filter = self.term_filter("t", test.field, &test.matches)?;
+                Ok(format!(
+                    "EXISTS (SELECT 1 FROM record_terms t WHERE t.workspace_id = {workspace} AND t.kind = {kind} AND t.id = {outer} AND {filter})"
+                ))
             }
             Some(via) => {
                 let link = self.bind(identifier(via.link)?.to_owned());
                 let other = self.bind(identifier(via.kind)?.to_owned());
-                let filter = self.term_filter(test.field, &test.matches)?;
-                Ok(own(format!(
-                    "field = {link} AND term IN (SELECT id FROM record_terms WHERE workspace_id = {workspace} AND kind = {other} AND {filter})"
-                )))
+                let filter = self.term_filter("c", test.field, &test.matches)?;
+                // CROSS JOIN keeps SQLite from starting at the linked
+                // kind's postings (every company of a size) for each record.
+                Ok(format!(
+                    "EXISTS (SELECT 1 FROM record_terms p CROSS JOIN record_terms c WHERE p.workspace_id = {workspace} AND p.kind = {kind} AND p.id = {outer} AND p.field = {link} AND c.workspace_id = {workspace} AND c.kind = {other} AND c.id = p.term AND {filter})"
+                ))
             }
         }
     }
 
-    fn condition(&mut self, condition: &Condition) -> Result<String, String> {
+    /// The records a test matches, as rows `d` with their ids in `d.id`:
+    /// `FROM … WHERE …`.
+    fn source(&mut self, test: &TermTest) -> Result<String, String> {
+        let (workspace, kind) = (self.placeholder(1), self.placeholder(2));
+        match &test.via {
+            None => {
+                let filter = self.term_filter("d", test.field, &test.matches)?;
+                Ok(format!(
+                    "FROM record_terms d WHERE d.workspace_id = {workspace} AND d.kind = {kind} AND {filter}"
+                ))
+            }
+            Some(via) => {
+                let link = self.bind(identifier(via.link)?.to_owned());
+                let other = self.bind(identifier(via.kind)?.to_owned());
+                let filter = self.term_filter("c", test.field, &test.matches)?;
+                Ok(format!(
+                    "FROM record_terms c CROSS JOIN record_terms d WHERE c.workspace_id = {workspace} AND c.kind = {other} AND {filter} AND d.workspace_id = {workspace} AND d.kind = {kind} AND d.field = {link} AND d.term = c.id"
+                ))
+            }
+        }
+    }
+
+    fn condition(&mut self, condition: &Condition, outer: &str) -> Result<String, String> {
         Ok(match condition {
-            Condition::Test(test) => self.test(test)?,
-            Condition::All(parts) if parts.is_empty() => "TRUE".to_owned(),
-            Condition::Any(parts) if parts.is_empty() => "FALSE".to_owned(),
+            Condition::Test(test) => self.probe(test, outer)?,
+            Condition::All(parts) if parts.is_empty() => "1 = 1".to_owned(),
+            Condition::Any(parts) if parts.is_empty() => "1 = 0".to_owned(),
             Condition::All(parts) | Condition::Any(parts) => {
                 let joiner = if matches!(condition, Condition::All(_)) {
                     " AND "
@@ -157,47 +277,151 @@ impl Renderer {
                 };
                 let parts = parts
                     .iter()
-                    .map(|part| self.condition(part))
+                    .map(|part| self.condition(part, outer))
                     .collect::<Result<Vec<_>, _>>()?;
                 format!("({})", parts.join(joiner))
             }
-            Condition::Not(inner) => format!("NOT ({})", self.condition(inner)?),
+            Condition::Not(inner) => format!("NOT ({})", self.condition(inner, outer)?),
         })
     }
 }
 
+/// `SELECT count(*)` of the first `cap` postings of `test`: what it would
+/// cost to drive a query from it.
+pub(super) fn estimate(
+    test: &TermTest,
+    dialect: Dialect,
+    cap: u64,
+) -> Result<(String, Vec<String>), String> {
+    let mut renderer = Renderer {
+        dialect,
+        binds: Vec::new(),
+    };
+    let source = renderer.source(test)?;
+    Ok((
+        format!("SELECT count(*) FROM (SELECT 1 {source} LIMIT {cap}) AS capped"),
+        renderer.binds,
+    ))
+}
+
+/// Renders a search. With `driver` (a position among the condition's
+/// conjuncts, which must be a test), the page and the count read that
+/// test's postings and probe the other conjuncts for each; without, the
+/// page walks the kind in id order and probes every conjunct for each
+/// record until the page is full.
 pub(super) fn render(
     query: &TermQuery,
     dialect: Dialect,
     columns: &str,
+    driver: Option<usize>,
 ) -> Result<RenderedSearch, String> {
     let mut renderer = Renderer {
         dialect,
         binds: Vec::new(),
     };
     let (workspace, kind) = (renderer.placeholder(1), renderer.placeholder(2));
-    let mut filter = format!("workspace_id = {workspace} AND kind = {kind}");
-    if let Some(condition) = &query.condition {
-        filter.push_str(&format!(" AND {}", renderer.condition(condition)?));
-    }
-    let count = format!("SELECT count(*) FROM records WHERE {filter}");
-    let count_binds = renderer.binds.len();
-    let mut page_filter = filter;
-    if let Some(after) = &query.after {
-        let after = renderer.bind(after.clone());
-        page_filter.push_str(&format!(" AND id > {after}"));
-    }
     let limit = query.limit.min(i64::MAX as u64);
     let offset = query.offset.min(i64::MAX as u64);
-    let page = format!(
-        "SELECT {columns} FROM records WHERE {page_filter} ORDER BY id LIMIT {limit} OFFSET {offset}"
-    );
+    let parts = query.condition.as_ref().map(conjuncts).unwrap_or_default();
+    let driving = driver.and_then(|index| match parts.get(index) {
+        Some(Condition::Test(test)) => Some((index, test)),
+        _ => None,
+    });
+    let (page, count) = match driving {
+        Some((index, test)) => {
+            let source = renderer.source(test)?;
+            let mut filter = source;
+            for (position, part) in parts.iter().enumerate() {
+                if position != index {
+                    filter.push_str(&format!(" AND {}", renderer.condition(part, "d.id")?));
+                }
+            }
+            let count = format!("SELECT count(DISTINCT d.id) {filter}");
+            if let Some(after) = &query.after {
+                let after = renderer.bind(after.clone());
+                filter.push_str(&format!(" AND d.id > {after}"));
+            }
+            let page = format!(
+                "SELECT {columns} FROM records WHERE workspace_id = {workspace} AND kind = {kind} AND id IN (SELECT DISTINCT d.id {filter} ORDER BY d.id LIMIT {limit} OFFSET {offset}) ORDER BY id"
+            );
+            (page, count)
+        }
+        None => {
+            let mut filter = format!("workspace_id = {workspace} AND kind = {kind}");
+            if let Some(condition) = &query.condition {
+                filter.push_str(&format!(
+                    " AND {}",
+                    renderer.condition(condition, "records.id")?
+                ));
+            }
+            let count = format!("SELECT count(*) FROM records WHERE {filter}");
+            if let Some(after) = &query.after {
+                let after = renderer.bind(after.clone());
+                filter.push_str(&format!(" AND id > {after}"));
+            }
+            let page = format!(
+                "SELECT {columns} FROM records WHERE {filter} ORDER BY id LIMIT {limit} OFFSET {offset}"
+            );
+            (page, count)
+        }
+    };
+    // The keyset's value, if any, was bound last: the count takes the rest.
+    let count_binds = renderer.binds.len() - usize::from(query.after.is_some());
     Ok(RenderedSearch {
         page,
         count,
         binds: renderer.binds,
         count_binds,
     })
+}
+
+/// The statements that size each test that could drive `query`: its
+/// position and a `count(*)` capped where the choice no longer changes.
+pub(super) fn estimates(
+    query: &TermQuery,
+    dialect: Dialect,
+    count: bool,
+) -> Result<Vec<(usize, String, Vec<String>)>, String> {
+    let cap = if count {
+        COUNT_ESTIMATE_CAP
+    } else {
+        PAGE_DRIVER_MAX + 1
+    };
+    driver_candidates(query)
+        .into_iter()
+        .map(|(position, test)| {
+            estimate(test, dialect, cap).map(|(sql, binds)| (position, sql, binds))
+        })
+        .collect()
+}
+
+/// The page's statement and, if `count`, the count's, each driven as the
+/// sizes (position, postings) measured by [`estimates`] say: the page from
+/// the smallest test if it is small enough, else by walking the kind; the
+/// count always from the smallest test there is.
+pub(super) fn render_sized(
+    query: &TermQuery,
+    dialect: Dialect,
+    columns: &str,
+    count: bool,
+    sizes: &[(usize, u64)],
+) -> Result<(RenderedSearch, Option<RenderedSearch>), String> {
+    let smallest = sizes.iter().min_by_key(|(_, size)| *size).copied();
+    let page_driver = smallest
+        .filter(|(_, size)| *size <= PAGE_DRIVER_MAX)
+        .map(|(position, _)| position);
+    let page = render(query, dialect, columns, page_driver)?;
+    let counted = if count {
+        Some(render(
+            query,
+            dialect,
+            columns,
+            smallest.map(|(position, _)| position),
+        )?)
+    } else {
+        None
+    };
+    Ok((page, counted))
 }
 
 /// The SQL a search's page runs on a backend, with its parameters after
@@ -209,7 +433,7 @@ pub fn page_sql(query: &TermQuery, postgres: bool) -> Result<(String, Vec<String
     } else {
         Dialect::Sqlite
     };
-    let rendered = render(query, dialect, "id")?;
+    let rendered = render(query, dialect, "id", None)?;
     Ok((rendered.page, rendered.binds))
 }
 
@@ -225,9 +449,8 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_search_renders_to_term_subqueries_with_bound_values() {
-        let query = TermQuery {
+    fn sample() -> TermQuery {
+        TermQuery {
             condition: Some(Condition::All(vec![
                 test("seniority", None, vec![TermMatch::Exact("vp".into())]),
                 Condition::Not(Box::new(test(
@@ -242,8 +465,12 @@ mod tests {
             after: Some("b".into()),
             offset: 0,
             limit: 10,
-        };
-        let rendered = render(&query, Dialect::Sqlite, "id").expect("renders");
+        }
+    }
+
+    #[test]
+    fn a_walk_probes_each_record_by_index() {
+        let rendered = render(&sample(), Dialect::Sqlite, "id", None).expect("renders");
         assert_eq!(
             rendered.binds,
             vec![
@@ -265,10 +492,11 @@ mod tests {
             "{}",
             rendered.page
         );
-        assert!(rendered.page.contains("NOT (id IN (SELECT id FROM record_terms WHERE workspace_id = ?1 AND kind = ?2 AND field = ?5 AND term IN (SELECT id FROM record_terms WHERE workspace_id = ?1 AND kind = ?6 AND field = ?7 AND ((term >= ?8 AND term < ?9)))))"), "{}", rendered.page);
-        let postgres = render(&query, Dialect::Postgres, "id").expect("renders");
+        assert!(rendered.page.contains("EXISTS (SELECT 1 FROM record_terms t WHERE t.workspace_id = ?1 AND t.kind = ?2 AND t.id = records.id AND t.field = ?3 AND (t.term IN (?4)))"), "{}", rendered.page);
+        assert!(rendered.page.contains("NOT (EXISTS (SELECT 1 FROM record_terms p CROSS JOIN record_terms c WHERE p.workspace_id = ?1 AND p.kind = ?2 AND p.id = records.id AND p.field = ?5 AND c.workspace_id = ?1 AND c.kind = ?6 AND c.id = p.term AND c.field = ?7 AND ((c.term >= ?8 AND c.term < ?9))))"), "{}", rendered.page);
+        let postgres = render(&sample(), Dialect::Postgres, "id", None).expect("renders");
         assert!(
-            postgres.count.contains("field = $3 AND (term IN ($4))"),
+            postgres.count.contains("t.field = $3 AND (t.term IN ($4))"),
             "{}",
             postgres.count
         );
@@ -277,11 +505,64 @@ mod tests {
             ..TermQuery::default()
         };
         assert!(
-            render(&nothing, Dialect::Sqlite, "id")
+            render(&nothing, Dialect::Sqlite, "id", None)
                 .expect("renders")
                 .count
-                .ends_with("AND FALSE")
+                .ends_with("AND 1 = 0")
         );
+    }
+
+    #[test]
+    fn a_driven_search_reads_one_tests_postings_and_probes_the_rest() {
+        let query = sample();
+        assert_eq!(driver_candidates(&query).len(), 1);
+        let rendered = render(&query, Dialect::Sqlite, "id", Some(0)).expect("renders");
+        assert_eq!(
+            rendered.count,
+            "SELECT count(DISTINCT d.id) FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) AND NOT (EXISTS (SELECT 1 FROM record_terms p CROSS JOIN record_terms c WHERE p.workspace_id = ?1 AND p.kind = ?2 AND p.id = d.id AND p.field = ?5 AND c.workspace_id = ?1 AND c.kind = ?6 AND c.id = p.term AND c.field = ?7 AND ((c.term >= ?8 AND c.term < ?9))))"
+        );
+        assert!(
+            rendered
+                .page
+                .contains("AND d.id > ?10 ORDER BY d.id LIMIT 10 OFFSET 0) ORDER BY id"),
+            "{}",
+            rendered.page
+        );
+        let (estimate, binds) =
+            estimate(driver_candidates(&query)[0].1, Dialect::Postgres, 100).expect("renders");
+        assert_eq!(
+            estimate,
+            "SELECT count(*) FROM (SELECT 1 FROM record_terms d WHERE d.workspace_id = $1 AND d.kind = $2 AND d.field = $3 AND (d.term IN ($4)) LIMIT 100) AS capped"
+        );
+        assert_eq!(binds, vec!["seniority", "vp"]);
+    }
+
+    #[test]
+    fn conditions_simplify_to_tests_that_can_drive() {
+        let exact = |value: &str| vec![TermMatch::Exact(value.into())];
+        let nested = Condition::All(vec![Condition::All(vec![Condition::Any(vec![
+            Condition::Any(vec![test("seniority", None, exact("vp"))]),
+            test("seniority", None, exact("director")),
+        ])])]);
+        assert_eq!(
+            nested.simplified(),
+            test(
+                "seniority",
+                None,
+                vec![
+                    TermMatch::Exact("vp".into()),
+                    TermMatch::Exact("director".into())
+                ]
+            )
+        );
+        let mixed = Condition::Any(vec![
+            test("title_word", None, exact("cto")),
+            Condition::All(vec![
+                test("title_word", None, exact("vp")),
+                test("title_word", None, exact("engineering")),
+            ]),
+        ]);
+        assert_eq!(mixed.clone().simplified(), mixed);
     }
 
     #[test]
@@ -294,6 +575,6 @@ mod tests {
             )),
             ..TermQuery::default()
         };
-        assert!(render(&query, Dialect::Postgres, "id").is_err());
+        assert!(render(&query, Dialect::Postgres, "id", None).is_err());
     }
 }

@@ -553,31 +553,53 @@ impl Store for SqliteStore {
         query: &TermQuery,
         count: bool,
     ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError> {
-        let rendered =
-            search::render(query, Dialect::Sqlite, RECORD_COLUMNS).map_err(StoreError::Other)?;
-        let mut parameters = vec![workspace.as_str().to_owned(), kind.to_owned()];
-        parameters.extend(rendered.binds.iter().cloned());
+        let sizing = search::estimates(query, Dialect::Sqlite, count).map_err(StoreError::Other)?;
+        let query = query.clone();
+        let prefix = vec![workspace.as_str().to_owned(), kind.to_owned()];
         self.scan(move |connection| {
-            // One snapshot for the count and the page.
+            let with_prefix = |binds: &[String]| {
+                prefix
+                    .iter()
+                    .cloned()
+                    .chain(binds.iter().cloned())
+                    .collect::<Vec<_>>()
+            };
+            // One snapshot for the sizes, the count and the page.
             let snapshot = connection.unchecked_transaction().map_err(from_rusqlite)?;
-            let total = if count {
-                let total: i64 = connection
-                    .prepare_cached(&rendered.count)
-                    .and_then(|mut statement| {
-                        statement.query_row(
-                            params_from_iter(parameters.iter().take(rendered.count_binds + 2)),
-                            |row| row.get(0),
-                        )
+            let mut sizes = Vec::with_capacity(sizing.len());
+            for (position, statement, binds) in &sizing {
+                let size: i64 = connection
+                    .prepare_cached(statement)
+                    .and_then(|mut estimate| {
+                        estimate.query_row(params_from_iter(with_prefix(binds)), |row| row.get(0))
                     })
                     .map_err(from_rusqlite)?;
-                Some(u64::try_from(total).unwrap_or(0))
-            } else {
-                None
+                sizes.push((*position, u64::try_from(size).unwrap_or(0)));
+            }
+            let (page, counted) =
+                search::render_sized(&query, Dialect::Sqlite, RECORD_COLUMNS, count, &sizes)
+                    .map_err(StoreError::Other)?;
+            let total = match counted {
+                Some(counted) => {
+                    let total: i64 = connection
+                        .prepare_cached(&counted.count)
+                        .and_then(|mut statement| {
+                            statement.query_row(
+                                params_from_iter(with_prefix(
+                                    &counted.binds[..counted.count_binds],
+                                )),
+                                |row| row.get(0),
+                            )
+                        })
+                        .map_err(from_rusqlite)?;
+                    Some(u64::try_from(total).unwrap_or(0))
+                }
+                None => None,
             };
             let records = select_all(
                 connection,
-                &rendered.page,
-                params_from_iter(parameters.iter()),
+                &page.page,
+                params_from_iter(with_prefix(&page.binds)),
                 RecordColumns::read,
                 RecordColumns::into_record,
             )?;
@@ -1128,7 +1150,12 @@ impl WriteTx for SqliteWriteTx {
         kind: &str,
         query: &TermQuery,
     ) -> Result<Vec<String>, StoreError> {
-        let rendered = search::render(query, Dialect::Sqlite, "id").map_err(StoreError::Other)?;
+        // The searches made in a write (an ICP's lists) have one small test.
+        let driver = search::driver_candidates(query)
+            .first()
+            .map(|(position, _)| *position);
+        let rendered =
+            search::render(query, Dialect::Sqlite, "id", driver).map_err(StoreError::Other)?;
         let mut parameters = vec![workspace.as_str().to_owned(), kind.to_owned()];
         parameters.extend(rendered.binds);
         self.session

@@ -16,6 +16,7 @@ mod icps;
 mod idempotency;
 mod ids;
 mod import;
+mod leadlists;
 mod openapi;
 mod support;
 mod webhooks;

@@ -33,6 +33,8 @@ mod idempotency;
 mod ids;
 #[path = "../api/import.rs"]
 mod import;
+#[path = "../api/leadlists.rs"]
+mod leadlists;
 mod multi_instance;
 mod plans;
 #[path = "../api/support.rs"]

@@ -821,16 +821,24 @@ async fn add_prospects(
         .transact(&principal, move |session| {
             Box::pin(async move {
                 let list = person_list(session, &id, EntityType::Person).await?;
-                // Every prospect's company is checked before any is written,
-                // so each missing one is reported at its path.
+                // Persons that exist are added as they are; the companies
+                // of the others are checked before any is written, so each
+                // missing one is reported at its path.
+                let given: Vec<String> =
+                    prospects.iter().filter_map(|(id, _)| id.clone()).collect();
+                let mut existing = session.existing_ids::<Person>(&given).await?;
+                let is_new =
+                    |id: &Option<String>| id.as_ref().is_none_or(|id| !existing.contains(id));
                 let companies: Vec<String> = prospects
                     .iter()
+                    .filter(|(id, _)| is_new(id))
                     .filter_map(|(_, person)| person.company_id.clone())
                     .collect();
                 let found = session.existing_ids::<Company>(&companies).await?;
                 let errors: Vec<FieldError> = prospects
                     .iter()
                     .enumerate()
+                    .filter(|(_, (id, _))| is_new(id))
                     .filter_map(|(index, (_, person))| {
                         let company = person.company_id.as_ref()?;
                         (!found.contains(company)).then(|| FieldError {
@@ -849,8 +857,10 @@ async fn add_prospects(
                 let mut ids = list.data.person_ids.clone();
                 for (given, person) in prospects {
                     let id = match given {
-                        Some(id) if session.get::<Person>(&id).await?.is_some() => id,
+                        Some(id) if existing.contains(&id) => id,
                         Some(id) => {
+                            // A new id repeated in the request is one person.
+                            existing.insert(id.clone());
                             let ids = crate::core::records::NewIds {
                                 key: id,
                                 number: None,
