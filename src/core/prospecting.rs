@@ -898,7 +898,7 @@ pub async fn generate(
             stage: format!("customFilterCriteria[{index}]"),
             rule: match step {
                 Step::MaxPeoplePerCompany(value) => {
-                    format!("maxPeoplePerCompany: at most {value} persons of one company")
+                    format!("maxPeoplePerCompany: at most {value} per company")
                 }
                 Step::MaxPercentFromCrm(value) => {
                     format!("maxPercentFromCRM: at most {value}% of leadsPerList from the CRM")

@@ -1938,7 +1938,7 @@ async fn a_dry_run_shows_the_funnel_and_writes_nothing_and_a_real_run_links_the_
     let funnel = json!({
         "candidates": 6,
         "examined": 5,
-        "stages": [stage(0, "maxPeoplePerCompany: at most 1 persons of one company", 5, 3, 2)],
+        "stages": [stage(0, "maxPeoplePerCompany: at most 1 per company", 5, 3, 2)],
         "leadsPerList": 3,
         "selected": 3
     });
@@ -2373,7 +2373,7 @@ async fn crm_filters_narrow_crm_persons_only() {
         json!([
             stage(
                 0,
-                "maxPeoplePerCompany: at most 5 persons of one company",
+                "maxPeoplePerCompany: at most 5 per company",
                 7,
                 7,
                 0
