@@ -744,8 +744,9 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Funnel {
-    /// Persons matching `leadProviderCriteria` in all.
-    pub candidates: u64,
+    /// Persons matching `leadProviderCriteria` in all: counted on a dry
+    /// run, null otherwise.
+    pub candidates: Option<u64>,
     /// Of those, how many were read (in id order) before the list was full
     /// or the candidates ran out; the stages count these.
     pub examined: u64,
@@ -854,19 +855,27 @@ pub async fn generate(
     icp: &Record<Icp>,
     plan: &Plan,
     now: DateTime<Utc>,
+    count: bool,
 ) -> Result<Generated, DomainError> {
-    let (_, candidates) = records
-        .search::<Person>(
-            principal,
-            &TermQuery {
-                condition: Some(plan.candidates.clone()),
-                after: None,
-                offset: 0,
-                limit: 0,
-            },
-            true,
-        )
-        .await?;
+    // Counting every candidate costs more than choosing the first ones, so
+    // only a dry run (whose point is the funnel) counts them.
+    let candidates = if count {
+        records
+            .search::<Person>(
+                principal,
+                &TermQuery {
+                    condition: Some(plan.candidates.clone()),
+                    after: None,
+                    offset: 0,
+                    limit: 0,
+                },
+                true,
+            )
+            .await?
+            .1
+    } else {
+        None
+    };
     let mut reused: HashSet<String> = HashSet::new();
     for step in &plan.steps {
         if let Step::MinDaysUntilReuse(days) = step {
@@ -928,6 +937,8 @@ pub async fn generate(
     let mut examined = 0u64;
     let mut after: Option<String> = None;
     let mut companies: HashMap<String, Option<Company>> = HashMap::new();
+    // A first round about the list's size (filters drop some), then larger.
+    let mut batch_size = (plan.leads * 2).clamp(20, CANDIDATE_BATCH);
     'filling: while (chosen.len() as u64) < plan.leads {
         let (batch, _) = records
             .search::<Person>(
@@ -936,7 +947,7 @@ pub async fn generate(
                     condition: Some(plan.candidates.clone()),
                     after: after.clone(),
                     offset: 0,
-                    limit: CANDIDATE_BATCH,
+                    limit: batch_size,
                 },
                 false,
             )
@@ -1022,16 +1033,17 @@ pub async fn generate(
                 chosen.push(person.id.clone());
             }
         }
-        if (batch.len() as u64) < CANDIDATE_BATCH {
+        if (batch.len() as u64) < batch_size {
             break;
         }
+        batch_size = (batch_size * 2).min(CANDIDATE_BATCH);
     }
     stages.extend(crm_stage);
     let selected = chosen.len() as u64;
     Ok(Generated {
         person_ids: chosen,
         funnel: Funnel {
-            candidates: candidates.unwrap_or(0),
+            candidates,
             examined,
             stages,
             leads_per_list: plan.leads,

@@ -146,9 +146,27 @@ fn conjuncts(condition: &Condition) -> Vec<&Condition> {
     }
 }
 
-/// The tests among a query's conjuncts that could drive it, with their
-/// positions among the conjuncts.
-pub(super) fn driver_candidates(query: &TermQuery) -> Vec<(usize, &TermTest)> {
+/// Tests whose postings together hold every record `condition` matches
+/// (and perhaps more): a test holds its own; a disjunction the union of
+/// its parts'; a conjunction any one part's. A negation has none.
+fn covering(condition: &Condition) -> Option<Vec<&TermTest>> {
+    match condition {
+        Condition::Test(test) => Some(vec![test]),
+        Condition::Any(parts) => parts.iter().try_fold(Vec::new(), |mut tests, part| {
+            tests.extend(covering(part)?);
+            Some(tests)
+        }),
+        Condition::All(parts) => parts
+            .iter()
+            .filter_map(covering)
+            .min_by_key(|tests| tests.len()),
+        Condition::Not(_) => None,
+    }
+}
+
+/// The conjuncts that could drive a query, with their positions among the
+/// conjuncts and the tests whose postings cover each.
+pub(super) fn driver_candidates(query: &TermQuery) -> Vec<(usize, Vec<&TermTest>)> {
     query
         .condition
         .as_ref()
@@ -156,10 +174,7 @@ pub(super) fn driver_candidates(query: &TermQuery) -> Vec<(usize, &TermTest)> {
             conjuncts(condition)
                 .into_iter()
                 .enumerate()
-                .filter_map(|(index, part)| match part {
-                    Condition::Test(test) => Some((index, test)),
-                    _ => None,
-                })
+                .filter_map(|(index, part)| covering(part).map(|tests| (index, tests)))
                 .collect()
         })
         .unwrap_or_default()
@@ -242,9 +257,28 @@ impl Renderer {
         }
     }
 
+    /// The records some of `tests` match, as rows `d` with their ids in
+    /// `d.id`: `FROM … WHERE …`.
+    fn source(&mut self, tests: &[&TermTest]) -> Result<String, String> {
+        match tests {
+            [] => Err("a driver needs a test".into()),
+            [test] => self.test_source(test),
+            several => {
+                let selects = several
+                    .iter()
+                    .map(|test| self.test_source(test).map(|from| format!("SELECT d.id {from}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(format!(
+                    "FROM ({}) AS d WHERE 1 = 1",
+                    selects.join(" UNION ")
+                ))
+            }
+        }
+    }
+
     /// The records a test matches, as rows `d` with their ids in `d.id`:
     /// `FROM … WHERE …`.
-    fn source(&mut self, test: &TermTest) -> Result<String, String> {
+    fn test_source(&mut self, test: &TermTest) -> Result<String, String> {
         let (workspace, kind) = (self.placeholder(1), self.placeholder(2));
         match &test.via {
             None => {
@@ -289,7 +323,7 @@ impl Renderer {
 /// `SELECT count(*)` of the first `cap` postings of `test`: what it would
 /// cost to drive a query from it.
 pub(super) fn estimate(
-    test: &TermTest,
+    tests: &[&TermTest],
     dialect: Dialect,
     cap: u64,
 ) -> Result<(String, Vec<String>), String> {
@@ -297,7 +331,7 @@ pub(super) fn estimate(
         dialect,
         binds: Vec::new(),
     };
-    let source = renderer.source(test)?;
+    let source = renderer.source(tests)?;
     Ok((
         format!("SELECT count(*) FROM (SELECT 1 {source} LIMIT {cap}) AS capped"),
         renderer.binds,
@@ -323,16 +357,18 @@ pub(super) fn render(
     let limit = query.limit.min(i64::MAX as u64);
     let offset = query.offset.min(i64::MAX as u64);
     let parts = query.condition.as_ref().map(conjuncts).unwrap_or_default();
-    let driving = driver.and_then(|index| match parts.get(index) {
-        Some(Condition::Test(test)) => Some((index, test)),
-        _ => None,
+    let driving = driver.and_then(|index| {
+        let part = parts.get(index)?;
+        covering(part).map(|tests| (index, *part, tests))
     });
     let (page, count) = match driving {
-        Some((index, test)) => {
-            let source = renderer.source(test)?;
-            let mut filter = source;
+        Some((index, part, tests)) => {
+            let mut filter = renderer.source(&tests)?;
+            // The driver's postings match its conjunct exactly only when it
+            // is one test; otherwise they cover it, and it is probed too.
+            let exact = matches!(part, Condition::Test(_));
             for (position, part) in parts.iter().enumerate() {
-                if position != index {
+                if position != index || !exact {
                     filter.push_str(&format!(" AND {}", renderer.condition(part, "d.id")?));
                 }
             }
@@ -389,8 +425,8 @@ pub(super) fn estimates(
     };
     driver_candidates(query)
         .into_iter()
-        .map(|(position, test)| {
-            estimate(test, dialect, cap).map(|(sql, binds)| (position, sql, binds))
+        .map(|(position, tests)| {
+            estimate(&tests, dialect, cap).map(|(sql, binds)| (position, sql, binds))
         })
         .collect()
 }
@@ -529,12 +565,41 @@ mod tests {
             rendered.page
         );
         let (estimate, binds) =
-            estimate(driver_candidates(&query)[0].1, Dialect::Postgres, 100).expect("renders");
+            estimate(&driver_candidates(&query)[0].1, Dialect::Postgres, 100).expect("renders");
         assert_eq!(
             estimate,
             "SELECT count(*) FROM (SELECT 1 FROM record_terms d WHERE d.workspace_id = $1 AND d.kind = $2 AND d.field = $3 AND (d.term IN ($4)) LIMIT 100) AS capped"
         );
         assert_eq!(binds, vec!["seniority", "vp"]);
+    }
+
+    #[test]
+    fn a_disjunction_drives_from_the_union_of_its_parts_and_is_probed_too() {
+        let exact = |value: &str| vec![TermMatch::Exact(value.into())];
+        let query = TermQuery {
+            condition: Some(Condition::All(vec![
+                Condition::Any(vec![
+                    test("title_word", None, exact("cto")),
+                    Condition::All(vec![
+                        test("title_word", None, exact("vp")),
+                        Condition::Not(Box::new(test("seniority", None, exact("intern")))),
+                    ]),
+                ]),
+                Condition::Not(Box::new(test("location", None, exact("germany")))),
+            ])),
+            limit: 5,
+            ..TermQuery::default()
+        };
+        let candidates = driver_candidates(&query);
+        assert_eq!(candidates.len(), 1, "the negation cannot drive");
+        assert_eq!(candidates[0].1.len(), 2, "cto ∪ vp");
+        let rendered = render(&query, Dialect::Sqlite, "id", Some(0)).expect("renders");
+        assert!(
+            rendered.count.starts_with("SELECT count(DISTINCT d.id) FROM (SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) UNION SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?5 AND (d.term IN (?6))) AS d WHERE 1 = 1 AND (EXISTS"),
+            "{}",
+            rendered.count
+        );
+        assert!(rendered.count.contains("NOT (EXISTS (SELECT 1 FROM record_terms t WHERE t.workspace_id = ?1 AND t.kind = ?2 AND t.id = d.id AND t.field = ?11"), "{}", rendered.count);
     }
 
     #[test]

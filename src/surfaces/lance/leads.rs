@@ -62,6 +62,79 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_company))
         .routes(routes!(get_company, update_company, delete_company))
         .routes(routes!(generate_lead_list))
+        .routes(routes!(lead_list_history))
+        .routes(routes!(person_history))
+        .routes(routes!(company_history))
+}
+
+/// The audit trail of a lead list, as an ICP's reads.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entities/leadlists/{id}/history",
+    tag = "Lance lead lists",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "UUID of the list"), super::HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the list's history, oldest first", body = super::wire::IcpHistoryPage),
+        (status = 400, description = "Invalid paging", body = LanceError),
+        (status = 403, description = "Caller is not among the list's users and not an admin", body = LanceError),
+        (status = 404, description = "No such list (or history) in the caller's workspace", body = LanceError),
+    )
+)]
+async fn lead_list_history(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    PathId(id, ..): PathId<Lance>,
+    QueryPairs(pairs, ..): QueryPairs<Lance>,
+) -> LanceResult {
+    let id = uuid_id::<LeadList>(&id)?;
+    super::history_page::<LeadList>(&app, &principal, &id, &pairs).await
+}
+
+/// The audit trail of a person.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entities/persons/{id}/history",
+    tag = "Lance prospects",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "UUID of the person"), super::HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the person's history, oldest first", body = super::wire::IcpHistoryPage),
+        (status = 400, description = "Invalid paging", body = LanceError),
+        (status = 404, description = "No such person (or history) in the caller's workspace", body = LanceError),
+    )
+)]
+async fn person_history(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    PathId(id, ..): PathId<Lance>,
+    QueryPairs(pairs, ..): QueryPairs<Lance>,
+) -> LanceResult {
+    let id = uuid_id::<Person>(&id)?;
+    super::history_page::<Person>(&app, &principal, &id, &pairs).await
+}
+
+/// The audit trail of a company.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entities/companies/{id}/history",
+    tag = "Lance prospects",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "UUID of the company"), super::HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the company's history, oldest first", body = super::wire::IcpHistoryPage),
+        (status = 400, description = "Invalid paging", body = LanceError),
+        (status = 404, description = "No such company (or history) in the caller's workspace", body = LanceError),
+    )
+)]
+async fn company_history(
+    State(app): State<AppState>,
+    Caller(principal, ..): Caller<Lance>,
+    PathId(id, ..): PathId<Lance>,
+    QueryPairs(pairs, ..): QueryPairs<Lance>,
+) -> LanceResult {
+    let id = uuid_id::<Company>(&id)?;
+    super::history_page::<Company>(&app, &principal, &id, &pairs).await
 }
 
 // ---- wire schemas -----------------------------------------------------------
@@ -1477,7 +1550,8 @@ async fn generate_lead_list(
         Started::Replay(response) => return Ok(response),
     };
     let plan = Plan::of(&icp.data, now)?;
-    let generated = prospecting::generate(&app.records, &principal, &icp, &plan, now).await?;
+    let generated =
+        prospecting::generate(&app.records, &principal, &icp, &plan, now, dry_run).await?;
     if dry_run {
         // Nothing written, nothing kept: the key's claim ends here.
         drop(writing);

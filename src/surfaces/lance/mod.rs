@@ -483,11 +483,22 @@ async fn icp_history(
     PathId(id, ..): PathId<Lance>,
     QueryPairs(pairs, ..): QueryPairs<Lance>,
 ) -> LanceResult {
-    let (limit, offset) = read_history_paging(&pairs)?;
     let id = icp_id(&id)?;
+    history_page::<Icp>(&app, &principal, &id, &pairs).await
+}
+
+/// A page of the audit trail of the record `id` of kind `T`, in the
+/// ICP history's format (every Lance kind's history reads the same).
+pub(crate) async fn history_page<T: crate::core::records::Document>(
+    app: &AppState,
+    principal: &crate::core::auth::Principal,
+    id: &str,
+    pairs: &[(String, String)],
+) -> LanceResult {
+    let (limit, offset) = read_history_paging(pairs)?;
     let page = app
         .records
-        .history::<Icp>(&principal, &id, offset, limit)
+        .history::<T>(principal, id, offset, limit)
         .await?;
     Ok(Json(IcpHistoryPage {
         entries: page.entries.iter().map(IcpHistoryEntryView::from).collect(),
