@@ -266,7 +266,10 @@ impl Renderer {
             several => {
                 let selects = several
                     .iter()
-                    .map(|test| self.test_source(test).map(|from| format!("SELECT d.id {from}")))
+                    .map(|test| {
+                        self.test_source(test)
+                            .map(|from| format!("SELECT d.id {from}"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(format!(
                     "FROM ({}) AS d WHERE 1 = 1",

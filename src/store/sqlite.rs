@@ -555,7 +555,7 @@ impl Store for SqliteStore {
     ) -> Result<(Vec<StoredRecord>, Option<u64>), StoreError> {
         let sizing = search::estimates(query, Dialect::Sqlite, count).map_err(StoreError::Other)?;
         let query = query.clone();
-        let prefix = vec![workspace.as_str().to_owned(), kind.to_owned()];
+        let prefix = [workspace.as_str().to_owned(), kind.to_owned()];
         self.scan(move |connection| {
             let with_prefix = |binds: &[String]| {
                 prefix

@@ -674,3 +674,80 @@ async fn upserts_by_phone_and_by_external_id_follow_changes_made_over_the_api() 
     assert_eq!(profiles[0]["full_name"], "Ann B");
     assert_eq!(profiles[0]["mobile_phone_number"], "+14155552671");
 }
+
+#[tokio::test]
+async fn companies_then_persons_import_searchable_with_their_ids_and_links() {
+    let database = TestDatabase::create().await;
+    let url = database.url().to_owned();
+    let token = admin_token(&url, "acme");
+    let directory = tempfile::tempdir().expect("temp dir");
+    let company = "660e8400-e29b-41d4-a716-446655440001";
+    let companies = directory.path().join("companies.ndjson");
+    std::fs::write(
+        &companies,
+        format!(
+            "{}\n",
+            json!({"id": company, "name": "Acme", "headcount": "51-200", "industry": "Software"})
+        ),
+    )
+    .expect("write companies");
+    let persons = directory.path().join("persons.csv");
+    std::fs::write(
+        &persons,
+        format!(
+            "firstName,lastName,jobTitle,seniority,companyId\nJane,Doe,VP of Engineering,VP,{company}\nJohn,Smith,CTO,C-Suite,{company}\nNo,Company,CTO,C-Suite,770e8400-e29b-41d4-a716-446655440009\n"
+        ),
+    )
+    .expect("write persons");
+    // `--match id` keeps the ids the rows name (the persons refer to one).
+    let output = import(&url, "acme", "company", &companies, &["--match", "id"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = import(&url, "acme", "person", &persons, &[]);
+    // The person whose company does not exist is rejected at its line and
+    // field; the others are imported.
+    assert!(!output.status.success(), "a rejected row fails the run");
+    let report = text(&output.stderr);
+    assert!(report.contains("2 created"), "{report}");
+    let rejects = std::fs::read_to_string(directory.path().join("persons.csv.rejects.ndjson"))
+        .expect("the rejects file");
+    let reject: Value = serde_json::from_str(rejects.trim()).expect("one reject");
+    assert_eq!(
+        reject,
+        json!({"line": 4, "errors": [{"path": "companyId",
+            "message": "Company 770e8400-e29b-41d4-a716-446655440009 not found"}]})
+    );
+
+    let server = ServerProcess::start(&url);
+    let (status, page) = send(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/api/v1/entities/prospects/person",
+        Some(json!({"account": {"headcount": {"any": {"include": ["51-200"]}}}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["totalElements"], json!(2), "{page}");
+    let names: Vec<&str> = page["content"]
+        .as_array()
+        .expect("content")
+        .iter()
+        .map(|lead| {
+            assert_eq!(lead["company"]["id"], json!(company));
+            lead["firstName"].as_str().expect("a first name")
+        })
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["Jane", "John"]);
+    let (status, found) = send(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        &format!("/api/v1/entities/prospects/company/{company}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["name"], json!("Acme"));
+}

@@ -2374,13 +2374,7 @@ async fn crm_filters_narrow_crm_persons_only() {
     assert_eq!(
         dry["funnel"]["stages"],
         json!([
-            stage(
-                0,
-                "maxPeoplePerCompany: at most 5 per company",
-                7,
-                7,
-                0
-            ),
+            stage(0, "maxPeoplePerCompany: at most 5 per company", 7, 7, 0),
             crm_stage(7, 2, 5)
         ])
     );
