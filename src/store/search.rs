@@ -261,7 +261,8 @@ impl Renderer {
     /// `d.id`: `FROM … WHERE …`.
     fn source(&mut self, tests: &[&TermTest]) -> Result<String, String> {
         match tests {
-            [] => Err("a driver needs a test".into()),
+            // An empty disjunction: nothing matches.
+            [] => Ok("FROM record_terms d WHERE 1 = 0".to_owned()),
             [test] => self.test_source(test),
             several => {
                 let selects = several
@@ -603,6 +604,28 @@ mod tests {
             rendered.count
         );
         assert!(rendered.count.contains("NOT (EXISTS (SELECT 1 FROM record_terms t WHERE t.workspace_id = ?1 AND t.kind = ?2 AND t.id = d.id AND t.field = ?11"), "{}", rendered.count);
+    }
+
+    #[test]
+    fn an_empty_disjunction_drives_a_search_that_finds_nothing() {
+        let query = TermQuery {
+            condition: Some(Condition::All(vec![
+                Condition::Any(vec![]),
+                test("seniority", None, vec![TermMatch::Exact("vp".into())]),
+            ])),
+            limit: 5,
+            ..TermQuery::default()
+        };
+        let candidates = driver_candidates(&query);
+        assert_eq!(candidates[0].1.len(), 0);
+        let rendered = render(&query, Dialect::Postgres, "id", Some(0)).expect("renders");
+        assert!(
+            rendered
+                .count
+                .starts_with("SELECT count(DISTINCT d.id) FROM record_terms d WHERE 1 = 0 AND 1 = 0 AND EXISTS"),
+            "{}",
+            rendered.count
+        );
     }
 
     #[test]
