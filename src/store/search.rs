@@ -620,9 +620,9 @@ mod tests {
         assert_eq!(candidates[0].1.len(), 0);
         let rendered = render(&query, Dialect::Postgres, "id", Some(0)).expect("renders");
         assert!(
-            rendered
-                .count
-                .starts_with("SELECT count(DISTINCT d.id) FROM record_terms d WHERE 1 = 0 AND 1 = 0 AND EXISTS"),
+            rendered.count.starts_with(
+                "SELECT count(DISTINCT d.id) FROM record_terms d WHERE 1 = 0 AND 1 = 0 AND EXISTS"
+            ),
             "{}",
             rendered.count
         );

@@ -639,17 +639,11 @@ async fn create_lead_list(
     idempotent: Idempotent<Lance>,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
-    let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
-        Started::Run(writing) => writing,
-        Started::Replay(response) => return Ok(response),
-    };
-    let list = LeadList::read_new::<Lance>(&body)?.created_by(&principal);
-    let keeper = writing.keeper(|record| record_reply(StatusCode::CREATED, record));
-    let record = app
-        .records
-        .create_keeping(&principal, |_| list, keeper)
-        .await?;
-    Ok(writing.respond(record_reply(StatusCode::CREATED, &record)))
+    let creator = principal.clone();
+    create_record::<LeadList>(app, principal, idempotent, body, move |list| {
+        list.created_by(&creator)
+    })
+    .await
 }
 
 /// Get a lead list with its persons or companies.
@@ -1214,17 +1208,20 @@ async fn get_record<T: Declared + Document>(
     Ok(record_reply(StatusCode::OK, &record).into_response())
 }
 
+/// Creates a record of kind `T` from a create body, completed by
+/// `complete` (e.g. the creator joins its users).
 async fn create_record<T: Declared + Document>(
     app: AppState,
     principal: crate::core::auth::Principal,
     idempotent: Idempotent<Lance>,
     body: Value,
+    complete: impl FnOnce(T) -> T,
 ) -> LanceResult {
     let writing = match idempotent.begin(&app, &principal, Some(&body)).await? {
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let data = T::read_new::<Lance>(&body)?;
+    let data = complete(T::read_new::<Lance>(&body)?);
     let keeper = writing.keeper(|record| record_reply(StatusCode::CREATED, record));
     let record = app
         .records
@@ -1298,7 +1295,7 @@ async fn create_person(
     idempotent: Idempotent<Lance>,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
-    create_record::<Person>(app, principal, idempotent, body).await
+    create_record::<Person>(app, principal, idempotent, body, |person| person).await
 }
 
 /// Get a person.
@@ -1394,7 +1391,7 @@ async fn create_company(
     idempotent: Idempotent<Lance>,
     JsonBody(body, ..): JsonBody<Lance>,
 ) -> LanceResult {
-    create_record::<Company>(app, principal, idempotent, body).await
+    create_record::<Company>(app, principal, idempotent, body, |company| company).await
 }
 
 /// Get a company.
