@@ -1,7 +1,8 @@
 -- One wrk workload for Clientele. Environment:
 --   BENCH_KIND   patch_icp | patch_icp_keyed | get_icp | patch_profile | list_profiles
---                | get_path | ceiling
---   BENCH_PATH   the path get_path requests
+--                | get_path | post_path | ceiling
+--   BENCH_PATH   the path get_path and post_path request
+--   BENCH_BODY   the JSON body post_path sends
 --   BENCH_IDS    file with one record id per line (not for list/ceiling)
 --   BENCH_TOKEN  API key
 -- done() prints one JSON line the harness parses.
@@ -49,6 +50,8 @@ request = function()
     return wrk.format("PATCH", "/v1/hood/profiles/" .. pick(), headers, body)
   elseif kind == "get_path" then
     return wrk.format("GET", os.getenv("BENCH_PATH"), headers)
+  elseif kind == "post_path" then
+    return wrk.format("POST", os.getenv("BENCH_PATH"), headers, os.getenv("BENCH_BODY"))
   elseif kind == "list_profiles" then
     return wrk.format("GET", "/v1/hood/profiles?organization_id=eq:1007&page=1,20", headers)
   else

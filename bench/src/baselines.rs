@@ -68,6 +68,7 @@ pub async fn storage_floor(
             .map_or(0.0, |duration| duration.as_secs_f64() * 1000.0)
     };
     Ok(Measured {
+        requests: latencies.len() as u64,
         requests_per_second: latencies.len() as f64 / elapsed,
         p50_ms: at(0.5),
         p99_ms: at(0.99),

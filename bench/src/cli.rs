@@ -1,6 +1,6 @@
-//! The command line: the `run`, `scale`, `import`, `webhooks` and `ceiling`
-//! subcommands and the `Target` group that all but `ceiling` share. The doc comments on these
-//! types are the `--help` text.
+//! The command line: the `run`, `scale`, `import`, `webhooks`, `leads` and
+//! `ceiling` subcommands and the `Target` group that all but `ceiling`
+//! share. The doc comments on these types are the `--help` text.
 
 use std::path::PathBuf;
 
@@ -34,6 +34,12 @@ pub enum BenchCommand {
     /// bench/WEBHOOKS.md. `--seconds 1 --rounds 1 --results ""` is a
     /// quick check that it works.
     Webhooks(WebhooksArgs),
+    /// Leads: preloads Lance companies and persons, then measures lead-list
+    /// generation from an ICP (real and `?dryRun=true`) and the first page
+    /// of a prospect search, and prints the query plan of each; writes
+    /// bench/LEADS.md. `--persons 2000 --companies 200 --seconds 1
+    /// --results ""` is a quick check that it works.
+    Leads(LeadsArgs),
     /// The HTTP ceiling: a bare axum handler with a fixed JSON body.
     Ceiling {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -80,7 +86,7 @@ pub struct RunArgs {
 }
 
 /// What to benchmark and where the report goes, for `run`, `scale`,
-/// `import` and `webhooks`.
+/// `import`, `webhooks` and `leads`.
 #[derive(clap::Args)]
 pub struct Target {
     #[arg(long, value_enum, default_value = "sqlite")]
@@ -91,7 +97,8 @@ pub struct Target {
     /// Where to write the report (nothing written when empty). Default:
     /// `bench/RESULTS.md` for `run`, `bench/SCALE.md` for `scale`,
     /// `bench/IMPORT.md` for `import`, `bench/WEBHOOKS.md` for `webhooks`,
-    /// each with `-postgres` before `.md` for PostgreSQL.
+    /// `bench/LEADS.md` for `leads`, each with `-postgres` before `.md` for
+    /// PostgreSQL.
     #[arg(long)]
     pub results: Option<String>,
     /// The `clientele` binary to benchmark (default: beside this one).
@@ -166,6 +173,24 @@ pub struct WebhooksArgs {
     /// Longest wait, after a run, for its deliveries to arrive (seconds).
     #[arg(long, default_value_t = 60)]
     pub drain_timeout: u64,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(clap::Args)]
+pub struct LeadsArgs {
+    /// Persons to preload, each at one of the companies.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub persons: usize,
+    /// Companies to preload.
+    #[arg(long, default_value_t = 100_000)]
+    pub companies: usize,
+    /// Seconds each workload runs at each connection count.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Connection counts to drive each workload with.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
+    pub connections: Vec<usize>,
     #[command(flatten)]
     pub target: Target,
 }

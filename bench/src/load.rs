@@ -12,6 +12,8 @@ use crate::fixture::Ids;
 /// One wrk measurement.
 #[derive(Clone, Debug, Default)]
 pub struct Measured {
+    /// Requests completed in the run.
+    pub requests: u64,
     pub requests_per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -27,8 +29,10 @@ pub struct Workload<'a> {
     pub kind: &'static str,
     /// For the kinds that name a record: the ids to pick one from.
     pub ids: Option<&'a Path>,
-    /// For `get_path`: the path to request.
+    /// For `get_path` and `post_path`: the path to request.
     pub path: Option<String>,
+    /// For `post_path`: the body to send.
+    pub body: Option<String>,
 }
 
 impl<'a> Workload<'a> {
@@ -38,6 +42,7 @@ impl<'a> Workload<'a> {
             kind,
             ids,
             path: None,
+            body: None,
         }
     }
 
@@ -46,6 +51,15 @@ impl<'a> Workload<'a> {
         Self {
             path: Some(path.into()),
             ..Self::new(name, "get_path", None)
+        }
+    }
+
+    /// A POST of one fixed JSON body to one fixed path.
+    pub fn post(name: &'static str, path: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            path: Some(path.into()),
+            body: Some(body.into()),
+            ..Self::new(name, "post_path", None)
         }
     }
 }
@@ -114,6 +128,7 @@ pub fn wrk_across(
             .wait_with_output()
             .map_err(|error| error.to_string())?;
         let one = wrk_result(&output)?;
+        total.requests += one.requests;
         total.requests_per_second += one.requests_per_second;
         total.p50_ms = total.p50_ms.max(one.p50_ms);
         total.p99_ms = total.p99_ms.max(one.p99_ms);
@@ -155,7 +170,8 @@ fn wrk_command(
                 .unwrap_or_default(),
         )
         .env("BENCH_TOKEN", token)
-        .env("BENCH_PATH", workload.path.as_deref().unwrap_or("/"));
+        .env("BENCH_PATH", workload.path.as_deref().unwrap_or("/"))
+        .env("BENCH_BODY", workload.body.as_deref().unwrap_or(""));
     command
 }
 
@@ -169,6 +185,7 @@ fn wrk_result(output: &Output) -> Result<Measured, String> {
     let result: Value = serde_json::from_str(line).map_err(|error| error.to_string())?;
     let number = |key: &str| result[key].as_f64().unwrap_or(0.0);
     Ok(Measured {
+        requests: result["requests"].as_u64().unwrap_or(0),
         requests_per_second: number("requests") / (number("duration_us") / 1e6).max(1e-9),
         p50_ms: number("p50_us") / 1000.0,
         p99_ms: number("p99_us") / 1000.0,

@@ -17,14 +17,16 @@
 //!
 //! The steps are in `fixture` (1), `baselines` (2 and 4), `load` and
 //! `server` (3) and `report` (5); `run` and `scale` put them in order, and
-//! `cli` is the command line. `import` and `webhooks` measure the CSV
-//! import and webhook deliveries with the same pieces.
+//! `cli` is the command line. `import`, `webhooks` and `leads` measure the
+//! CSV import, webhook deliveries, and lead-list generation and prospect
+//! search with the same pieces.
 
 mod baselines;
 mod cli;
 mod cpu;
 mod fixture;
 mod import;
+mod leads;
 mod load;
 mod report;
 mod run;
@@ -47,6 +49,7 @@ fn main() -> Result<(), String> {
         BenchCommand::Scale(args) => runtime.block_on(scale::scale(args)),
         BenchCommand::Import(args) => import::import(args),
         BenchCommand::Webhooks(args) => runtime.block_on(webhooks::webhooks(args)),
+        BenchCommand::Leads(args) => runtime.block_on(leads::leads(args)),
         BenchCommand::Ceiling { listen } => runtime.block_on(baselines::ceiling(listen)),
     }
 }

@@ -1,11 +1,13 @@
-//! The reports, RESULTS.md and SCALE.md: the machine they were measured on,
-//! and printing and writing them with the date and the command that
-//! produced them.
+//! The reports, RESULTS.md, SCALE.md, SCALEOUT.md and LEADS.md: the
+//! machine they were measured on, and printing and writing them with the
+//! date and the command that produced them.
 
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::cli::{Backend, RunArgs, ScaleArgs, Target};
+use crate::cli::{Backend, LeadsArgs, RunArgs, ScaleArgs, Target};
+use crate::fixture::leads_icp_json;
+use crate::leads::LeadsFigures;
 use crate::load::Measured;
 
 /// One workload at one connection count, with the ceiling measured beside
@@ -310,6 +312,153 @@ pub fn scale_out(args: &RunArgs, rows: &[ScaleOutRow]) -> String {
     }
     if !ratios.is_empty() {
         let _ = writeln!(report, "\n{}.", ratios.join("; "));
+    }
+    report
+}
+
+/// The issue's latency targets: (workload name prefix, p99 ms, what).
+const LEADS_TARGETS: [(&str, f64, &str); 2] = [
+    ("generate", 200.0, "generation p99 < 200 ms on SQLite"),
+    (
+        "prospect search",
+        100.0,
+        "prospect search first page p99 < 100 ms",
+    ),
+];
+
+/// LEADS.md's text.
+pub fn leads(args: &LeadsArgs, figures: &LeadsFigures) -> String {
+    let mut report = heading(&args.target);
+    let rate =
+        |count: usize, took: std::time::Duration| count as f64 / took.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        report,
+        "Preloaded {} companies and {} persons through the library, 1,000 per transaction, in {:.1} s: companies {:.1} s ({:.0}/s), persons {:.1} s ({:.0}/s); then settled in {:.1} s. Each record's values are picked by a hash of its number from 30 job titles, 8 seniorities, 20 countries (a city each), 10 departments, 3 of 20 skills, and for companies 8 headcount ranges and 15 industries; each person works at a company so picked and has its industry; every tenth person has a `bullhornId`.\n",
+        args.companies,
+        args.persons,
+        (figures.companies_took + figures.persons_took).as_secs_f64(),
+        figures.companies_took.as_secs_f64(),
+        rate(args.companies, figures.companies_took),
+        figures.persons_took.as_secs_f64(),
+        rate(args.persons, figures.persons_took),
+        figures.settle_took.as_secs_f64(),
+    );
+    let _ = writeln!(
+        report,
+        "The ICP lists are generated from: `{}`. The prospect search: `POST /api/v1/entities/prospects/person` with `{}` (page 0, size 10).\n",
+        leads_icp_json(),
+        crate::fixture::prospect_search_body(),
+    );
+    match &figures.sample {
+        Ok((funnel, search_total)) => {
+            let _ = writeln!(
+                report,
+                "Before the load, one dry run's funnel: {} candidates, {} examined, {} selected (`{funnel}`); the search matches {search_total} persons.\n",
+                funnel["candidates"], funnel["examined"], funnel["selected"],
+            );
+        }
+        Err(error) => {
+            let _ = writeln!(
+                report,
+                "Before the load, one dry run and one search (to read the funnel and the search's total) failed: {error}\n"
+            );
+        }
+    }
+    let _ = writeln!(
+        report,
+        "Each workload ran {} s per connection count (wrk, one fixed request body; the real generation writes a list each time). With few requests in a run, p99 is close to the slowest one.\n",
+        args.seconds
+    );
+    let _ = writeln!(
+        report,
+        "| workload | conns | requests | req/s | p50 ms | p99 ms | max ms | errors |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &figures.rows {
+        let measured = &row.measured;
+        let _ = writeln!(
+            report,
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
+            row.workload,
+            row.connections,
+            measured.requests,
+            measured.requests_per_second,
+            measured.p50_ms,
+            measured.p99_ms,
+            measured.max_ms,
+            measured.errors,
+        );
+    }
+    let _ = writeln!(report, "\nTargets (from the issue):\n");
+    for (prefix, limit, what) in LEADS_TARGETS {
+        let checks: Vec<String> = figures
+            .rows
+            .iter()
+            .filter(|row| row.workload.starts_with(prefix))
+            .map(|row| {
+                let measured = &row.measured;
+                let at = format!("{} at {}", row.workload, row.connections);
+                if measured.requests == 0 {
+                    format!(
+                        "{at}: no request completed in {} s, **missed**",
+                        args.seconds
+                    )
+                } else {
+                    let errors = match measured.errors {
+                        0 => String::new(),
+                        errors => format!(" ({errors} errors)"),
+                    };
+                    let verdict = if measured.p99_ms < limit && measured.errors == 0 {
+                        "met"
+                    } else {
+                        "**missed**"
+                    };
+                    format!(
+                        "{at}: {:.2} ms over {} requests{errors}, {verdict}",
+                        measured.p99_ms, measured.requests
+                    )
+                }
+            })
+            .collect();
+        let note = if prefix == "generate" && args.target.backend != Backend::Sqlite {
+            " (the target is for SQLite; shown for comparison)"
+        } else {
+            ""
+        };
+        let _ = writeln!(report, "- {what}{note}: {}.", checks.join("; "));
+    }
+    let _ = writeln!(
+        report,
+        "\nPeak server memory (VmHWM): {:.1} MiB.",
+        figures.peak_mib
+    );
+    for explained in &figures.plans {
+        let query = &explained.query;
+        let placeholder = |index: usize| match args.target.backend {
+            Backend::Sqlite => format!("?{index}"),
+            Backend::Postgres => format!("${index}"),
+        };
+        let parameters: Vec<String> = query
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(index, value)| format!("{} = '{value}'", placeholder(index + 1)))
+            .collect();
+        let _ = writeln!(
+            report,
+            "\n### Plan: {}\n\n```sql\n{}\n```\n\nParameters: {}.\n\n{}:\n\n```\n{}\n```",
+            query.name,
+            query.sql,
+            parameters.join(", "),
+            match args.target.backend {
+                Backend::Sqlite => format!("`EXPLAIN QUERY PLAN` ({})", explained.tool),
+                Backend::Postgres => format!(
+                    "`EXPLAIN (ANALYZE, BUFFERS)` with the parameters as literals ({})",
+                    explained.tool
+                ),
+            },
+            explained.plan
+        );
     }
     report
 }
