@@ -199,7 +199,14 @@ impl Document for Person {
         if previous.is_some_and(|previous| previous.company_id.as_ref() == Some(company)) {
             return Ok(());
         }
-        if session.get::<Company>(company).await?.is_none() {
+        // Only whether it exists: a company's later delete leaves its
+        // persons' companyId anyway, so no lock on it is needed (taking one
+        // serialised every insert of its persons on PostgreSQL).
+        if session
+            .existing_ids::<Company>(std::slice::from_ref(company))
+            .await?
+            .is_empty()
+        {
             return Err(DomainError::invalid(
                 FieldPath::root().key("companyId"),
                 format!("Company {company} not found"),
