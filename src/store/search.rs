@@ -261,8 +261,15 @@ impl Renderer {
     /// `d.id`: `FROM … WHERE …`.
     fn source(&mut self, tests: &[&TermTest]) -> Result<String, String> {
         match tests {
-            // An empty disjunction: nothing matches.
-            [] => Ok("FROM record_terms d WHERE 1 = 0".to_owned()),
+            // An empty disjunction: nothing matches. The workspace and
+            // kind are still named: a statement must use every parameter
+            // it is given.
+            [] => {
+                let (workspace, kind) = (self.placeholder(1), self.placeholder(2));
+                Ok(format!(
+                    "FROM record_terms d WHERE d.workspace_id = {workspace} AND d.kind = {kind} AND 1 = 0"
+                ))
+            }
             [test] => self.test_source(test),
             several => {
                 let selects = several
@@ -618,10 +625,13 @@ mod tests {
         };
         let candidates = driver_candidates(&query);
         assert_eq!(candidates[0].1.len(), 0);
+        let (sized, binds) = estimate(&candidates[0].1, Dialect::Sqlite, 10).expect("renders");
+        assert!(sized.contains("?1") && sized.contains("?2"), "{sized}");
+        assert!(binds.is_empty());
         let rendered = render(&query, Dialect::Postgres, "id", Some(0)).expect("renders");
         assert!(
             rendered.count.starts_with(
-                "SELECT count(DISTINCT d.id) FROM record_terms d WHERE 1 = 0 AND 1 = 0 AND EXISTS"
+                "SELECT count(DISTINCT d.id) FROM record_terms d WHERE d.workspace_id = $1 AND d.kind = $2 AND 1 = 0 AND 1 = 0 AND EXISTS"
             ),
             "{}",
             rendered.count
