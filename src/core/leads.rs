@@ -173,7 +173,6 @@ impl Document for Person {
         if let Some(company) = &self.company_id {
             terms.add("company", company.clone());
         }
-        terms.add("in_crm", self.in_crm().to_string());
         for text in self
             .job_title
             .iter()
@@ -656,7 +655,6 @@ mod tests {
             ("skill", "rust"),
             ("location", "united states"),
             ("company", "660e8400-e29b-41d4-a716-446655440001"),
-            ("in_crm", "false"),
             ("name", "jane"),
             ("full_name", "jane doe"),
         ] {

@@ -212,6 +212,9 @@ fn api_key_from_row(row: &PgRow) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
+/// The records among the ids of an array (`$3`), in id order.
+const SELECT_MANY: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
+     FROM records WHERE workspace_id = $1 AND kind = $2 AND id = ANY($3) ORDER BY id";
 /// The columns [`record_from_row`] reads.
 const RECORD_COLUMNS: &str = "kind, id, version, lookup, body, created_at, updated_at";
 const SELECT_RECORD: &str = "SELECT kind, id, version, lookup, body, created_at, updated_at \
@@ -471,16 +474,13 @@ impl Store for PostgresStore {
         kind: &str,
         ids: &[String],
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
-             WHERE workspace_id = $1 AND kind = $2 AND id = ANY($3) ORDER BY id",
-        )
-        .bind(workspace.as_str())
-        .bind(kind)
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(SELECT_MANY)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -1048,16 +1048,13 @@ impl WriteTx for PgWriteTx {
         kind: &str,
         ids: &[String],
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, id, version, lookup, body, created_at, updated_at FROM records \
-             WHERE workspace_id = $1 AND kind = $2 AND id = ANY($3) ORDER BY id",
-        )
-        .bind(workspace.as_str())
-        .bind(kind)
-        .bind(ids)
-        .fetch_all(&mut *self.transaction)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(SELECT_MANY)
+            .bind(workspace.as_str())
+            .bind(kind)
+            .bind(ids)
+            .fetch_all(&mut *self.transaction)
+            .await
+            .map_err(from_sqlx)?;
         rows.iter().map(record_from_row).collect()
     }
 

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Lance, LanceError, LanceResult};
+use super::{Lance, LanceError, LanceResult, record_reply, uuid_id};
 use crate::core::error::{DomainError, FieldError, FieldPath};
 use crate::core::fields::{Check, Declared, Mode, View};
 use crate::core::icp::{EntityType, Icp, Rfc3339};
@@ -406,20 +406,6 @@ described!(
 );
 
 // ---- helpers ----------------------------------------------------------------
-
-/// Lead records have UUID ids; anything else names no record.
-fn uuid_id<T: Document>(id: &str) -> Result<String, DomainError> {
-    uuid::Uuid::parse_str(id)
-        .map(|uuid| uuid.hyphenated().to_string())
-        .map_err(|_| DomainError::NotFound {
-            kind: T::KIND,
-            id: id.to_owned(),
-        })
-}
-
-fn record_reply<T: Declared>(status: StatusCode, record: &Record<T>) -> Reply {
-    Reply::json(status, &View::<T, Lance>::of(record)).with_header(ETAG, &record.etag())
-}
 
 /// The records a list's view shows: its persons (in list order) and
 /// their companies, or its companies.

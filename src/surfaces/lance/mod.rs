@@ -209,9 +209,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(leads::router())
 }
 
-/// An ICP as Lance answers it, with its version as `ETag`.
-fn icp_reply(status: StatusCode, record: &Record<Icp>) -> Reply {
-    Reply::json(status, &View::<Icp, Lance>::of(record)).with_header(ETAG, &record.etag())
+/// A record as Lance answers it, with its version as `ETag`.
+pub(crate) fn record_reply<T: crate::core::fields::Declared>(
+    status: StatusCode,
+    record: &Record<T>,
+) -> Reply {
+    Reply::json(status, &View::<T, Lance>::of(record)).with_header(ETAG, &record.etag())
 }
 
 /// Reads an ICP body; one that carries regular expressions is read on the
@@ -227,12 +230,13 @@ async fn read_body<T: Send + 'static>(
     }
 }
 
-/// ICP ids are UUIDs; anything else names no ICP.
-fn icp_id(id: &str) -> Result<String, DomainError> {
+/// Lance's records have UUID ids, stored in lower-case hyphenated form;
+/// anything else names no record of kind `T`.
+pub(crate) fn uuid_id<T: crate::core::records::Document>(id: &str) -> Result<String, DomainError> {
     uuid::Uuid::parse_str(id)
         .map(|uuid| uuid.hyphenated().to_string())
         .map_err(|_| DomainError::NotFound {
-            kind: RecordKind::Icp,
+            kind: T::KIND,
             id: id.to_owned(),
         })
 }
@@ -284,12 +288,12 @@ async fn create_icp(
     let icp = read_body(body, Icp::read_new::<Lance>)
         .await?
         .created_by(&principal);
-    let keeper = writing.keeper(|record| icp_reply(StatusCode::CREATED, record));
+    let keeper = writing.keeper(|record| record_reply(StatusCode::CREATED, record));
     let record = app
         .records
         .create_keeping(&principal, |_| icp, keeper)
         .await?;
-    Ok(writing.respond(icp_reply(StatusCode::CREATED, &record)))
+    Ok(writing.respond(record_reply(StatusCode::CREATED, &record)))
 }
 
 /// Get one ICP.
@@ -311,9 +315,9 @@ async fn get_icp(
     Caller(principal, ..): Caller<Lance>,
     PathId(id, ..): PathId<Lance>,
 ) -> LanceResult {
-    let id = icp_id(&id)?;
+    let id = uuid_id::<Icp>(&id)?;
     let record = app.records.get::<Icp>(&principal, &id).await?;
-    Ok(icp_reply(StatusCode::OK, &record).into_response())
+    Ok(record_reply(StatusCode::OK, &record).into_response())
 }
 
 /// Update an ICP partially: only the fields in the body change.
@@ -351,8 +355,8 @@ async fn update_icp(
         Started::Replay(response) => return Ok(response),
     };
     let patch = read_body(body, Icp::read_patch::<Lance>).await?;
-    let id = icp_id(&id)?;
-    let keeper = writing.keeper(|record| icp_reply(StatusCode::OK, record));
+    let id = uuid_id::<Icp>(&id)?;
+    let keeper = writing.keeper(|record| record_reply(StatusCode::OK, record));
     let record = app
         .records
         .update_keeping::<Icp>(
@@ -363,7 +367,7 @@ async fn update_icp(
             keeper,
         )
         .await?;
-    Ok(writing.respond(icp_reply(StatusCode::OK, &record)))
+    Ok(writing.respond(record_reply(StatusCode::OK, &record)))
 }
 
 /// Delete an ICP.
@@ -394,7 +398,7 @@ async fn delete_icp(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let id = icp_id(&id)?;
+    let id = uuid_id::<Icp>(&id)?;
     let keeper = writing.keeper(|()| Reply::empty(StatusCode::NO_CONTENT));
     app.records
         .delete_keeping::<Icp>(&principal, &id, &precondition, keeper)
@@ -483,7 +487,7 @@ async fn icp_history(
     PathId(id, ..): PathId<Lance>,
     QueryPairs(pairs, ..): QueryPairs<Lance>,
 ) -> LanceResult {
-    let id = icp_id(&id)?;
+    let id = uuid_id::<Icp>(&id)?;
     history_page::<Icp>(&app, &principal, &id, &pairs).await
 }
 
