@@ -175,7 +175,8 @@ fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
         &connection,
         &format!(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -{WRITER_CACHE_KIB}"
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA mmap_size = {}",
+            super::sqlite::MMAP_BYTES
         ),
     )?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);

@@ -279,9 +279,15 @@ impl Renderer {
                             .map(|from| format!("SELECT d.id {from}"))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                // UNION ALL, not UNION: a record in two parts' postings is
+                // counted or listed once by the DISTINCT of whoever reads
+                // this, and an estimate wants the work (the sum) anyway;
+                // UNION would first gather and sort every part in full
+                // (measured: 155 ms against 2 ms for a capped estimate of
+                // two title words over a million persons).
                 Ok(format!(
                     "FROM ({}) AS d WHERE 1 = 1",
-                    selects.join(" UNION ")
+                    selects.join(" UNION ALL ")
                 ))
             }
         }
@@ -383,7 +389,11 @@ pub(super) fn render(
                     filter.push_str(&format!(" AND {}", renderer.condition(part, "d.id")?));
                 }
             }
-            let count = format!("SELECT count(DISTINCT d.id) {filter}");
+            // One exact term of the record's own lists each record once.
+            let once = matches!(part, Condition::Test(TermTest { via: None, matches, .. })
+                if matches!(matches.as_slice(), [TermMatch::Exact(_)]));
+            let counted = if once { "*" } else { "DISTINCT d.id" };
+            let count = format!("SELECT count({counted}) {filter}");
             if let Some(after) = &query.after {
                 let after = renderer.bind(after.clone());
                 filter.push_str(&format!(" AND d.id > {after}"));
@@ -453,6 +463,8 @@ pub(super) fn render_sized(
     count: bool,
     sizes: &[(usize, u64)],
 ) -> Result<(RenderedSearch, Option<RenderedSearch>), String> {
+    let (ordered, sizes) = in_probe_order(query, sizes);
+    let (query, sizes) = (&ordered, sizes.as_slice());
     let smallest = sizes.iter().min_by_key(|(_, size)| *size).copied();
     let page_driver = smallest
         .filter(|(_, size)| *size <= PAGE_DRIVER_MAX)
@@ -469,6 +481,109 @@ pub(super) fn render_sized(
         None
     };
     Ok((page, counted))
+}
+
+/// The postings, each in id order, whose intersection is exactly what
+/// `query` matches, when counting that way costs less than probing: every
+/// conjunct is one exact term of the record's own (a seniority, a
+/// country), there are at least two, and the smallest has more postings
+/// than a page driver may (so probing from it is tens of thousands of
+/// index seeks, where stepping through sorted postings costs a tenth as
+/// much per entry). Each statement lists ids after the workspace and kind
+/// parameters; the caller intersects the sorted lists. Measured over a
+/// million persons, a country's 50,000 and a seniority's 125,000: 65 ms
+/// probing, about 20 ms stepping.
+pub(super) fn intersection_streams(
+    query: &TermQuery,
+    dialect: Dialect,
+    sizes: &[(usize, u64)],
+) -> Option<Vec<(String, Vec<String>)>> {
+    let Some(Condition::All(parts)) = &query.condition else {
+        return None;
+    };
+    let smallest = sizes.iter().map(|(_, size)| *size).min()?;
+    let total: u64 = sizes.iter().map(|(_, size)| *size).sum();
+    let own_single_terms = parts.len() >= 2
+        && sizes.len() == parts.len()
+        && parts.iter().all(|part| {
+            matches!(part, Condition::Test(TermTest { via: None, matches, .. })
+                if matches!(matches.as_slice(), [TermMatch::Exact(_)]))
+        });
+    // A probe costs about ten steps; each record of the smallest is probed
+    // for every other conjunct.
+    let probing = smallest.saturating_mul(10 * (parts.len() as u64 - 1));
+    if !own_single_terms || smallest <= PAGE_DRIVER_MAX || total >= probing {
+        return None;
+    }
+    parts
+        .iter()
+        .map(|part| {
+            let Condition::Test(test) = part else {
+                return None;
+            };
+            let mut renderer = Renderer {
+                dialect,
+                binds: Vec::new(),
+            };
+            let source = renderer.test_source(test).ok()?;
+            Some((
+                format!("SELECT d.id {source} ORDER BY d.id"),
+                renderer.binds,
+            ))
+        })
+        .collect()
+}
+
+/// Whether any test of `condition` looks through a linked record.
+fn looks_through_a_link(condition: &Condition) -> bool {
+    match condition {
+        Condition::Test(test) => test.via.is_some(),
+        Condition::All(parts) | Condition::Any(parts) => parts.iter().any(looks_through_a_link),
+        Condition::Not(inner) => looks_through_a_link(inner),
+    }
+}
+
+/// `query` with its conjuncts in the order a record is best probed for
+/// them, and `sizes` renumbered to match: a record's own terms before a
+/// linked record's (one index probe, not two), then the fewest postings
+/// first (the likeliest to fail, so the rest are not probed), conjuncts
+/// of unknown size last. SQLite probes a walk's conjuncts in the order
+/// written: over a million persons, a list's candidate page took 57 ms
+/// probing the company's size first and 15 ms probing the title first.
+fn in_probe_order(query: &TermQuery, sizes: &[(usize, u64)]) -> (TermQuery, Vec<(usize, u64)>) {
+    let Some(Condition::All(parts)) = &query.condition else {
+        return (query.clone(), sizes.to_vec());
+    };
+    let size_of = |position: usize| {
+        sizes
+            .iter()
+            .find(|(known, _)| *known == position)
+            .map(|(_, size)| *size)
+    };
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&position| {
+        (
+            looks_through_a_link(&parts[position]),
+            size_of(position).unwrap_or(u64::MAX),
+        )
+    });
+    let renumbered = sizes
+        .iter()
+        .filter_map(|(position, size)| {
+            let now = order.iter().position(|old| old == position)?;
+            Some((now, *size))
+        })
+        .collect();
+    let ordered = TermQuery {
+        condition: Some(Condition::All(
+            order
+                .iter()
+                .map(|&position| parts[position].clone())
+                .collect(),
+        )),
+        ..query.clone()
+    };
+    (ordered, renumbered)
 }
 
 /// The SQL a search's page runs on a backend, with its parameters after
@@ -560,13 +675,116 @@ mod tests {
     }
 
     #[test]
+    fn only_large_conjunctions_of_single_own_terms_are_counted_by_intersection() {
+        let exact = |field: &'static str, value: &str| {
+            test(field, None, vec![TermMatch::Exact(value.into())])
+        };
+        let of = |parts: Vec<Condition>| TermQuery {
+            condition: Some(Condition::All(parts)),
+            ..TermQuery::default()
+        };
+        let pair = of(vec![
+            exact("location", "united states"),
+            exact("seniority", "vp"),
+        ]);
+        let streams = intersection_streams(&pair, Dialect::Sqlite, &[(0, 50_000), (1, 100_000)])
+            .expect("large: intersected");
+        assert_eq!(
+            streams,
+            [
+                (
+                    "SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) ORDER BY d.id".to_owned(),
+                    vec!["location".to_owned(), "united states".to_owned()]
+                ),
+                (
+                    "SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) ORDER BY d.id".to_owned(),
+                    vec!["seniority".to_owned(), "vp".to_owned()]
+                ),
+            ]
+        );
+        // A small conjunct: probing from it is cheap.
+        assert!(intersection_streams(&pair, Dialect::Sqlite, &[(0, 900), (1, 100_000)]).is_none());
+        // One list far longer than probing the other: probe.
+        let skewed = of(vec![exact("location", "x"), exact("keyword", "y")]);
+        assert!(
+            intersection_streams(&skewed, Dialect::Sqlite, &[(0, 20_000), (1, 250_000)]).is_none()
+        );
+        // Two values of a field, a linked record's term, a negation: not
+        // lists in id order, or not an intersection.
+        for other in [
+            test(
+                "seniority",
+                None,
+                vec![
+                    TermMatch::Exact("vp".into()),
+                    TermMatch::Exact("cto".into()),
+                ],
+            ),
+            test(
+                "headcount",
+                Some(Via {
+                    link: "company",
+                    kind: "company",
+                }),
+                vec![TermMatch::Exact("1-10".into())],
+            ),
+            test("name", None, vec![TermMatch::Prefix("ann".into())]),
+        ] {
+            let query = of(vec![exact("location", "united states"), other]);
+            assert!(
+                intersection_streams(&query, Dialect::Sqlite, &[(0, 50_000), (1, 50_000)])
+                    .is_none()
+            );
+        }
+        let negated = of(vec![
+            exact("location", "united states"),
+            Condition::Not(Box::new(exact("seniority", "vp"))),
+        ]);
+        assert!(intersection_streams(&negated, Dialect::Sqlite, &[(0, 50_000)]).is_none());
+    }
+
+    #[test]
+    fn conjuncts_are_probed_own_terms_first_then_fewest_postings_first() {
+        let company = || {
+            Some(Via {
+                link: "company",
+                kind: "company",
+            })
+        };
+        let exact = |value: &str| vec![TermMatch::Exact(value.into())];
+        let query = TermQuery {
+            condition: Some(Condition::All(vec![
+                test("headcount", company(), exact("501-1000")),
+                Condition::Not(Box::new(test("skill", None, exact("go")))),
+                test("location", None, exact("united states")),
+                test("seniority", None, exact("vp")),
+            ])),
+            ..TermQuery::default()
+        };
+        let (ordered, sizes) = in_probe_order(&query, &[(0, 5), (2, 900), (3, 40)]);
+        let Some(Condition::All(parts)) = ordered.condition else {
+            panic!("still a conjunction");
+        };
+        let fields: Vec<&str> = parts
+            .iter()
+            .map(|part| match part {
+                Condition::Test(test) => test.field,
+                Condition::Not(_) => "not",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(fields, ["seniority", "location", "not", "headcount"]);
+        assert_eq!(sizes, [(3, 5), (1, 900), (0, 40)]);
+    }
+
+    #[test]
     fn a_driven_search_reads_one_tests_postings_and_probes_the_rest() {
         let query = sample();
         assert_eq!(driver_candidates(&query).len(), 1);
         let rendered = render(&query, Dialect::Sqlite, "id", Some(0)).expect("renders");
         assert_eq!(
             rendered.count,
-            "SELECT count(DISTINCT d.id) FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) AND NOT (EXISTS (SELECT 1 FROM record_terms p CROSS JOIN record_terms c WHERE p.workspace_id = ?1 AND p.kind = ?2 AND p.id = d.id AND p.field = ?5 AND c.workspace_id = ?1 AND c.kind = ?6 AND c.id = p.term AND c.field = ?7 AND ((c.term >= ?8 AND c.term < ?9))))"
+            "SELECT count(*) FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) AND NOT (EXISTS (SELECT 1 FROM record_terms p CROSS JOIN record_terms c WHERE p.workspace_id = ?1 AND p.kind = ?2 AND p.id = d.id AND p.field = ?5 AND c.workspace_id = ?1 AND c.kind = ?6 AND c.id = p.term AND c.field = ?7 AND ((c.term >= ?8 AND c.term < ?9))))"
         );
         assert!(
             rendered
@@ -606,7 +824,7 @@ mod tests {
         assert_eq!(candidates[0].1.len(), 2, "cto ∪ vp");
         let rendered = render(&query, Dialect::Sqlite, "id", Some(0)).expect("renders");
         assert!(
-            rendered.count.starts_with("SELECT count(DISTINCT d.id) FROM (SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) UNION SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?5 AND (d.term IN (?6))) AS d WHERE 1 = 1 AND (EXISTS"),
+            rendered.count.starts_with("SELECT count(DISTINCT d.id) FROM (SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?3 AND (d.term IN (?4)) UNION ALL SELECT d.id FROM record_terms d WHERE d.workspace_id = ?1 AND d.kind = ?2 AND d.field = ?5 AND (d.term IN (?6))) AS d WHERE 1 = 1 AND (EXISTS"),
             "{}",
             rendered.count
         );
