@@ -191,6 +191,12 @@ pub struct LeadsArgs {
     /// Connection counts to drive each workload with.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
     pub connections: Vec<usize>,
+    /// Preload into this database and keep it (`sqlite://PATH`, or the URL
+    /// of an existing PostgreSQL database, which `--backend` must match);
+    /// a later run given the same URL finds the persons there and skips
+    /// the preload (a million persons take minutes to load)
+    #[arg(long)]
+    pub keep: Option<String>,
     #[command(flatten)]
     pub target: Target,
 }

@@ -54,6 +54,29 @@ impl Drop for Database {
     }
 }
 
+/// A database the caller keeps: neither created nor dropped here.
+pub fn kept_database(url: &str) -> Database {
+    Database {
+        url: url.to_owned(),
+        _directory: None,
+        drop_on_exit: None,
+    }
+}
+
+/// How many persons the benchmark's workspace already holds.
+pub async fn persons_present(store: &SharedStore) -> Result<u64, String> {
+    let (_, total) = store
+        .search(
+            &WorkspaceId::new(WORKSPACE),
+            "person",
+            &clientele::store::search::TermQuery::default(),
+            true,
+        )
+        .await
+        .map_err(|error| format!("counting persons: {error}"))?;
+    Ok(total.unwrap_or(0))
+}
+
 pub fn fresh_database(backend: Backend, postgres_url: &str) -> Result<Database, String> {
     match backend {
         Backend::Sqlite => {
@@ -474,6 +497,7 @@ fn person_body(index: usize, company: usize, company_id: &str) -> Result<Person,
 }
 
 /// How long the lead records' preload took, by kind.
+#[derive(Default)]
 pub struct LeadsPreload {
     pub companies: std::time::Duration,
     pub persons: std::time::Duration,

@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use crate::cli::{Backend, LeadsArgs};
 use crate::fixture::{
-    PlannedQuery, create_leads_icp, fresh_database, install_tls_provider, leads_queries,
-    open_with_key, preload_leads, prospect_search_body, settle,
+    LeadsPreload, PlannedQuery, create_leads_icp, fresh_database, install_tls_provider,
+    kept_database, leads_queries, open_with_key, persons_present, preload_leads,
+    prospect_search_body, settle,
 };
 use crate::load::{Measured, Workload, wrk};
 use crate::report::{self, publish};
@@ -39,6 +40,8 @@ pub struct ExplainedQuery {
 
 /// Everything LEADS.md reports.
 pub struct LeadsFigures {
+    /// The persons were preloaded by an earlier run (`--keep`).
+    pub reused: bool,
     pub companies_took: Duration,
     pub persons_took: Duration,
     pub settle_took: Duration,
@@ -52,15 +55,31 @@ pub struct LeadsFigures {
 
 pub async fn leads(args: LeadsArgs) -> Result<(), String> {
     let binary = server_binary(args.target.server_binary.as_ref())?;
-    let database = fresh_database(args.target.backend, &args.target.postgres_url)?;
+    let database = match &args.keep {
+        Some(url) => kept_database(url),
+        None => fresh_database(args.target.backend, &args.target.postgres_url)?,
+    };
     let (store, token) = open_with_key(&database.url).await?;
-    eprintln!(
-        "== {}: preloading {} companies and {} persons",
-        args.target.backend.describe(),
-        args.companies,
-        args.persons
-    );
-    let preload = preload_leads(&store, args.companies, args.persons).await?;
+    let present = persons_present(&store).await?;
+    let reused = args.keep.is_some() && present > 0;
+    let preload = if reused {
+        if present != args.persons as u64 {
+            return Err(format!(
+                "{} holds {present} persons, not --persons {}",
+                database.url, args.persons
+            ));
+        }
+        eprintln!("== reusing the {present} persons preloaded in {}", database.url);
+        LeadsPreload::default()
+    } else {
+        eprintln!(
+            "== {}: preloading {} companies and {} persons",
+            args.target.backend.describe(),
+            args.companies,
+            args.persons
+        );
+        preload_leads(&store, args.companies, args.persons).await?
+    };
     let started = Instant::now();
     settle(args.target.backend, &database.url, args.target.analyze)?;
     let settle_took = started.elapsed();
@@ -110,6 +129,7 @@ pub async fn leads(args: LeadsArgs) -> Result<(), String> {
     let plans = explain(args.target.backend, &database.url);
     server.stop();
     let figures = LeadsFigures {
+        reused,
         companies_took: preload.companies,
         persons_took: preload.persons,
         settle_took,
