@@ -160,11 +160,13 @@ pub trait Store: events::EventStore + Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Refreshes the planner's statistics of the tables whose statistics
-    /// are missing or stale; returns the tables it analyzed. PostgreSQL
-    /// plans each statement from them, and without them it picks the wrong
-    /// index for the record lookups every write makes (see the PostgreSQL
-    /// implementation); autovacuum gathers them too, when it runs, and
-    /// late. SQLite's plans need none: nothing to do.
+    /// are missing or stale, and vacuums the tables that grew by a fifth
+    /// since their last vacuum; returns the tables it analyzed or vacuumed.
+    /// PostgreSQL plans each statement from the statistics, and without
+    /// them it picks the wrong index for the record lookups every write
+    /// makes; until a vacuum, its index-only scans read the table as well
+    /// (see the PostgreSQL implementation). Autovacuum does both too, when
+    /// it is on, and late. SQLite needs neither: nothing to do.
     async fn refresh_statistics(&self) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
