@@ -69,7 +69,10 @@ pub async fn leads(args: LeadsArgs) -> Result<(), String> {
                 database.url, args.persons
             ));
         }
-        eprintln!("== reusing the {present} persons preloaded in {}", database.url);
+        eprintln!(
+            "== reusing the {present} persons preloaded in {}",
+            database.url
+        );
         LeadsPreload::default()
     } else {
         eprintln!(
