@@ -367,8 +367,39 @@ impl Check for OrganizationId {
     fn shape(&self) -> Shape {
         NumericId
             .shape()
+            .pattern(&digits_at_most(&i64::MAX.to_string()))
             .describe(format!("A numeric string of at most {}", i64::MAX))
     }
+}
+
+/// A regular expression for the digit strings whose value is at most
+/// `max` (itself digits), leading zeros allowed up to `max`'s length: what
+/// `OrganizationId` accepts, stated in the schema so that a client (or a
+/// property-based tester) can tell a valid id from its pattern alone.
+fn digits_at_most(max: &str) -> String {
+    let length = max.len();
+    // Shorter strings are always smaller; one of `max`'s length is smaller
+    // or equal exactly when it is so lexicographically: it shares a prefix
+    // with `max`, then has a smaller digit (anything after), or is `max`.
+    let mut branches = vec![format!("[0-9]{{1,{}}}", length - 1)];
+    for (position, digit) in max.bytes().enumerate() {
+        if digit > b'0' {
+            let rest = length - position - 1;
+            let smaller = if digit == b'1' {
+                "0".to_owned()
+            } else {
+                format!("[0-{}]", char::from(digit - 1))
+            };
+            let tail = if rest == 0 {
+                String::new()
+            } else {
+                format!("[0-9]{{{rest}}}")
+            };
+            branches.push(format!("{}{smaller}{tail}", &max[..position]));
+        }
+    }
+    branches.push(max.to_owned());
+    format!("^({})$", branches.join("|"))
 }
 
 /// A list's `#rrggbb` color, kept in lower case.
@@ -755,6 +786,45 @@ impl crate::core::import::Importable for ProfileList {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_organization_id_pattern_accepts_exactly_what_fits_in_an_int64() {
+        let pattern = regex::Regex::new(&digits_at_most(&i64::MAX.to_string()))
+            .expect("the pattern compiles");
+        let fits = |text: &str| text.len() <= 19 && text.parse::<i64>().is_ok();
+        let mut cases: Vec<String> = [
+            "0",
+            "7",
+            "1000",
+            "999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "9223372036854775799",
+            "9223372036854775810",
+            "9223372036854775900",
+            "9323472094588923833",
+            "9999999999999999999",
+            "0000000000000000001",
+            "10000000000000000000",
+            "",
+            "12a",
+        ]
+        .iter()
+        .map(|case| (*case).to_owned())
+        .collect();
+        // Every number one step either side of each digit of the maximum.
+        let max = i64::MAX.to_string();
+        for position in 0..max.len() {
+            for digit in b'0'..=b'9' {
+                let mut bytes = max.clone().into_bytes();
+                bytes[position] = digit;
+                cases.push(String::from_utf8(bytes).expect("digits"));
+            }
+        }
+        for case in cases {
+            assert_eq!(pattern.is_match(&case), fits(&case), "{case:?}");
+        }
+    }
 
     #[test]
     fn the_seeds_german_number_is_valid_and_gives_its_country() {
