@@ -193,15 +193,20 @@ fn to_text<T: Document>(document: &T) -> Result<String, DomainError> {
 }
 
 fn encode<T: Document>(record: &Record<T>) -> Result<StoredRecord, DomainError> {
-    Ok(StoredRecord {
+    Ok(encode_with_body(record, to_text(&record.data)?))
+}
+
+/// [`encode`] with the record's text already made.
+fn encode_with_body<T: Document>(record: &Record<T>, body: String) -> StoredRecord {
+    StoredRecord {
         kind: T::KIND.as_str().to_owned(),
         id: record.id.clone(),
         version: record.version,
         lookup: record.data.lookup_key(),
-        body: to_text(&record.data)?,
+        body,
         created_at: record.created_at,
         updated_at: record.updated_at,
-    })
+    }
 }
 
 fn decode_optional<T: Document>(
@@ -497,7 +502,10 @@ impl WriteSession {
     }
 
     /// Applies `change` to a record read in this session, checks its
-    /// relations, bumps the version and writes it.
+    /// relations, bumps the version and writes it. A change that leaves
+    /// the record as it was writes nothing: the version, the update time
+    /// (and so the entity tag) and the history stay as they were, and the
+    /// record is answered as read.
     pub async fn update<T: Document + Clone>(
         &mut self,
         mut record: Record<T>,
@@ -506,13 +514,19 @@ impl WriteSession {
         let previous = record.data.clone();
         let previous_text = to_text(&previous)?;
         change(&mut record.data)?;
+        // Compared as stored text: the same text is the same record (maps
+        // serialise in key order), whatever the change did on the way.
+        let text = to_text(&record.data)?;
+        if text == previous_text {
+            return Ok(record);
+        }
         record
             .data
             .check_relations(&record.id, Some(&previous), self)
             .await?;
         record.version += 1;
         record.updated_at = Utc::now().max(record.updated_at);
-        let stored = encode(&record)?;
+        let stored = encode_with_body(&record, text);
         self.transaction.update(&self.workspace, &stored).await?;
         self.index(&record.id, Some(&record.data)).await?;
         self.record_history::<T>(

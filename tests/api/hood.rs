@@ -972,3 +972,34 @@ async fn query_strings_that_do_not_decode_are_400_in_our_words() {
         ]})
     );
 }
+
+#[tokio::test]
+async fn the_same_patch_again_changes_nothing() {
+    let (app, token) = member_app().await;
+    let id = create_profile(&app, &token, "a@example.com").await;
+    let path = profile_path(&id);
+    let change = json!({"comment": "1", "full_name": "Ann"});
+    let first = app.patch(&path, &token, &change).await;
+    assert_eq!(first.status, StatusCode::NO_CONTENT, "{}", first.text);
+    let after_first = app.get(&path, &token).await;
+    let history = app.get(&format!("{path}/history"), &token).await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    let again = app
+        .send_with(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(&change),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT, "{}", again.text);
+    assert_eq!(again.header("etag").as_deref(), Some("\"2\""));
+    let after_again = app.get(&path, &token).await;
+    assert_eq!(after_again.body, after_first.body, "update_time unchanged");
+    assert_eq!(after_again.header("etag"), after_first.header("etag"));
+    assert_eq!(
+        app.get(&format!("{path}/history"), &token).await.body,
+        history.body
+    );
+}

@@ -812,3 +812,27 @@ async fn oversized_strings_and_arrays_are_400s_at_their_field() {
         "Nesting deeper than 16 levels"
     );
 }
+
+#[tokio::test]
+async fn the_same_patch_again_changes_nothing() {
+    let (app, token) = member_app().await;
+    let id = create_icp(&app, &token, &seed_icp_create()).await;
+    let path = icp_path(&id);
+    let first = app.patch(&path, &token, &seed_icp_patch()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let history = app.get(&format!("{path}/history"), &token).await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    // A no-op write answers as a successful PATCH, with the record, its
+    // updatedAt and its ETag as they were, and adds no history entry.
+    for unchanged in [seed_icp_patch(), json!({})] {
+        let again = app.patch(&path, &token, &unchanged).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.header("etag").as_deref(), Some("\"2\""));
+    }
+    assert_eq!(app.get(&path, &token).await.body, first.body);
+    assert_eq!(
+        app.get(&format!("{path}/history"), &token).await.body,
+        history.body
+    );
+}
