@@ -36,16 +36,23 @@ STATE_DEPENDENT_400 = {
     # A parent must be an existing client of the workspace, not a descendant.
     ("POST", "/v2/client"): [
         (r"/parentClientId", r".*"),
+        # A time zone must be in the tz database (a string, not a 600-name enum).
+        (r"/timezone", r"not a tz database time zone name"),
         (r"/custom", r"this update would make"),
     ],
     ("PATCH", "/v2/client/{uuid}"): [
         (r"/parentClientId", r".*"),
+        # A time zone must be in the tz database (a string, not a 600-name enum).
+        (r"/timezone", r"not a tz database time zone name"),
         (r"/custom", r"this update would make"),
     ],
     # Lists must exist; phone numbers must exist in their country's numbering
     # plan; unsubscribed contacts cannot start a new profile; a PATCH may not
     # leave a profile without a contact or with too many merged properties.
     ("POST", "/v1/hood/profiles"): [
+        # One of email and number is required: the description says so, as
+        # generators misread it stated as allOf + anyOf.
+        (r"email", r"^Required: a profile needs an email or a mobile_phone_number"),
         (r"lists\[\d+\]", r"does not exist"),
         (r"mobile_phone_number", r"valid phone number"),
         (r"email|mobile_phone_number", r"has unsubscribed"),

@@ -620,8 +620,10 @@ fn view_fns(options: &RecordOptions, fields: &[Field]) -> Tokens {
             }
         };
         let shape = described(shape, field);
-        let required = field.option_of.is_none();
-        shapes.push(quote!(shape = shape.property(#key, #shape, #required);));
+        // A view writes every field, `null` included, so every key is
+        // required: generated clients then read an absent value as the
+        // server's `null`, not as "not sent".
+        shapes.push(quote!(shape = shape.property(#key, #shape, true);));
         if field.read_only {
             keys.push(quote!(keys.push(#key);));
         }

@@ -459,22 +459,28 @@ fn domain_of(url: &str) -> String {
     host.trim_start_matches("www.").to_owned()
 }
 
-/// A filter's shape: `{all, any}` each with `include`/`exclude`.
-fn filter_shape(value: Shape) -> Shape {
+/// A filter's shape: `{all, any}` each with `include`/`exclude`. Both are
+/// named components (`filter` and `side`): inlined, every field of every
+/// search repeated them, and generators made a model per copy (and
+/// openapi-python-client refused the duplicates).
+fn filter_shape(value: Shape, filter: &'static str, side: &'static str) -> Shape {
     let side = shape::closed_object()
         .property("include", value.clone(), false)
-        .property("exclude", value, false);
+        .property("exclude", value, false)
+        .named(side);
     shape::closed_object()
-        .property(
-            "all",
-            side.clone().describe("Every value must match"),
-            false,
-        )
-        .property("any", side.describe("At least one value must match"), false)
+        .property("all", side.clone(), false)
+        .property("any", side, false)
+        .describe("`all`: every value must match; `any`: at least one value must match")
+        .named(filter)
 }
 
 fn values_shape() -> Shape {
-    filter_shape(shape::array(shape::text(FILTER_VALUE_CHARS), FILTER_VALUES))
+    filter_shape(
+        shape::array(shape::text(FILTER_VALUE_CHARS), FILTER_VALUES),
+        "ProspectValuesFilter",
+        "ProspectValues",
+    )
 }
 
 fn text_shape() -> Shape {
@@ -492,6 +498,8 @@ fn text_shape() -> Shape {
                 shape::array(shape::text(FILTER_VALUE_CHARS), FILTER_VALUES),
                 true,
             ),
+        "ProspectTextFilter",
+        "ProspectTextValues",
     )
 }
 
@@ -521,23 +529,27 @@ fn paging_shape(object: Shape) -> Shape {
         )
 }
 
-/// The shape of a person search body.
+/// The shape of a person search body. Its parts are named components,
+/// as the add-prospects selection repeats the whole search.
 pub fn person_search_shape() -> Shape {
-    let company = shape::closed_object().property(
-        "current",
-        values_shape().describe("Names or domains of the person's current company"),
-        false,
-    );
+    let company = shape::closed_object()
+        .property("current", values_shape(), false)
+        .describe("`current`: names or domains of the person's current company")
+        .named("PersonSearchCompany");
     paging_shape(shape::closed_object())
         .property(
             "contact",
-            filters_shape(&CONTACT_FILTERS).property("company", company, false),
+            filters_shape(&CONTACT_FILTERS)
+                .property("company", company, false)
+                .describe("Filters on the person")
+                .named("PersonSearchContact"),
             false,
         )
         .property(
             "account",
             filters_shape(&account_filters(Target::Company))
-                .describe("Filters on the person's company"),
+                .describe("Filters on the person's company")
+                .named("PersonSearchAccount"),
             false,
         )
 }
@@ -553,7 +565,9 @@ pub fn company_search_shape() -> Shape {
         )
         .property(
             "account",
-            filters_shape(&account_filters(Target::Own)),
+            filters_shape(&account_filters(Target::Own))
+                .describe("Filters on the company")
+                .named("CompanySearchAccount"),
             false,
         )
 }

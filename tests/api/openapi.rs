@@ -195,3 +195,45 @@ fn differences_between(expected: &Value, actual: &Value, at: String, out: &mut V
         _ => out.push(format!("{at}: {expected} -> {actual}")),
     }
 }
+
+/// The Hood time filters' patterns accept exactly the days the server
+/// reads (every day on the calendar, 29 February in leap years), with or
+/// without an operator and a time.
+#[test]
+fn hood_time_filter_patterns_accept_every_calendar_day() {
+    let document = serde_json::to_value(clientele::app::openapi()).expect("JSON");
+    let parameters = operation(&document, "/v1/hood/profiles", "get")["parameters"]
+        .as_array()
+        .expect("parameters")
+        .clone();
+    for name in ["create_time", "update_time"] {
+        let parameter = parameters
+            .iter()
+            .find(|parameter| parameter["name"] == name)
+            .expect("the filter is documented");
+        let pattern =
+            regex::Regex::new(parameter["schema"]["pattern"].as_str().expect("a pattern"))
+                .expect("the pattern compiles");
+        let mut day = chrono::NaiveDate::from_ymd_opt(1999, 12, 1).expect("a date");
+        let last = chrono::NaiveDate::from_ymd_opt(2101, 3, 1).expect("a date");
+        while day <= last {
+            let text = day.format("%Y-%m-%d").to_string();
+            assert!(pattern.is_match(&text), "{name}: {text}");
+            assert!(
+                pattern.is_match(&format!("gte:{text} 23:59:59")),
+                "{name}: {text}"
+            );
+            day = day.succ_opt().expect("a next day");
+        }
+        for impossible in [
+            "2023-02-29",
+            "2100-02-29",
+            "2024-04-31",
+            "2024-02-30",
+            "2024-13-01",
+            "2024-00-10",
+        ] {
+            assert!(!pattern.is_match(impossible), "{name}: {impossible}");
+        }
+    }
+}

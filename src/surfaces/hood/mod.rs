@@ -282,8 +282,8 @@ fn numeric_id(kind: RecordKind, id: &str) -> Result<String, DomainError> {
         ("organization_id" = Option<String>, Query, pattern = r"^(((eq|neq|gt|gte|lt|lte):)?[0-9]{1,18}|(in|nin):[0-9]{1,18}(,[0-9]{1,18})*)?$", description = "Filter on the organization"),
         ("lists" = Option<String>, Query, pattern = r"^(((eq|neq):)?[0-9]{1,19}|(in|nin):[0-9]{1,19}(,[0-9]{1,19})*)?$", description = "Filter on list membership"),
         ("unsubscribed" = Option<String>, Query, pattern = r"^(((eq|neq):)?(true|false)|(in|nin):(true|false)(,(true|false))*)?$", description = "Filter on `true` or `false`"),
-        ("create_time" = Option<String>, Query, pattern = r"^(((eq|gt|gte|lt|lte):)?[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?)?$", description = "Filter on the creation time (`YYYY-MM-DD HH:MM:SS`)"),
-        ("update_time" = Option<String>, Query, pattern = r"^(((eq|gt|gte|lt|lte):)?[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?)?$", description = "Filter on the last update time (`YYYY-MM-DD HH:MM:SS`)"),
+        ("create_time" = Option<String>, Query, pattern = r"^(((eq|gt|gte|lt|lte):)?(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?)?$", description = "Filter on the creation time (`YYYY-MM-DD HH:MM:SS`)"),
+        ("update_time" = Option<String>, Query, pattern = r"^(((eq|gt|gte|lt|lte):)?(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?)?$", description = "Filter on the last update time (`YYYY-MM-DD HH:MM:SS`)"),
     ),
     responses(
         (status = 200, description = "A page of profiles", body = HoodProfilePage),

@@ -70,7 +70,8 @@ described!(
 described!(
     /// Body of `POST /v1/hood/profiles`.
     CreateHoodProfileRequest,
-    "Body of `POST /v1/hood/profiles`: `email` or `mobile_phone_number` is required.",
+    "Body of `POST /v1/hood/profiles`: `email` or `mobile_phone_number` is required \
+     (one of them, or both; a body with neither is a 400 at `email`).",
     Profile::request_shape(Mode::Create)
 );
 

@@ -247,6 +247,7 @@ fn prospect_shape() -> Shape {
             .describe("The person's UUID: an existing person of the workspace is added as it is; a new one is created under this id"),
         false,
     )
+    .named("Prospect")
 }
 
 described!(
@@ -258,14 +259,14 @@ described!(
             "prospects",
             shape::array(prospect_shape(), 1..=*LIST_ITEMS.end()),
             true,
-        ),
+        ).named("AddProspectsDirect"),
         shape::closed_object().property(
             "selection",
             shape::closed_object()
                 .property("search", prospecting::person_search_shape().describe("A person search body; its page and size are ignored"), true)
                 .property("limit", shape::integer(1..=*LIST_ITEMS.end() as i64).describe("How many results to add, from the first (default 100)"), false),
             true,
-        ),
+        ).named("AddProspectsSelection"),
     ])
 );
 
