@@ -89,6 +89,9 @@ impl Default for AppSettings {
         title = "Clientele",
         description = "Customer records behind three vendors' APIs: Lance ICPs, ClientSuccess clients and Ocamba Hood profiles.\n\nRequest bodies are JSON of at most 1 MiB, without repeated keys, and no string or key in them may contain U+0000 (400). Every response carries `X-Request-Id`, the server's id of the request; a client's own `X-Request-Id` is echoed in `X-Client-Request-Id` and recorded beside the server's, never in its place.",
     ),
+    // Relative: a client resolves it against where it read the document,
+    // so one document serves every host Clientele runs on.
+    servers((url = "/", description = "The server that serves this document")),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -271,14 +274,14 @@ async fn method_not_allowed() -> Response {
 }
 
 /// Liveness: the process is up and answering.
-#[utoipa::path(get, path = "/healthz", tag = "Operations",
+#[utoipa::path(get, path = "/healthz", tag = "Operations", security(()),
     responses((status = 200, description = "The process is alive", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Readiness: the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "Operations",
+#[utoipa::path(get, path = "/readyz", tag = "Operations", security(()),
     responses(
         (status = 200, description = "The database is reachable", body = String),
         (status = 503, description = "The database is not reachable", body = String),
@@ -294,7 +297,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "Operations",
+#[utoipa::path(get, path = "/openapi.json", tag = "Operations", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of every route",
         content_type = "application/json", body = Object)))]
 async fn openapi_json(State(app): State<AppState>) -> Response {
