@@ -132,6 +132,7 @@ fn routes() -> OpenApiRouter<AppState> {
 fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut api) = routes().split_for_parts();
     surfaces::document_shared_responses(&mut api);
+    surfaces::state_no_nul_in_requests(&mut api);
     (router, api)
 }
 

@@ -166,6 +166,7 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
         let reads_only = lance::leads::SEARCH_PATHS.contains(&path.as_str());
         for (operation, writes) in operations {
             let Some(operation) = operation else { continue };
+            state_if_match_syntax(operation);
             if let Some(surface) = surface {
                 if writes && surface.takes_idempotency_key && !reads_only {
                     add_idempotency(operation, surface);
@@ -197,6 +198,161 @@ pub fn document_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// Every string a client sends — a query or path parameter, or a string
+/// anywhere in a request body — refuses U+0000 (PostgreSQL cannot store
+/// it), and the schemas say so with a pattern wherever a string states no
+/// pattern, format or values of its own: a property-based tester with its
+/// default settings draws NUL characters and would otherwise take a
+/// refused string for a valid one. Done on the finished document, because
+/// the strings come from three sources (the core's shapes, derived types
+/// and parameter attributes) and the rule is the same for all of them.
+pub fn state_no_nul_in_requests(api: &mut utoipa::openapi::OpenApi) {
+    let mut components = std::collections::BTreeSet::new();
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter
+                    && matches!(
+                        parameter.parameter_in,
+                        ParameterIn::Query | ParameterIn::Path
+                    )
+                    && let Some(schema) = parameter.schema.as_mut()
+                {
+                    refuse_nul(schema, &mut components);
+                }
+            }
+            if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    if let RefOr::T(content) = content
+                        && let Some(schema) = content.schema.as_mut()
+                    {
+                        refuse_nul(schema, &mut components);
+                    }
+                }
+            }
+        }
+    }
+    // The components request schemas name, and those they name in turn.
+    let Some(schemas) = api.components.as_mut().map(|parts| &mut parts.schemas) else {
+        return;
+    };
+    let mut done = std::collections::BTreeSet::new();
+    while let Some(name) = components.pop_first() {
+        if done.insert(name.clone())
+            && let Some(schema) = schemas.get_mut(&name)
+        {
+            refuse_nul(schema, &mut components);
+        }
+    }
+}
+
+/// Adds [`NO_NUL_PATTERN`] to every plain string in `schema`, collecting
+/// the names of the components it refers to.
+fn refuse_nul(
+    schema: &mut RefOr<utoipa::openapi::schema::Schema>,
+    components: &mut std::collections::BTreeSet<String>,
+) {
+    match schema {
+        RefOr::Ref(reference) => {
+            if let Some(name) = reference.ref_location.strip_prefix("#/components/schemas/") {
+                components.insert(name.to_owned());
+            }
+        }
+        RefOr::T(schema) => refuse_nul_in(schema, components),
+    }
+}
+
+fn refuse_nul_in(
+    schema: &mut utoipa::openapi::schema::Schema,
+    components: &mut std::collections::BTreeSet<String>,
+) {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema, SchemaType};
+    match schema {
+        Schema::Object(object) => {
+            let is_string = match &object.schema_type {
+                SchemaType::Type(single) => *single == Type::String,
+                SchemaType::Array(types) => types.contains(&Type::String),
+                SchemaType::AnyValue => false,
+            };
+            let states_its_own = object.pattern.is_some()
+                || object.format.is_some()
+                || object
+                    .enum_values
+                    .as_ref()
+                    .is_some_and(|values| !values.is_empty());
+            if is_string && !states_its_own {
+                object.pattern = Some(NO_NUL_PATTERN.to_owned());
+            }
+            for property in object.properties.values_mut() {
+                refuse_nul(property, components);
+            }
+            if let Some(additional) = object.additional_properties.as_deref_mut()
+                && let AdditionalProperties::RefOr(values) = additional
+            {
+                refuse_nul(values, components);
+            }
+            if let Some(names) = object.property_names.as_deref_mut() {
+                refuse_nul_in(names, components);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                refuse_nul(items, components);
+            }
+        }
+        Schema::OneOf(one_of) => one_of
+            .items
+            .iter_mut()
+            .for_each(|item| refuse_nul(item, components)),
+        Schema::AllOf(all_of) => all_of
+            .items
+            .iter_mut()
+            .for_each(|item| refuse_nul(item, components)),
+        Schema::AnyOf(any_of) => any_of
+            .items
+            .iter_mut()
+            .for_each(|item| refuse_nul(item, components)),
+        _ => {}
+    }
+}
+
+/// Any text without U+0000 (`\u0000` as JSON Schema's ECMA-262 regexes
+/// and Python's read it).
+pub const NO_NUL_PATTERN: &str = r"^[^\u0000]*$";
+
+/// `If-Match` is `*` or a list of entity tags (RFC 9110): the schema says
+/// so, so that a tester that draws header text from the schema sends tags
+/// (that may not match: 412) rather than text no server would read as one.
+fn state_if_match_syntax(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let RefOr::T(parameter) = parameter else {
+            continue;
+        };
+        if parameter.name == "If-Match" && parameter.parameter_in == ParameterIn::Header {
+            parameter.schema = Some(RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(IF_MATCH_PATTERN))
+                    .examples(["\"3\""])
+                    .into(),
+            ));
+        }
+    }
+}
+
+/// `*`, or entity tags (`"3"`, `W/"3"`; weak ones never match) separated
+/// by commas.
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
 
 /// Every write of a surface takes an `Idempotency-Key`; a retry gets the
 /// first answer again, marked `Idempotent-Replayed`.

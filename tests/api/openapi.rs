@@ -237,3 +237,109 @@ fn hood_time_filter_patterns_accept_every_calendar_day() {
         }
     }
 }
+
+/// Rules the server enforces on every string a client sends and on
+/// `If-Match` are in the schemas, so a tester drawing from them does not
+/// send what is refused.
+#[test]
+fn request_strings_refuse_nul_and_if_match_states_its_syntax() {
+    let document = serde_json::to_value(clientele::app::openapi()).expect("JSON");
+    let mut plain = Vec::new();
+    let mut if_match = Vec::new();
+    let mut pending: Vec<(String, Value)> = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("an item") {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["name"] == "If-Match" {
+                    if_match.push(
+                        parameter["schema"]["pattern"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                if parameter["in"] == "query" || parameter["in"] == "path" {
+                    pending.push((
+                        format!("{method} {path} {}", parameter["name"]),
+                        parameter["schema"].clone(),
+                    ));
+                }
+            }
+            for content in operation["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flat_map(|c| c.values())
+            {
+                pending.push((format!("{method} {path} body"), content["schema"].clone()));
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((at, schema)) = pending.pop() {
+        walk(&schema, &at, &mut |at, schema| {
+            if let Some(name) = schema["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                if seen.insert(name.to_owned()) {
+                    pending.push((
+                        name.to_owned(),
+                        document["components"]["schemas"][name].clone(),
+                    ));
+                }
+            }
+            let is_string = match &schema["type"] {
+                Value::String(single) => single == "string",
+                Value::Array(types) => types.iter().any(|kind| kind == "string"),
+                _ => false,
+            };
+            let states_something = ["pattern", "format", "enum", "const"]
+                .iter()
+                .any(|keyword| schema.get(keyword).is_some());
+            if is_string && !states_something {
+                plain.push(at.to_owned());
+            }
+        });
+    }
+    assert!(
+        plain.is_empty(),
+        "request strings that allow U+0000: {plain:?}"
+    );
+    assert!(!if_match.is_empty(), "If-Match is documented");
+    for pattern in if_match {
+        let pattern = regex::Regex::new(&pattern).expect("the pattern compiles");
+        for tag in ["*", "\"1\"", "W/\"1\"", "\"1\", \"2\"", "\"1\",W/\"2\""] {
+            assert!(pattern.is_match(tag), "{tag}");
+        }
+        for text in ["1", "abc", "\"1", "\"a\"b\"", "", "*, \"1\""] {
+            assert!(!pattern.is_match(text), "{text}");
+        }
+    }
+    let nul = regex::Regex::new(clientele::surfaces::NO_NUL_PATTERN).expect("compiles");
+    assert!(nul.is_match("any text, even ünïcode"));
+    assert!(!nul.is_match("a\u{0}b"));
+}
+
+/// Calls `visit` on every object of `value` but values (examples), with
+/// its JSON pointer.
+fn walk(value: &Value, at: &str, visit: &mut dyn FnMut(&str, &Value)) {
+    match value {
+        Value::Object(map) => {
+            visit(at, value);
+            for (key, child) in map {
+                if !matches!(
+                    key.as_str(),
+                    "examples" | "example" | "default" | "enum" | "const"
+                ) {
+                    walk(child, &format!("{at}/{key}"), visit);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                walk(child, &format!("{at}/{index}"), visit);
+            }
+        }
+        _ => {}
+    }
+}
