@@ -294,17 +294,34 @@ impl ReaderPool {
             Some(connection) => connection,
             None => Self::open(&self.path)?,
         };
-        self.in_use
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let result = read(&connection);
-        self.in_use
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let result = {
+            // Counted down on drop, so a read that panics is not counted
+            // in use forever.
+            let _in_use = InUse::new(&self.in_use);
+            read(&connection)
+        };
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < IDLE_READERS
         {
             idle.push(connection);
         }
         result
+    }
+}
+
+/// Counts one reader connection in use, until dropped.
+struct InUse<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> InUse<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicU64) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
