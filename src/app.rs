@@ -27,6 +27,7 @@ use crate::core::webhooks::{WebhookSettings, Webhooks};
 use crate::delivery::{DeliverySettings, HttpSender};
 use crate::http::AppState;
 use crate::http::extract::MAX_BODY_BYTES;
+use crate::http::metrics::Metrics;
 use crate::http::rate_limit::rate_limit_headers;
 use crate::http::request_context::{current_path, current_request_id, request_context};
 pub use crate::http::server::ConnectionSettings;
@@ -143,6 +144,31 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Builds the application router over `store`.
 pub fn build(store: SharedStore, settings: AppSettings) -> Router {
+    assemble(store, settings, false).0
+}
+
+/// Like [`build`], with every request counted and timed, and the router
+/// that serves those counts and the store's at `GET /metrics` (for a
+/// listener of its own: see `--metrics-listen`).
+pub fn build_with_metrics(store: SharedStore, settings: AppSettings) -> (Router, Router) {
+    let (router, metrics) = assemble(store, settings, true);
+    let metrics = metrics.map(Metrics::router).unwrap_or_default();
+    (router, metrics)
+}
+
+/// The surface of a path, as a metrics label: its surface's name, or
+/// `other` (health, readiness, the document, unknown paths).
+fn surface_label(path: &str) -> &'static str {
+    surfaces::surface_for_path(path).map_or("other", |surface| surface.name)
+}
+
+/// The router, and its metrics when `measure` (left out otherwise: a
+/// server nobody scrapes need not count).
+fn assemble(
+    store: SharedStore,
+    settings: AppSettings,
+    measure: bool,
+) -> (Router, Option<Arc<Metrics>>) {
     let (router, api) = routes_and_document();
     let document = api
         .to_pretty_json()
@@ -190,7 +216,15 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
         let _entered = runtime.enter();
         crate::delivery::start(webhooks, settings.delivery);
     }
-    router
+    let metrics = measure.then(|| {
+        Arc::new(Metrics::new(
+            state.records.clone(),
+            state.auth.clone(),
+            state.limiter.clone(),
+            surface_label,
+        ))
+    });
+    let router = router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -201,8 +235,17 @@ pub fn build(store: SharedStore, settings: AppSettings) -> Router {
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(rate_limit_headers))
-        .layer(axum::middleware::from_fn(request_context))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(request_context));
+    // Outermost, so that the time and status include every layer's work
+    // (a timeout's 503, a panic's 500).
+    let router = match &metrics {
+        Some(metrics) => router.layer(axum::middleware::from_fn_with_state(
+            metrics.requests.clone(),
+            crate::http::metrics::track,
+        )),
+        None => router,
+    };
+    (router.with_state(state), metrics)
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; requests in

@@ -117,6 +117,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CLIENTELE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address and port of a second listener that serves only `GET /metrics`
+    /// (Prometheus text format, no authentication; port 0 picks a free
+    /// port). Off unless given. Keep it on an address only your scraper
+    /// reaches: it tells route names and traffic, never records or keys.
+    #[arg(long, env = "CLIENTELE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 
@@ -433,7 +440,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         webhooks: args.webhook.settings(&args.database.database_url)?,
         delivery: Some(args.webhook.delivery()),
     };
-    let app = app::build(store, settings);
+    let app = match args.metrics_listen {
+        None => app::build(store, settings),
+        Some(metrics_address) => {
+            let (app, metrics) = app::build_with_metrics(store, settings);
+            let metrics_listener = TcpListener::bind(metrics_address)
+                .await
+                .map_err(|error| format!("cannot listen on {metrics_address}: {error}"))?;
+            let metrics_address = metrics_listener
+                .local_addr()
+                .map_err(|error| format!("cannot read the metrics address: {error}"))?;
+            tracing::info!(%metrics_address, "metrics listening");
+            println!("clientele metrics on http://{metrics_address}/metrics");
+            // The same connection timeouts and cap as the API's listener;
+            // it stops with the process (scrapes hold no state to finish).
+            tokio::spawn(async move {
+                if let Err(error) =
+                    app::serve(metrics_listener, metrics, connections, shutdown_signal()).await
+                {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+            app
+        }
+    };
     tracing::info!(%address, database = %redact_url(&args.database.database_url), "listening");
     println!("clientele listening on http://{address}");
     app::serve(listener, app, connections, shutdown_signal())

@@ -3,6 +3,7 @@
 //! Nothing here knows how a token travels over HTTP.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -206,8 +207,10 @@ impl Authenticator {
             && let Some((read_at, key)) = cache.get(token_hash)
             && read_at.elapsed() < self.key_cache_ttl
         {
+            self.cache_counts.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(key.clone()));
         }
+        self.cache_counts.misses.fetch_add(1, Ordering::Relaxed);
         let key = self.store.find_api_key(token_hash).await?;
         if !self.key_cache_ttl.is_zero()
             && let Ok(mut cache) = self.keys.lock()
@@ -240,6 +243,17 @@ pub struct Authenticator {
     /// Active keys by token hash, with when they were read. Only keys that
     /// exist are cached, so garbage tokens cannot fill it.
     keys: Arc<KeyCache>,
+    /// How often the cache answered, for `/metrics`.
+    cache_counts: Arc<KeyCacheCounts>,
+}
+
+/// API key lookups answered by the cache (`hits`) and by the database
+/// (`misses`: not cached, expired, or the cache is off). JWTs are not
+/// looked up and count as neither.
+#[derive(Debug, Default)]
+pub struct KeyCacheCounts {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
 }
 
 impl Authenticator {
@@ -258,7 +272,17 @@ impl Authenticator {
             jwt: jwt.map(Arc::new),
             key_cache_ttl,
             keys: Arc::default(),
+            cache_counts: Arc::default(),
         }
+    }
+
+    /// API key lookups answered by the cache and by the database so far:
+    /// `(hits, misses)`.
+    pub fn key_cache_counts(&self) -> (u64, u64) {
+        (
+            self.cache_counts.hits.load(Ordering::Relaxed),
+            self.cache_counts.misses.load(Ordering::Relaxed),
+        )
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Principal, DomainError> {

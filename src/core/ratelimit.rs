@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::error::DomainError;
@@ -126,13 +127,22 @@ impl RateLimits {
 pub struct Limiter {
     limits: Arc<RateLimits>,
     counters: Arc<dyn RateLimiter>,
+    /// Requests refused so far, per limited surface (for `/metrics`); the
+    /// map is fixed at construction, so counting takes no lock.
+    rejections: Arc<HashMap<&'static str, AtomicU64>>,
 }
 
 impl Limiter {
     pub fn new(limits: RateLimits, counters: Arc<dyn RateLimiter>) -> Self {
+        let rejections = limits
+            .by_surface
+            .keys()
+            .map(|surface| (*surface, AtomicU64::new(0)))
+            .collect();
         Self {
             limits: Arc::new(limits),
             counters,
+            rejections: Arc::new(rejections),
         }
     }
 
@@ -147,7 +157,25 @@ impl Limiter {
             return Ok(None);
         };
         let key = format!("{surface}:{workspace}");
-        Ok(Some(self.counters.check(&key, policy).await?))
+        let decision = self.counters.check(&key, policy).await?;
+        if !decision.allowed
+            && let Some(refused) = self.rejections.get(surface)
+        {
+            refused.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Some(decision))
+    }
+
+    /// Requests refused so far, per limited surface (surfaces without a
+    /// limit are left out: they refuse none), by surface name.
+    pub fn rejections(&self) -> Vec<(&'static str, u64)> {
+        let mut counts: Vec<_> = self
+            .rejections
+            .iter()
+            .map(|(surface, refused)| (*surface, refused.load(Ordering::Relaxed)))
+            .collect();
+        counts.sort_unstable();
+        counts
     }
 }
 

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Principal, WorkspaceId};
 use super::error::{DomainError, RecordKind};
+pub use crate::store::stats::{
+    Histogram, HistogramSnapshot, PoolReport, SECONDS_BUCKETS, StoreStats, WriterReport,
+};
 use crate::store::{self, SharedStore, StoredRecord, WriteTx};
 
 /// How a new record's id is made.
@@ -632,6 +635,11 @@ impl Records {
     /// Succeeds when the store answers (readiness).
     pub async fn ping(&self) -> Result<(), DomainError> {
         Ok(self.store.ping().await?)
+    }
+
+    /// What the store measured about its writes and pools (`/metrics`).
+    pub fn store_stats(&self) -> StoreStats {
+        self.store.stats()
     }
 
     /// Starts a write transaction in the caller's workspace. Private: a

@@ -6,12 +6,13 @@
 //! authenticate callers and read JSON bodies, rejecting in the surface's
 //! envelope. Route handlers live in the surfaces above this layer. Under
 //! the router, [`server`] accepts and times connections and caps their
-//! number.
+//! number. [`metrics`] counts requests and renders `/metrics`.
 
 pub mod cpu;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
 pub mod rate_limit;
 pub mod request_context;
 pub mod server;

@@ -38,6 +38,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use super::StoreError;
+use super::stats::{WriterReport, WriterStats};
 
 /// Sessions per batch at most, so acknowledgements are never held back long.
 pub const MAX_BATCH: usize = 256;
@@ -61,6 +62,8 @@ struct Batch {
 struct WriterState {
     connection: Connection,
     batch: Option<Batch>,
+    /// Batch sizes and commit times, recorded where the batch commits.
+    stats: Arc<WriterStats>,
 }
 
 /// The single writer connection, shared by group commit, and the thread
@@ -72,6 +75,7 @@ pub struct GroupWriter {
     /// open for them.
     waiting: Arc<AtomicUsize>,
     thread: Arc<WriterThread>,
+    stats: Arc<WriterStats>,
 }
 
 /// A current-thread tokio runtime on a dedicated OS thread; it stops when
@@ -217,17 +221,27 @@ impl GroupWriter {
                 });
             })
             .map_err(|error| StoreError::Other(format!("writer thread: {error}")))?;
+        let stats = Arc::new(WriterStats::default());
         Ok(Self {
             state: Arc::new(Mutex::new(WriterState {
                 connection,
                 batch: None,
+                stats: stats.clone(),
             })),
             waiting: Arc::new(AtomicUsize::new(0)),
             thread: Arc::new(WriterThread {
                 runtime: handle,
                 _stop: stop,
             }),
+            stats,
         })
+    }
+
+    /// This writer's measurements so far, named `writer`.
+    pub fn report(&self, writer: &'static str) -> WriterReport {
+        let mut report = self.stats.report(writer);
+        report.waiting = self.waiting.load(Ordering::Relaxed) as u64;
+        report
     }
 
     /// The runtime write sessions should run on (see the module docs).
@@ -253,11 +267,15 @@ impl GroupWriter {
     /// Waits for the writer connection and opens a savepoint (and, if
     /// needed, a batch) on it.
     pub async fn begin(&self) -> Result<WriterSession, StoreError> {
+        let asked = Instant::now();
         let mut guard = {
             // Counted while waiting, also if the request is cancelled then.
             let _waiting = WaitingFor::new(&self.waiting);
             self.state.clone().lock_owned().await
         };
+        self.stats
+            .wait_seconds
+            .observe(asked.elapsed().as_secs_f64());
         if guard.batch.is_none() {
             execute(&guard.connection, "BEGIN IMMEDIATE")?;
             guard.batch = Some(Batch {
@@ -382,7 +400,14 @@ fn finish_if_due(guard: &mut WriterState, waiting: &AtomicUsize) {
         }
         return;
     }
+    let committing = Instant::now();
     let outcome = execute(&guard.connection, "COMMIT");
+    // The COMMIT returns once the WAL is synced, so this is mostly fsync.
+    guard
+        .stats
+        .commit_seconds
+        .observe(committing.elapsed().as_secs_f64());
+    guard.stats.batch_size.observe(batch.pending.len() as f64);
     if outcome.is_err() {
         let _ = execute(&guard.connection, "ROLLBACK");
     }

@@ -12,6 +12,9 @@
 //! Besides records the store keeps rate-limit counters: [`ratelimit`]
 //! counts fixed windows in this process, [`redis_limiter`] in a Redis that
 //! every instance shares. The store knows nothing of the core above it.
+//!
+//! It measures its own writes and pools ([`stats`]: atomics, no wire
+//! format); the HTTP layer reads them through the core for `/metrics`.
 
 pub mod events;
 mod group_commit;
@@ -22,6 +25,7 @@ pub mod ratelimit;
 pub mod redis_limiter;
 pub mod search;
 pub mod sqlite;
+pub mod stats;
 
 use std::fmt;
 use std::sync::Arc;
@@ -268,6 +272,12 @@ pub trait Store: events::EventStore + Send + Sync + 'static {
     /// caller's task.
     fn write_runtime(&self) -> Option<tokio::runtime::Handle> {
         None
+    }
+
+    /// What the backend measured about its writes and connection pools so
+    /// far (see [`stats`]).
+    fn stats(&self) -> stats::StoreStats {
+        stats::StoreStats::default()
     }
 
     /// Creates the workspace if it does not exist; true if it was created.

@@ -31,6 +31,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::query::{self, Dialect, Operand, RecordQuery};
 use super::search::{self, TermQuery};
+use super::stats::{PoolReport, StoreStats, WriterStats};
 use super::{
     ApiKeyRecord, Claim, HistoryEntry, IdempotencyKey, ImportCheckpoint, Kept, KeptResponse, Store,
     StoreError, StoredRecord, StoredRole, WorkspaceId, WriteTx,
@@ -63,6 +64,9 @@ pub struct PostgresStore {
     committed: std::sync::Arc<tokio::sync::Notify>,
     /// The history gap the dispatcher waits on (see [`events`]).
     gap: std::sync::Mutex<events::GapWatch>,
+    /// Write transactions' waits for a connection and commit times.
+    writes: std::sync::Arc<WriterStats>,
+    max_connections: u32,
 }
 
 mod events;
@@ -92,6 +96,8 @@ impl PostgresStore {
             pool,
             committed: std::sync::Arc::new(tokio::sync::Notify::new()),
             gap: std::sync::Mutex::new(events::GapWatch::default()),
+            writes: std::sync::Arc::default(),
+            max_connections: settings.max_connections,
         })
     }
 }
@@ -582,11 +588,39 @@ impl Store for PostgresStore {
     }
 
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
-        let transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        let asked = std::time::Instant::now();
+        self.writes
+            .waiting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let transaction = self.pool.begin().await;
+        self.writes
+            .waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        // Measured for the connections that came too, as the time a
+        // write waited before it could start.
+        self.writes
+            .wait_seconds
+            .observe(asked.elapsed().as_secs_f64());
         Ok(Box::new(PgWriteTx {
-            transaction: RollbackOnDrop(Some(transaction)),
+            transaction: RollbackOnDrop(Some(transaction.map_err(from_sqlx)?)),
             committed: self.committed.clone(),
+            writes: self.writes.clone(),
         }))
+    }
+
+    fn stats(&self) -> StoreStats {
+        let size = u64::from(self.pool.size());
+        let idle = self.pool.num_idle() as u64;
+        StoreStats {
+            backend: "postgres",
+            writers: vec![self.writes.report("records")],
+            pools: vec![PoolReport {
+                pool: "postgres",
+                idle,
+                in_use: size.saturating_sub(idle),
+                max: Some(u64::from(self.max_connections)),
+            }],
+        }
     }
 
     async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {
@@ -792,6 +826,7 @@ fn kept_from_row(row: &PgRow) -> Result<Kept, StoreError> {
 struct PgWriteTx {
     transaction: RollbackOnDrop,
     committed: std::sync::Arc<tokio::sync::Notify>,
+    writes: std::sync::Arc<WriterStats>,
 }
 
 /// A transaction that, dropped without a commit (a failed or cancelled
@@ -1192,7 +1227,14 @@ impl WriteTx for PgWriteTx {
         let Some(transaction) = self.transaction.0.take() else {
             return Err(StoreError::Other("the transaction has ended".into()));
         };
-        transaction.commit().await.map_err(from_sqlx)?;
+        let committing = std::time::Instant::now();
+        let outcome = transaction.commit().await;
+        // Includes the server's WAL flush (`synchronous_commit = on`).
+        self.writes
+            .commit_seconds
+            .observe(committing.elapsed().as_secs_f64());
+        self.writes.batch_size.observe(1.0);
+        outcome.map_err(from_sqlx)?;
         self.committed.notify_one();
         Ok(())
     }

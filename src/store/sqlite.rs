@@ -184,6 +184,8 @@ pub fn webhook_file_path(path: &Path) -> PathBuf {
 struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Connections taken for a read right now (for [`Store::stats`]).
+    in_use: std::sync::atomic::AtomicU64,
 }
 
 /// How many ids every one of `streams` lists: each statement (with its
@@ -252,6 +254,7 @@ impl ReaderPool {
         Arc::new(Self {
             path,
             idle: Mutex::new(Vec::new()),
+            in_use: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -273,6 +276,15 @@ impl ReaderPool {
         Ok(connection)
     }
 
+    fn report(&self, pool: &'static str) -> super::stats::PoolReport {
+        super::stats::PoolReport {
+            pool,
+            idle: self.idle.lock().map_or(0, |idle| idle.len() as u64),
+            in_use: self.in_use.load(std::sync::atomic::Ordering::Relaxed),
+            max: None,
+        }
+    }
+
     fn read<R>(
         &self,
         read: impl FnOnce(&Connection) -> Result<R, StoreError>,
@@ -282,13 +294,34 @@ impl ReaderPool {
             Some(connection) => connection,
             None => Self::open(&self.path)?,
         };
-        let result = read(&connection);
+        let result = {
+            // Counted down on drop, so a read that panics is not counted
+            // in use forever.
+            let _in_use = InUse::new(&self.in_use);
+            read(&connection)
+        };
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < IDLE_READERS
         {
             idle.push(connection);
         }
         result
+    }
+}
+
+/// Counts one reader connection in use, until dropped.
+struct InUse<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> InUse<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicU64) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -766,6 +799,30 @@ impl Store for SqliteStore {
 
     fn write_runtime(&self) -> Option<tokio::runtime::Handle> {
         Some(self.writer.runtime())
+    }
+
+    fn stats(&self) -> super::stats::StoreStats {
+        super::stats::StoreStats {
+            backend: "sqlite",
+            writers: vec![
+                self.writer.report("records"),
+                self.webhook_writer.report("webhooks"),
+            ],
+            pools: vec![
+                self.readers.report("records_readers"),
+                self.webhook_readers.report("webhooks_readers"),
+                // Reads that may scan queue here (both files), up to
+                // SCAN_WAIT; in use at the maximum means reads wait.
+                super::stats::PoolReport {
+                    pool: "scans",
+                    idle: self.scans.available_permits() as u64,
+                    in_use: (CONCURRENT_SCANS
+                        - self.scans.available_permits().min(CONCURRENT_SCANS))
+                        as u64,
+                    max: Some(CONCURRENT_SCANS as u64),
+                },
+            ],
+        }
     }
 
     async fn ensure_workspace(&self, workspace: &WorkspaceId) -> Result<bool, StoreError> {

@@ -17,6 +17,7 @@ mod idempotency;
 mod ids;
 mod import;
 mod leadlists;
+mod metrics;
 mod openapi;
 mod support;
 mod webhooks;

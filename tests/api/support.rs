@@ -31,6 +31,9 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
 
 pub struct TestApp {
     pub base_url: String,
+    /// `http://ADDR/metrics` of the metrics listener, when the server was
+    /// started with one ([`TestApp::spawn_with_metrics`]).
+    pub metrics_url: Option<String>,
     pub client: reqwest::Client,
     pub store: SharedStore,
     _shutdown: oneshot::Sender<()>,
@@ -206,18 +209,53 @@ impl TestApp {
         database: TestDatabase,
         settings: AppSettings,
     ) -> TestApp {
+        let router = app::build(store.clone(), settings);
+        Self::serve(store, database, router, None).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with a metrics listener of its own on
+    /// another free port, as `serve --metrics-listen` starts it.
+    pub async fn spawn_with_metrics(settings: AppSettings) -> TestApp {
+        let database = TestDatabase::create().await;
+        let store = store::connect(database.url())
+            .await
+            .expect("open the store");
+        let (router, metrics) = app::build_with_metrics(store.clone(), settings);
+        Self::serve(store, database, router, Some(metrics)).await
+    }
+
+    async fn serve(
+        store: SharedStore,
+        database: TestDatabase,
+        router: axum::Router,
+        metrics: Option<axum::Router>,
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("local address");
-        let router = app::build(store.clone(), settings);
         let (shutdown, stop) = oneshot::channel::<()>();
+        let (metrics_shutdown, metrics_stop) = oneshot::channel::<()>();
+        let mut metrics_url = None;
+        if let Some(metrics) = metrics {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let address = listener.local_addr().expect("local address");
+            metrics_url = Some(format!("http://{address}/metrics"));
+            tokio::spawn(async move {
+                let _ = app::serve(listener, metrics, ConnectionSettings::default(), async {
+                    let _ = metrics_stop.await;
+                })
+                .await;
+            });
+        }
         tokio::spawn(async move {
             let _ = app::serve(listener, router, ConnectionSettings::default(), async {
                 let _ = stop.await;
+                drop(metrics_shutdown);
             })
             .await;
         });
         TestApp {
             base_url: format!("http://{address}"),
+            metrics_url,
             client: http_client_builder()
                 .timeout(Duration::from_secs(60))
                 .build()

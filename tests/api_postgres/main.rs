@@ -35,6 +35,8 @@ mod ids;
 mod import;
 #[path = "../api/leadlists.rs"]
 mod leadlists;
+#[path = "../api/metrics.rs"]
+mod metrics;
 mod multi_instance;
 mod plans;
 #[path = "../api/support.rs"]
