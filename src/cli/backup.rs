@@ -5,6 +5,7 @@
 //! database's own tool's job, and pretending otherwise would hide that.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -56,9 +57,9 @@ pub async fn backup(args: BackupArgs) -> Result<(), String> {
         .map_err(|error| format!("the backup stopped: {error}"))?
         .map_err(|error| format!("backup failed: {error}"))?;
     println!(
-        "backed up {} in {:.1} s (consistent as of its start; both files pass integrity_check):",
+        "backed up {} in {} (consistent as of its start; both files pass integrity_check):",
         redact_url(&args.database.database_url),
-        copied.elapsed.as_secs_f64()
+        took(copied.elapsed)
     );
     summary(&copied);
     println!(
@@ -79,10 +80,10 @@ pub async fn restore(args: RestoreArgs) -> Result<(), String> {
         .map_err(|error| format!("the restore stopped: {error}"))?
         .map_err(|error| format!("restore failed: {error}"))?;
     println!(
-        "restored {} into {} in {:.1} s:",
+        "restored {} into {} in {} (both backup files pass integrity_check):",
         args.from.display(),
         redact_url(&args.database.database_url),
-        copied.elapsed.as_secs_f64()
+        took(copied.elapsed)
     );
     summary(&copied);
     let key = PathBuf::from(key_hint(&args.database.database_url));
@@ -154,6 +155,16 @@ fn summary(copied: &Copied) {
             contents.webhooks, contents.dispatch_horizon
         ),
     );
+}
+
+/// Milliseconds under a second (a small database copies in a few), else
+/// seconds.
+fn took(elapsed: Duration) -> String {
+    if elapsed < Duration::from_secs(1) {
+        format!("{} ms", elapsed.as_millis())
+    } else {
+        format!("{:.1} s", elapsed.as_secs_f64())
+    }
 }
 
 fn line(path: &Path, bytes: u64, what: &str) {
