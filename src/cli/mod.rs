@@ -1,7 +1,8 @@
-//! The command line: `serve`, `keys create|list|revoke`, `migrate` and
-//! `openapi`. Every flag can also be set by a `CLIENTELE_*` environment
+//! The command line: `serve`, `keys create|list|revoke`, `migrate`,
+//! `openapi`, `import`, `export`, `webhooks`, `backup` and `restore`. Every flag can also be set by a `CLIENTELE_*` environment
 //! variable. `main` only calls [`run`].
 
+mod backup;
 mod bulk;
 mod webhooks;
 
@@ -65,6 +66,15 @@ pub enum Command {
         #[command(subcommand)]
         command: webhooks::WebhooksCommand,
     },
+    /// Copy a SQLite database while the server runs (writes go on): FILE
+    /// and FILE.webhooks, one consistent snapshot holding every write
+    /// acknowledged before the backup began, checked with PRAGMA
+    /// integrity_check. On PostgreSQL it prints the pg_dump command instead.
+    Backup(backup::BackupArgs),
+    /// Replace a stopped SQLite database with a backup (refused while a
+    /// server has the database open, and over an existing database unless
+    /// --force). On PostgreSQL it prints the pg_restore command instead.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +345,8 @@ pub async fn run() -> Result<(), String> {
         Command::Import(args) => bulk::import(*args).await,
         Command::Export(args) => bulk::export(args).await,
         Command::Webhooks { command } => webhooks::run(command).await,
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args).await,
         Command::Openapi => {
             let json = app::openapi()
                 .to_pretty_json()

@@ -37,6 +37,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use super::group_commit::{GroupWriter, WriterSession, from_rusqlite};
 
+pub mod backup;
 mod events;
 
 use super::idempotency::{headers_from_json, headers_to_json};
@@ -178,6 +179,20 @@ pub fn webhook_file_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".webhooks");
     PathBuf::from(name)
+}
+
+/// The file a `sqlite:` database URL names, as [`SqliteStore::connect`]
+/// reads it (query parameters such as `?mode=` are not part of it).
+pub fn database_path(url: &str) -> Result<PathBuf, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|error| StoreError::Other(format!("invalid SQLite URL: {error}")))?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Err(StoreError::Other(format!(
+            "{url} names no file (an in-memory database cannot be backed up or restored)"
+        )));
+    }
+    Ok(path.to_owned())
 }
 
 /// Read connections, taken for one read at a time and put back.

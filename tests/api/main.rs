@@ -2,6 +2,7 @@
 //! fresh database and speaks HTTP to it. One binary, one module per theme.
 
 mod auth;
+mod backup;
 mod cli;
 mod clients;
 mod concurrency;
