@@ -143,21 +143,35 @@ pub enum Precondition {
     /// `If-Match: "3", "4"`: the current version's tag must be listed. Weak
     /// tags never match, as RFC 9110 requires for `If-Match`.
     OneOf(Vec<String>),
+    /// A header that is not `*` or entity tags: the write is refused (400),
+    /// as a precondition nobody can read cannot be honoured.
+    Malformed,
 }
+
+/// The syntax of `If-Match` (RFC 9110): `*`, or entity tags (`"3"`,
+/// `W/"3"`) separated by commas. The OpenAPI document states the same.
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
+
+static IF_MATCH_SYNTAX: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    regex::Regex::new(IF_MATCH_PATTERN).expect("IF_MATCH_PATTERN compiles (unit-tested)")
+});
 
 impl Precondition {
     /// Parses an `If-Match` header value.
     pub fn from_if_match(header: &str) -> Self {
-        let header = header.trim();
+        // HTTP drops whitespace at a field value's ends.
+        let header = header.trim_matches([' ', '\t']);
+        if !IF_MATCH_SYNTAX.is_match(header) {
+            return Precondition::Malformed;
+        }
         if header == "*" {
             return Precondition::Exists;
         }
         Precondition::OneOf(
             header
                 .split(',')
-                .map(str::trim)
-                .filter(|tag| !tag.is_empty())
-                .map(str::to_owned)
+                .map(|tag| tag.trim_matches(' ').to_owned())
                 .collect(),
         )
     }
@@ -166,6 +180,10 @@ impl Precondition {
         let current = etag_of(current_version);
         match self {
             Precondition::None | Precondition::Exists => Ok(()),
+            Precondition::Malformed => Err(DomainError::InvalidHeader {
+                name: "If-Match",
+                message: "must be * or entity tags such as \"3\" (the ETag a GET answered), separated by commas".to_owned(),
+            }),
             Precondition::OneOf(tags) if tags.contains(&current) => Ok(()),
             Precondition::OneOf(_) => Err(DomainError::PreconditionFailed {
                 current_etag: current,

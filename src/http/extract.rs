@@ -183,7 +183,23 @@ impl<S: Surface> FromRequestParts<AppState> for QueryPairs<S> {
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
         match query_pairs(parts.uri.query().unwrap_or_default()) {
-            Some(pairs) => Ok(QueryPairs(pairs, PhantomData)),
+            Some(pairs) => {
+                // As in bodies: no text the server reads may hold U+0000
+                // (the document states it on every parameter).
+                let with_nul: Vec<crate::core::error::FieldError> = pairs
+                    .iter()
+                    .filter(|(name, value)| name.contains('\0') || value.contains('\0'))
+                    .map(|(name, _)| crate::core::error::FieldError {
+                        path: FieldPath::root().key(name),
+                        message: "Must not contain the NUL character (U+0000)".to_owned(),
+                    })
+                    .collect();
+                if with_nul.is_empty() {
+                    Ok(QueryPairs(pairs, PhantomData))
+                } else {
+                    Err(DomainError::InvalidQuery(with_nul).into())
+                }
+            }
             None => Err(
                 DomainError::InvalidQuery(vec![crate::core::error::FieldError {
                     path: FieldPath::root(),

@@ -301,8 +301,24 @@ fn refuse_nul_in(
             {
                 refuse_nul(values, components);
             }
-            if let Some(names) = object.property_names.as_deref_mut() {
-                refuse_nul_in(names, components);
+            match object.property_names.as_deref_mut() {
+                Some(names) => refuse_nul_in(names, components),
+                // An object open to other keys: its keys are strings a
+                // client sends too.
+                None if !matches!(
+                    object.additional_properties.as_deref(),
+                    Some(AdditionalProperties::FreeForm(false))
+                ) && matches!(&object.schema_type, SchemaType::Type(Type::Object))
+                    || matches!(&object.schema_type, SchemaType::Array(types) if types.contains(&Type::Object)) =>
+                {
+                    object.property_names = Some(Box::new(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(NO_NUL_PATTERN))
+                            .into(),
+                    ));
+                }
+                None => {}
             }
         }
         Schema::Array(array) => {
@@ -342,17 +358,13 @@ fn state_if_match_syntax(operation: &mut Operation) {
             parameter.schema = Some(RefOr::T(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .pattern(Some(IF_MATCH_PATTERN))
+                    .pattern(Some(crate::core::records::IF_MATCH_PATTERN))
                     .examples(["\"3\""])
                     .into(),
             ));
         }
     }
 }
-
-/// `*`, or entity tags (`"3"`, `W/"3"`; weak ones never match) separated
-/// by commas.
-pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
 
 /// Every write of a surface takes an `Idempotency-Key`; a retry gets the
 /// first answer again, marked `Idempotent-Replayed`.

@@ -1422,3 +1422,15 @@ async fn the_openapi_document_describes_every_client_route() {
         100
     );
 }
+
+#[tokio::test]
+async fn a_query_parameter_with_nul_is_400_at_its_name() {
+    let (app, token) = member_app().await;
+    let reply = app.get("/v2/client/search?name=a%00b", &token).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(
+        reply.text.contains("name") && reply.text.contains("U+0000"),
+        "{}",
+        reply.text
+    );
+}

@@ -836,3 +836,45 @@ async fn the_same_patch_again_changes_nothing() {
         history.body
     );
 }
+
+#[tokio::test]
+async fn an_if_match_that_is_not_entity_tags_is_400_and_a_stale_one_412() {
+    let (app, token) = member_app().await;
+    let id = create_icp(&app, &token, &seed_icp_create()).await;
+    let path = icp_path(&id);
+    for malformed in ["1", "abc", "\"1", "*, \"1\""] {
+        let reply = app
+            .send_with(
+                Method::PATCH,
+                &path,
+                Some(&token),
+                Some(&json!({"name": "x"})),
+                &[("if-match", malformed)],
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{malformed}: {}",
+            reply.text
+        );
+        assert!(reply.text.contains("If-Match"), "{}", reply.text);
+    }
+    for (tags, status) in [
+        ("\"2\", W/\"1\"", StatusCode::PRECONDITION_FAILED),
+        ("W/\"1\"", StatusCode::PRECONDITION_FAILED),
+        ("\"7\" ,  \"1\"", StatusCode::OK),
+    ] {
+        let reply = app
+            .send_with(
+                Method::PATCH,
+                &path,
+                Some(&token),
+                Some(&json!({"name": "y"})),
+                &[("if-match", tags)],
+            )
+            .await;
+        assert_eq!(reply.status, status, "{tags}: {}", reply.text);
+    }
+    assert_eq!(app.get(&path, &token).await.body["name"], "y");
+}
