@@ -97,7 +97,9 @@ page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 
 function failIfProblems(where) {
   if (problems.length > 0) {
-    throw new Error(`${where}:\n  ${problems.join("\n  ")}`);
+    // Reported once, here; the final check sees only later ones.
+    const found = problems.splice(0);
+    throw new Error(`${where}:\n  ${found.join("\n  ")}`);
   }
 }
 
