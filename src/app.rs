@@ -1,7 +1,8 @@
 //! Assembles the application: the shared state, the router of every surface
-//! plus health and OpenAPI routes, the middleware stack, and [`serve`],
-//! which runs it on a listener (with connection timeouts and a cap) until
-//! a shutdown signal. `main` and the tests build the server the same way.
+//! plus health and OpenAPI routes and the pages for people (`/`, `/docs`),
+//! the middleware stack, and [`serve`], which runs it on a listener (with
+//! connection timeouts and a cap) until a shutdown signal. `main` and the
+//! tests build the server the same way.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -225,6 +226,9 @@ fn assemble(
         ))
     });
     let router = router
+        // The index and the interactive reference: pages for people, not
+        // API operations, so outside the document.
+        .merge(crate::http::docs::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

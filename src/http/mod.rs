@@ -7,8 +7,11 @@
 //! envelope. Route handlers live in the surfaces above this layer. Under
 //! the router, [`server`] accepts and times connections and caps their
 //! number. [`metrics`] counts requests and renders `/metrics`.
+//! number. [`docs`] serves the pages for people: the index at `/` and the
+//! interactive reference at `/docs`.
 
 pub mod cpu;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -35,6 +35,17 @@ fn seed_body() -> Value {
     })
 }
 
+/// /docs shows the seed's request as the body to try.
+#[test]
+fn the_documents_patch_example_is_the_seeds() {
+    let document = serde_json::to_value(clientele::app::openapi()).expect("JSON");
+    assert_eq!(
+        document["paths"]["/v1/hood/profiles/{id}"]["patch"]["requestBody"]["content"]["application/json"]
+            ["example"],
+        seed_body()
+    );
+}
+
 fn bad_request(reply: &Reply, errors: Value) {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
     assert_eq!(reply.body["code"], 400);

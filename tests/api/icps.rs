@@ -70,6 +70,52 @@ async fn seed_patch_example_answers_the_seed_200_example() {
     assert_eq!(fetched.body, expected);
 }
 
+/// The examples /docs shows for the ICP operations are the seed's, and the
+/// server answers them as the document says: the create and PATCH bodies
+/// work, the PATCH answers the 200 example (id and times aside), and the
+/// seed's invalid PATCH answers the 400 example.
+#[tokio::test]
+async fn the_documents_icp_examples_are_the_seeds_and_hold() {
+    let (app, token) = member_app().await;
+    let document = serde_json::to_value(clientele::app::openapi()).expect("JSON");
+    let example = |path: &str, method: &str, response: Option<&str>| -> Value {
+        let operation = &document["paths"][path][method];
+        let content = match response {
+            None => &operation["requestBody"]["content"]["application/json"],
+            Some(status) => &operation["responses"][status]["content"]["application/json"],
+        };
+        assert!(
+            content["example"].is_object(),
+            "{method} {path} {response:?} has an example"
+        );
+        content["example"].clone()
+    };
+    let item = "/api/v1/entities/icps/{id}";
+    let create = example(ICPS, "post", None);
+    let patch = example(item, "patch", None);
+    let mut answer = example(item, "patch", Some("200"));
+    // The seed's ICP, less leadsPerList: 10 is the server's default.
+    let mut seed_create = seed_icp_create();
+    if let Some(fields) = seed_create.as_object_mut() {
+        fields.remove("leadsPerList");
+    }
+    assert_eq!(create, seed_create);
+    assert_eq!(patch, seed_icp_patch());
+
+    let id = create_icp(&app, &token, &create).await;
+    let reply = app.patch(&icp_path(&id), &token, &patch).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    for server_assigned in ["id", "createdAt", "updatedAt"] {
+        answer[server_assigned] = reply.body[server_assigned].clone();
+    }
+    assert_eq!(reply.body, answer);
+
+    let invalid = json!({"leadsPerList": "50", "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": "5"}]});
+    let reply = app.patch(&icp_path(&id), &token, &invalid).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body, example(item, "patch", Some("400")));
+}
+
 #[tokio::test]
 async fn seed_400_example_string_for_a_number() {
     let (app, token) = member_app().await;

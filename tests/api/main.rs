@@ -8,6 +8,7 @@ mod clients;
 mod concurrency;
 mod contract;
 mod crash;
+mod docs;
 mod durability;
 mod history;
 mod hood;

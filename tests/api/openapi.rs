@@ -280,13 +280,12 @@ fn request_strings_refuse_nul_and_if_match_states_its_syntax() {
             if let Some(name) = schema["$ref"]
                 .as_str()
                 .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                && seen.insert(name.to_owned())
             {
-                if seen.insert(name.to_owned()) {
-                    pending.push((
-                        name.to_owned(),
-                        document["components"]["schemas"][name].clone(),
-                    ));
-                }
+                pending.push((
+                    name.to_owned(),
+                    document["components"]["schemas"][name].clone(),
+                ));
             }
             let is_string = match &schema["type"] {
                 Value::String(single) => single == "string",

@@ -362,7 +362,18 @@ async fn get_profile(
         ("id" = String, Path, description = "Numeric id of the profile"),
         ("If-Match" = Option<String>, Header, description = "Apply only if the profile's ETag is still this one"),
     ),
-    request_body(content = UpdateHoodProfileRequest, content_type = "application/json"),
+    // The seed's request (its "[email protected]" is the vendor page's
+    // scraper guard; a real address stands in), shown by /docs.
+    request_body(content = UpdateHoodProfileRequest, content_type = "application/json",
+        example = json!({
+            "full_name": "John Doe",
+            "mobile_phone_number": "+49658245684",
+            "email": "john.doe@example.com",
+            "organization_id": "1000",
+            "lists": ["1000102"],
+            "custom_properties": {"clicker": "1"},
+            "comment": "New comment for profile"
+        })),
     responses(
         (status = 204, description = "Updated",
             headers(("ETag" = String, description = "New version of the profile"))),

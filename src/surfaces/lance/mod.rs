@@ -266,7 +266,19 @@ async fn list_icps(
     path = "/api/v1/entities/icps",
     tag = "Lance ICPs",
     security(("bearer" = [])),
-    request_body(content = CreateIcpRequest, content_type = "application/json"),
+    // The seed's ICP, shown by /docs as the body to try.
+    request_body(content = CreateIcpRequest, content_type = "application/json",
+        example = json!({
+            "name": "Enterprise Tech Leaders",
+            "description": "C-level and VP-level technology leaders at enterprise companies",
+            "userIds": ["user_abc123", "user_def456"],
+            "activeUntil": "2024-12-31T23:59:59.000Z",
+            "leadProviderCriteria": [{
+                "provider": "baseProvider",
+                "type": "person",
+                "filters": {"job_titles": ["CTO", "VP Engineering"], "company_size": ["501-1000", "1001-5000"]}
+            }]
+        })),
     responses(
         (status = 201, description = "The new ICP", body = IcpView,
             headers(("ETag" = String, description = "Version of the ICP"))),
@@ -330,11 +342,43 @@ async fn get_icp(
         ("id" = String, Path, format = Uuid, description = "UUID of the ICP; any other id names no ICP (404)"),
         ("If-Match" = Option<String>, Header, description = "Apply only if the ICP's ETag is still this one"),
     ),
-    request_body(content = UpdateIcpRequest, content_type = "application/json"),
+    // The seed's own request, 200 and 400 examples (tests/api/icps.rs
+    // checks the server answers them), shown by /docs.
+    request_body(content = UpdateIcpRequest, content_type = "application/json",
+        example = json!({
+            "name": "Updated ICP Name",
+            "leadsPerList": 50,
+            "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]
+        })),
     responses(
         (status = 200, description = "The whole updated ICP", body = IcpView,
-            headers(("ETag" = String, description = "New version of the ICP"))),
-        (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError),
+            headers(("ETag" = String, description = "New version of the ICP")),
+            example = json!({
+                "id": "550e8400-e29b-41d4-a716-446655440000",
+                "name": "Updated ICP Name",
+                "description": "C-level and VP-level technology leaders at enterprise companies",
+                "createdAt": "2024-01-15T10:30:00.000Z",
+                "updatedAt": "2024-01-25T09:15:00.000Z",
+                "userIds": ["user_abc123", "user_def456"],
+                "leadsPerList": 50,
+                "activeUntil": "2024-12-31T23:59:59.000Z",
+                "leadProviderCriteria": [{
+                    "provider": "baseProvider",
+                    "type": "person",
+                    "filters": {"job_titles": ["CTO", "VP Engineering"], "company_size": ["501-1000", "1001-5000"]}
+                }],
+                "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}],
+                "crmFilters": null
+            })),
+        (status = 400, description = "Invalid body; every invalid field is listed", body = LanceError,
+            example = json!({"error": {
+                "code": "BAD_REQUEST",
+                "message": "Invalid request body",
+                "details": [
+                    {"path": ["leadsPerList"], "message": "Expected number, received string"},
+                    {"path": ["customFilterCriteria", 0, "value"], "message": "Expected number, received string"}
+                ]
+            }})),
         (status = 403, description = "Caller is not among the ICP's users and not an admin", body = LanceError),
         (status = 404, description = "No such ICP in the caller's workspace", body = LanceError),
         (status = 412, description = "If-Match does not match the current ETag", body = LanceError),
