@@ -21,5 +21,6 @@ pub mod patch;
 pub mod prospecting;
 pub mod ratelimit;
 pub mod records;
+pub mod relations;
 pub mod shape;
 pub mod webhooks;

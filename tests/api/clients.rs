@@ -1434,3 +1434,20 @@ async fn a_query_parameter_with_nul_is_400_at_its_name() {
         reply.text
     );
 }
+
+#[tokio::test]
+async fn an_unknown_parent_is_listed_beside_the_field_errors() {
+    let (app, token) = member_app().await;
+    let mut body = minimal("c");
+    body["npsScore"] = json!("x");
+    body["parentClientId"] = json!(424242);
+    let reply = app.post(CLIENTS, &token, &body).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(
+        reply.body["errors"],
+        json!([
+            {"pointer": "/npsScore", "detail": "must be an integer"},
+            {"pointer": "/parentClientId", "detail": "no client with id 424242 in this workspace"}
+        ])
+    );
+}

@@ -1014,3 +1014,42 @@ async fn the_same_patch_again_changes_nothing() {
         history.body
     );
 }
+
+/// One answer lists every error: a relation that fails (a list that does
+/// not exist) is reported beside the fields that do not read, on create
+/// and on PATCH, and nothing is written.
+#[tokio::test]
+async fn relation_errors_are_listed_beside_field_errors() {
+    let (app, token) = member_app().await;
+    let reply = app
+        .post(PROFILES, &token, &json!({"email": "bad", "lists": ["999"]}))
+        .await;
+    bad_request(
+        &reply,
+        json!([
+            {"field": "email", "message": "Must be a valid email address"},
+            {"field": "lists[0]", "message": "Profile list 999 does not exist"}
+        ]),
+    );
+    let id = create_profile(&app, &token, "a@example.com").await;
+    let path = profile_path(&id);
+    let reply = app
+        .patch(
+            &path,
+            &token,
+            &json!({"email": "bad", "full_name": 7, "lists": ["999", "998"]}),
+        )
+        .await;
+    bad_request(
+        &reply,
+        json!([
+            {"field": "email", "message": "Must be a valid email address"},
+            {"field": "full_name", "message": "Expected string, received number"},
+            {"field": "lists[0]", "message": "Profile list 999 does not exist"},
+            {"field": "lists[1]", "message": "Profile list 998 does not exist"}
+        ]),
+    );
+    let stored = app.get(&path, &token).await;
+    assert_eq!(stored.body["email"], "a@example.com");
+    assert_eq!(stored.header("etag").as_deref(), Some("\"1\""));
+}

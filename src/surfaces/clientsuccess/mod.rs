@@ -295,7 +295,16 @@ async fn create_client(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let client = Client::read_new::<ClientSuccess>(&body)?;
+    let client = match Client::read_new::<ClientSuccess>(&body) {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(app
+                .records
+                .with_relations_of_new::<Client, ClientSuccess>(&principal, &body, error)
+                .await
+                .into());
+        }
+    };
     let build = move |ids: &NewIds| client.with_ids(ids);
     let keeper = writing.keeper(created_reply);
     let record = app
@@ -409,7 +418,16 @@ async fn update_client(
         Started::Replay(response) => return Ok(response),
     };
     let key = client_key(&id)?;
-    let patch = Client::read_patch::<ClientSuccess>(&body)?;
+    let patch = match Client::read_patch::<ClientSuccess>(&body) {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(app
+                .records
+                .with_relations_of_patch::<Client, ClientSuccess>(&principal, &key, &body, error)
+                .await
+                .into());
+        }
+    };
     let keeper = writing.keeper(|record| client_reply(StatusCode::OK, record));
     let record = app
         .records

@@ -459,7 +459,7 @@ fn etag_reply<T>(status: StatusCode, record: &Record<T>) -> Reply {
 }
 
 /// Creates a profile or a list from `body`: 201 and the record.
-async fn create<T: Declared + Document>(
+async fn create<T: Declared + Document + Clone>(
     app: &AppState,
     principal: &Principal,
     idempotent: Idempotent<Hood>,
@@ -469,7 +469,16 @@ async fn create<T: Declared + Document>(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let new = T::read_new::<Hood>(&body)?;
+    let new = match T::read_new::<Hood>(&body) {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(app
+                .records
+                .with_relations_of_new::<T, Hood>(principal, &body, error)
+                .await
+                .into());
+        }
+    };
     let keeper = writing.keeper(|record| view_reply(StatusCode::CREATED, record));
     let record = app
         .records
@@ -490,8 +499,17 @@ async fn update<T: Declared + Document + Clone>(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let patch = T::read_patch::<Hood>(&body)?;
     let id = numeric_id(kind, id)?;
+    let patch = match T::read_patch::<Hood>(&body) {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(app
+                .records
+                .with_relations_of_patch::<T, Hood>(principal, &id, &body, error)
+                .await
+                .into());
+        }
+    };
     let keeper = writing.keeper(|record| etag_reply(StatusCode::NO_CONTENT, record));
     let record = app
         .records

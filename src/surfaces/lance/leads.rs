@@ -690,8 +690,17 @@ async fn update_lead_list(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let patch = LeadList::read_patch::<Lance>(&body)?;
     let id = uuid_id::<LeadList>(&id)?;
+    let patch = match LeadList::read_patch::<Lance>(&body) {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(app
+                .records
+                .with_relations_of_patch::<LeadList, Lance>(&principal, &id, &body, error)
+                .await
+                .into());
+        }
+    };
     let keeper = writing
         .keeper(|(list, members): &(Record<LeadList>, Members)| populated_reply(list, members));
     let (list, members) = app
@@ -1197,7 +1206,7 @@ async fn get_record<T: Declared + Document>(
 
 /// Creates a record of kind `T` from a create body, completed by
 /// `complete` (e.g. the creator joins its users).
-async fn create_record<T: Declared + Document>(
+async fn create_record<T: Declared + Document + Clone>(
     app: AppState,
     principal: crate::core::auth::Principal,
     idempotent: Idempotent<Lance>,
@@ -1208,7 +1217,17 @@ async fn create_record<T: Declared + Document>(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let data = complete(T::read_new::<Lance>(&body)?);
+    let data = match T::read_new::<Lance>(&body) {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(app
+                .records
+                .with_relations_of_new::<T, Lance>(&principal, &body, error)
+                .await
+                .into());
+        }
+    };
+    let data = complete(data);
     let keeper = writing.keeper(|record| record_reply(StatusCode::CREATED, record));
     let record = app
         .records
@@ -1229,8 +1248,17 @@ async fn update_record<T: Declared + Document + Clone>(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let patch = T::read_patch::<Lance>(&body)?;
     let id = uuid_id::<T>(&id)?;
+    let patch = match T::read_patch::<Lance>(&body) {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(app
+                .records
+                .with_relations_of_patch::<T, Lance>(&principal, &id, &body, error)
+                .await
+                .into());
+        }
+    };
     let keeper = writing.keeper(|record| record_reply(StatusCode::OK, record));
     let record = app
         .records
