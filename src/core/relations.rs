@@ -23,9 +23,49 @@ use super::fields::{Declared, Dialect, Mode};
 use super::records::{Document, Precondition, Records};
 
 impl Records {
+    /// Reads a create body of `T` as surface `D` states it; if it does not
+    /// read, the error lists the relation errors of its other fields too.
+    pub async fn read_new<T, D>(
+        &self,
+        principal: &Principal,
+        body: &Value,
+    ) -> Result<T, DomainError>
+    where
+        T: Declared + Document + Clone,
+        D: Dialect,
+    {
+        match T::read_new::<D>(body) {
+            Ok(new) => Ok(new),
+            Err(error) => Err(self
+                .with_relations_of_new::<T, D>(principal, body, error)
+                .await),
+        }
+    }
+
+    /// Reads a PATCH body of `T` for record `id` as surface `D` states it;
+    /// if it does not read, the error lists the relation errors of its
+    /// other fields too, as the record stands.
+    pub async fn read_patch<T, D>(
+        &self,
+        principal: &Principal,
+        id: &str,
+        body: &Value,
+    ) -> Result<T::Patch, DomainError>
+    where
+        T: Declared + Document + Clone,
+        D: Dialect,
+    {
+        match T::read_patch::<D>(body) {
+            Ok(patch) => Ok(patch),
+            Err(error) => Err(self
+                .with_relations_of_patch::<T, D>(principal, id, body, error)
+                .await),
+        }
+    }
+
     /// `error` (from reading a create body of `T`), with the relation
     /// errors of the body's other fields added.
-    pub async fn with_relations_of_new<T, D>(
+    async fn with_relations_of_new<T, D>(
         &self,
         principal: &Principal,
         body: &Value,
@@ -71,7 +111,7 @@ impl Records {
     /// `error` (from reading a PATCH body of `T` for record `id`), with
     /// the relation errors of the body's other fields added, as the
     /// record stands.
-    pub async fn with_relations_of_patch<T, D>(
+    async fn with_relations_of_patch<T, D>(
         &self,
         principal: &Principal,
         id: &str,

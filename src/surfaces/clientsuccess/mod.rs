@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::core::client::Client;
 use crate::core::error::{DomainError, RecordKind};
-use crate::core::fields::{Declared, View};
+use crate::core::fields::View;
 use crate::core::records::{Document, NewIds, Record};
 use crate::http::extract::{Caller, IfMatch, JsonBody, PathId, QueryPairs};
 use crate::http::idempotency::{Idempotent, Reply, Started};
@@ -295,16 +295,10 @@ async fn create_client(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let client = match Client::read_new::<ClientSuccess>(&body) {
-        Ok(read) => read,
-        Err(error) => {
-            return Err(app
-                .records
-                .with_relations_of_new::<Client, ClientSuccess>(&principal, &body, error)
-                .await
-                .into());
-        }
-    };
+    let client = app
+        .records
+        .read_new::<Client, ClientSuccess>(&principal, &body)
+        .await?;
     let build = move |ids: &NewIds| client.with_ids(ids);
     let keeper = writing.keeper(created_reply);
     let record = app
@@ -418,16 +412,10 @@ async fn update_client(
         Started::Replay(response) => return Ok(response),
     };
     let key = client_key(&id)?;
-    let patch = match Client::read_patch::<ClientSuccess>(&body) {
-        Ok(read) => read,
-        Err(error) => {
-            return Err(app
-                .records
-                .with_relations_of_patch::<Client, ClientSuccess>(&principal, &key, &body, error)
-                .await
-                .into());
-        }
-    };
+    let patch = app
+        .records
+        .read_patch::<Client, ClientSuccess>(&principal, &key, &body)
+        .await?;
     let keeper = writing.keeper(|record| client_reply(StatusCode::OK, record));
     let record = app
         .records

@@ -469,16 +469,7 @@ async fn create<T: Declared + Document + Clone>(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let new = match T::read_new::<Hood>(&body) {
-        Ok(read) => read,
-        Err(error) => {
-            return Err(app
-                .records
-                .with_relations_of_new::<T, Hood>(principal, &body, error)
-                .await
-                .into());
-        }
-    };
+    let new = app.records.read_new::<T, Hood>(principal, &body).await?;
     let keeper = writing.keeper(|record| view_reply(StatusCode::CREATED, record));
     let record = app
         .records
@@ -500,16 +491,10 @@ async fn update<T: Declared + Document + Clone>(
         Started::Replay(response) => return Ok(response),
     };
     let id = numeric_id(kind, id)?;
-    let patch = match T::read_patch::<Hood>(&body) {
-        Ok(read) => read,
-        Err(error) => {
-            return Err(app
-                .records
-                .with_relations_of_patch::<T, Hood>(principal, &id, &body, error)
-                .await
-                .into());
-        }
-    };
+    let patch = app
+        .records
+        .read_patch::<T, Hood>(principal, &id, &body)
+        .await?;
     let keeper = writing.keeper(|record| etag_reply(StatusCode::NO_CONTENT, record));
     let record = app
         .records

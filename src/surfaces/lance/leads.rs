@@ -691,16 +691,10 @@ async fn update_lead_list(
         Started::Replay(response) => return Ok(response),
     };
     let id = uuid_id::<LeadList>(&id)?;
-    let patch = match LeadList::read_patch::<Lance>(&body) {
-        Ok(read) => read,
-        Err(error) => {
-            return Err(app
-                .records
-                .with_relations_of_patch::<LeadList, Lance>(&principal, &id, &body, error)
-                .await
-                .into());
-        }
-    };
+    let patch = app
+        .records
+        .read_patch::<LeadList, Lance>(&principal, &id, &body)
+        .await?;
     let keeper = writing
         .keeper(|(list, members): &(Record<LeadList>, Members)| populated_reply(list, members));
     let (list, members) = app
@@ -1217,16 +1211,7 @@ async fn create_record<T: Declared + Document + Clone>(
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
     };
-    let data = match T::read_new::<Lance>(&body) {
-        Ok(read) => read,
-        Err(error) => {
-            return Err(app
-                .records
-                .with_relations_of_new::<T, Lance>(&principal, &body, error)
-                .await
-                .into());
-        }
-    };
+    let data = app.records.read_new::<T, Lance>(&principal, &body).await?;
     let data = complete(data);
     let keeper = writing.keeper(|record| record_reply(StatusCode::CREATED, record));
     let record = app
@@ -1249,16 +1234,10 @@ async fn update_record<T: Declared + Document + Clone>(
         Started::Replay(response) => return Ok(response),
     };
     let id = uuid_id::<T>(&id)?;
-    let patch = match T::read_patch::<Lance>(&body) {
-        Ok(read) => read,
-        Err(error) => {
-            return Err(app
-                .records
-                .with_relations_of_patch::<T, Lance>(&principal, &id, &body, error)
-                .await
-                .into());
-        }
-    };
+    let patch = app
+        .records
+        .read_patch::<T, Lance>(&principal, &id, &body)
+        .await?;
     let keeper = writing.keeper(|record| record_reply(StatusCode::OK, record));
     let record = app
         .records
