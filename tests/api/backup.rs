@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::durability::send;
 use crate::support::{
-    ICPS, Reply, ServerProcess, TestApp, http_client, icp_path, member_token, minimal_icp, run_cli,
+    ICPS, ServerProcess, http_client, icp_path, member_token, minimal_icp, run_cli,
 };
 
 /// Runs `clientele` with `args`, whatever its exit status.
@@ -49,20 +50,6 @@ fn sqlite_url(path: &Path) -> String {
 
 fn webhooks_of(path: &Path) -> PathBuf {
     PathBuf::from(format!("{}.webhooks", path.display()))
-}
-
-async fn send(
-    client: &reqwest::Client,
-    method: Method,
-    url: String,
-    token: &str,
-    body: Option<&Value>,
-) -> Reply {
-    let mut request = client.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    TestApp::reply(request.send().await.expect("request sent")).await
 }
 
 async fn create(client: &reqwest::Client, server: &str, token: &str, name: &str) -> String {

@@ -25,7 +25,8 @@ pub struct KillScenario {
     pub verify: fn(&Value, u32),
 }
 
-async fn send(
+/// Sends `body` (if any) to `url` with `token`, whatever server it is.
+pub async fn send(
     client: &reqwest::Client,
     method: Method,
     url: String,

@@ -88,28 +88,13 @@ fn prometheus_parser() -> Option<String> {
 
 /// `text` as the Prometheus client's parser reads it.
 fn parse_with_prometheus(python: &str, text: &str) -> Exposition {
-    use std::io::Write;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/ci/parse_metrics.py");
-    let mut child = std::process::Command::new(python)
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run the Prometheus parser");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to the parser");
-    let output = child.wait_with_output().expect("the parser's answer");
-    assert!(
-        output.status.success(),
-        "the Prometheus parser refused /metrics: {}\n{text}",
-        String::from_utf8_lossy(&output.stderr)
+    let samples = crate::support::run_ci_python(
+        python,
+        "parse_metrics.py",
+        text.as_bytes(),
+        &format!("the Prometheus parser refused /metrics\n{text}"),
     );
-    serde_json::from_slice(&output.stdout).expect("the parser's JSON")
+    serde_json::from_slice(&samples).expect("the parser's JSON")
 }
 
 async fn scrape(app: &TestApp) -> String {

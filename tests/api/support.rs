@@ -562,3 +562,31 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `ci/<script>` with `python` (an outside tool's interpreter), `input`
+/// on its stdin; returns its stdout, or panics with `what` and its stderr
+/// if it fails.
+pub fn run_ci_python(python: &str, script: &str, input: &[u8], what: &str) -> Vec<u8> {
+    use std::io::Write;
+    let script = format!("{}/ci/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new(python)
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {script} with {python}: {error}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write to the script");
+    let output = child.wait_with_output().expect("the script's answer");
+    assert!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}

@@ -413,33 +413,24 @@ pub fn verify_with_reference(deliveries: &[Delivery], secrets: &[String]) {
         );
         return;
     };
-    use std::io::Write;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/ci/verify_webhooks.py");
-    let mut child = std::process::Command::new(python)
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run the reference verifier");
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for delivery in deliveries {
+    let lines: String = deliveries
+        .iter()
+        .map(|delivery| {
             let line = json!({
                 "secrets": secrets,
                 "headers": delivery.headers,
                 "body": delivery.body,
             });
-            writeln!(stdin, "{line}").expect("write to the verifier");
-        }
-    }
-    let output = child.wait_with_output().expect("the verifier's answer");
-    assert!(
-        output.status.success(),
-        "the reference verifier refused a delivery: {}",
-        String::from_utf8_lossy(&output.stderr)
+            format!("{line}\n")
+        })
+        .collect();
+    let verdict = crate::support::run_ci_python(
+        &python,
+        "verify_webhooks.py",
+        lines.as_bytes(),
+        "the reference verifier refused a delivery",
     );
-    eprintln!("{}", String::from_utf8_lossy(&output.stdout).trim());
+    eprintln!("{}", String::from_utf8_lossy(&verdict).trim());
 }
 
 /// `(type, record id, version)` of each event, in order.
