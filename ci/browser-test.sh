@@ -14,6 +14,8 @@
 # system's /usr/bin/chromium is used (installed with apt-get if absent,
 # which needs root). See docs/testing.md.
 set -euo pipefail
+# shellcheck source=ci/lib/listening.sh
+. "$(dirname "$0")/lib/listening.sh"
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -60,15 +62,7 @@ DATABASE_URL="sqlite://$WORK/x.db"
 "$BIN" serve --listen 127.0.0.1:0 --database-url "$DATABASE_URL" \
     --webhook-key-file "$WORK/key" --log warn >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
-ADDRESS=""
-for _ in $(seq 1 300); do
-    ADDRESS=$(sed -n 's|^clientele listening on http://||p' "$WORK/server.out")
-    if [ -n "$ADDRESS" ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        break
-    fi
-    sleep 0.1
-done
-if [ -z "$ADDRESS" ]; then
+if ! ADDRESS=$(listening_address "$WORK/server.out" "$SERVER_PID"); then
     echo "the server did not start; its log:" >&2
     cat "$WORK/server.out" "$WORK/server.err" >&2
     exit 1

@@ -17,6 +17,8 @@
 # The generated client and the server's log are kept under
 # target/generated-client/ (never committed). See docs/testing.md.
 set -euo pipefail
+# shellcheck source=ci/lib/listening.sh
+. "$(dirname "$0")/lib/listening.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -72,14 +74,7 @@ client() {
     "$BIN" serve --listen 127.0.0.1:0 --database-url "sqlite://$work/generated.db" \
         --webhook-key-file "$work/webhook-key" --log warn >"$work/out" 2>"$OUT/server.log" &
     server_pid=$!
-    for _ in $(seq 1 300); do
-        address=$(sed -n 's|^clientele listening on http://||p' "$work/out")
-        if [ -n "$address" ] || ! kill -0 "$server_pid" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    if [ -z "$address" ]; then
+    if ! address=$(listening_address "$work/out" "$server_pid"); then
         echo "the server did not start; its log:" >&2
         cat "$work/out" "$OUT/server.log" >&2
         return 1

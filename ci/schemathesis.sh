@@ -14,6 +14,8 @@
 # 127.0.0.1:5432, postgres, trust auth); a throwaway database is created
 # for the run and dropped afterwards. See docs/testing.md.
 set -euo pipefail
+# shellcheck source=ci/lib/listening.sh
+. "$(dirname "$0")/lib/listening.sh"
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -99,17 +101,9 @@ start_server() {
         --webhook-key-file "$2.webhook-key" \
         --log warn >"$log.out" 2>"$log.err" &
     SERVER_PID=$!
-    ADDRESS=""
-    for _ in $(seq 1 300); do
-        ADDRESS=$(sed -n 's|^clientele listening on http://||p' "$log.out")
-        if [ -n "$ADDRESS" ]; then
-            return 0
-        fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
+    if ADDRESS=$(listening_address "$log.out" "$SERVER_PID"); then
+        return 0
+    fi
     echo "the server did not start; its log:" >&2
     cat "$log.out" "$log.err" >&2
     return 1
