@@ -361,7 +361,7 @@ impl Check for CustomValues {
             max_length: Some(*CUSTOM_STRING_CHARS.end()),
             ..Shape::of(&[JsonType::String, JsonType::Number, JsonType::Boolean])
         };
-        let value = shape::any_one_of(vec![
+        let value = shape::by_type(vec![
             scalar(),
             shape::array(scalar(), CUSTOM_ARRAY_ITEMS),
             Shape::of(&[JsonType::Null]),

@@ -18,7 +18,7 @@ use super::patch::Patch;
 
 /// Bounds on free-form JSON (objects the core stores without interpreting):
 /// nesting depth, keys per object, elements per array and string length.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FreeFormLimits {
     pub max_depth: usize,
     pub max_entries: usize,

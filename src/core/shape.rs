@@ -156,6 +156,51 @@ impl Shape {
         self
     }
 
+    /// One shape per JSON type of this one, each with only the keywords
+    /// that apply to its type. A shape of at most one type is returned as is.
+    fn split_types(self) -> Vec<Shape> {
+        if self.types.len() <= 1 {
+            return vec![self];
+        }
+        self.types
+            .iter()
+            .map(|&json_type| {
+                let mut single = Shape {
+                    types: vec![json_type],
+                    description: self.description.clone(),
+                    ..Shape::default()
+                };
+                match json_type {
+                    JsonType::String => {
+                        single.format = self.format;
+                        single.min_length = self.min_length;
+                        single.max_length = self.max_length;
+                        single.pattern = self.pattern.clone();
+                    }
+                    JsonType::Integer | JsonType::Number => {
+                        single.minimum = self.minimum;
+                        single.maximum = self.maximum;
+                    }
+                    JsonType::Array => {
+                        single.items = self.items.clone();
+                        single.min_items = self.min_items;
+                        single.max_items = self.max_items;
+                    }
+                    JsonType::Object => {
+                        single.properties = self.properties.clone();
+                        single.required = self.required.clone();
+                        single.additional = self.additional.clone();
+                        single.property_names = self.property_names.clone();
+                        single.min_properties = self.min_properties;
+                        single.max_properties = self.max_properties;
+                    }
+                    JsonType::Boolean | JsonType::Null => {}
+                }
+                single
+            })
+            .collect()
+    }
+
     /// Whether `null` is among the values this shape allows.
     pub fn allows_null(&self) -> bool {
         self.types.contains(&JsonType::Null)
@@ -246,11 +291,16 @@ pub fn object() -> Shape {
     Shape::of(&[JsonType::Object])
 }
 
-/// Any JSON object within `limits` (only the key count is expressible in
-/// JSON Schema; the description states the rest).
+/// Any JSON object within `limits`. With the default limits its values are
+/// [`free_value`]'s levels; with others only the key count is stated (they
+/// are the object fields that use [`bounded_object`]).
 pub fn free_object(limits: FreeFormLimits) -> Shape {
+    let values = (limits == FreeFormLimits::DEFAULT).then(|| free_value(limits, 2));
     Shape {
         max_properties: Some(limits.max_entries),
+        additional: values.map_or(Additional::Unstated, |values| {
+            Additional::Of(Box::new(values))
+        }),
         description: Some(format!(
             "Any JSON object: at most {} levels deep, {} entries per object or array, strings of at most {} characters",
             limits.max_depth, limits.max_entries, limits.max_string_chars
@@ -259,43 +309,100 @@ pub fn free_object(limits: FreeFormLimits) -> Shape {
     }
 }
 
-/// Any JSON object within `limits`, with the limits spelled out level by
-/// level so that generated data respects them too: a scalar may sit at any
-/// depth, an object or array only down to `max_depth` (the object itself is
-/// level 1), as the readers count. Only for shallow limits: the shape
-/// doubles with each level.
+/// Any JSON object within `limits`, every level stated (see
+/// [`free_value`]).
 pub fn bounded_object(limits: FreeFormLimits) -> Shape {
     Shape {
         max_properties: Some(limits.max_entries),
-        additional: Additional::Of(Box::new(bounded_value(limits, 2))),
+        additional: Additional::Of(Box::new(free_value(limits, 2))),
         ..Shape::of(&[JsonType::Object])
     }
 }
 
-fn bounded_value(limits: FreeFormLimits, depth: usize) -> Shape {
-    let scalar = Shape {
+/// Any JSON value at `level` of a free-form object within `limits` (the
+/// object itself is level 1), as the readers count: an object or array may
+/// sit down to `max_depth`, a scalar one level further. So the depth limit
+/// is stated exactly, and so is every nested string and key (the
+/// document's request pass adds the no-U+0000 pattern to them).
+///
+/// A level states no type: its string keywords bind the strings, its
+/// `items` the arrays, its `additionalProperties` the objects, and any type
+/// is allowed; only the last level lists the scalar types. Not an `anyOf`
+/// of one branch per type, which says the same: openapi-generator's Python
+/// models refuse every list of a union (`["CTO"]` as a filter value was
+/// refused), and openapi-python-client drops a union that refers to itself.
+///
+/// Each level is a component of its own (`FreeJsonLevel2` … for the
+/// default limits), referring to the next: one component per level instead
+/// of a shape that doubles with each, and `items` (which the document can
+/// only carry as an extra key, see `surfaces::schema`) is a reference to
+/// the component that `additionalProperties` defines.
+fn free_value(limits: FreeFormLimits, level: usize) -> Shape {
+    let mut value = Shape {
         max_length: Some(limits.max_string_chars),
-        ..Shape::of(&[
+        ..Shape::default()
+    };
+    if level > limits.max_depth {
+        value.types = vec![
             JsonType::String,
             JsonType::Number,
             JsonType::Boolean,
             JsonType::Null,
-        ])
-    };
-    if depth > limits.max_depth {
-        return scalar;
+        ];
+    } else {
+        value.items = Some(Box::new(reference(free_json_level_name(limits, level + 1))));
+        value.additional = Additional::Of(Box::new(free_value(limits, level + 1)));
+        value.max_items = Some(limits.max_entries);
+        value.max_properties = Some(limits.max_entries);
     }
-    let object = Shape {
-        max_properties: Some(limits.max_entries),
-        additional: Additional::Of(Box::new(bounded_value(limits, depth + 1))),
-        ..Shape::of(&[JsonType::Object])
-    };
-    let array = Shape {
-        items: Some(Box::new(bounded_value(limits, depth + 1))),
-        max_items: Some(limits.max_entries),
-        ..Shape::of(&[JsonType::Array])
-    };
-    any_one_of(vec![scalar, object, array])
+    value
+        .describe(format!(
+            "Any JSON value at level {level} of a free-form object (the object is level 1; at most {} levels, {} entries per object or array, strings of at most {} characters)",
+            limits.max_depth, limits.max_entries, limits.max_string_chars
+        ))
+        .named(free_json_level_name(limits, level))
+}
+
+/// The component name of [`free_value`]'s `level` within `limits`:
+/// `FreeJsonLevel2` … for the default limits, `FreeJsonLevel2Of4x50x1000`
+/// … (depth, entries, characters) for others. Made once and kept for the
+/// process (component names are `'static`).
+fn free_json_level_name(limits: FreeFormLimits, level: usize) -> &'static str {
+    static NAMES: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<(FreeFormLimits, usize), &'static str>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    names.entry((limits, level)).or_insert_with(|| {
+        let name = if limits == FreeFormLimits::DEFAULT {
+            format!("FreeJsonLevel{level}")
+        } else {
+            format!(
+                "FreeJsonLevel{level}Of{}x{}x{}",
+                limits.max_depth, limits.max_entries, limits.max_string_chars
+            )
+        };
+        Box::leak(name.into_boxed_str())
+    })
+}
+
+/// A reference to the component `name`, whose shape is given elsewhere in
+/// the same document (a renderer never defines a component from it).
+pub fn reference(name: &'static str) -> Shape {
+    Shape {
+        component: Some(name),
+        ..Shape::default()
+    }
+}
+
+/// Whether this shape is only a [`reference`].
+pub fn is_reference(shape: &Shape) -> bool {
+    shape.component.is_some()
+        && Shape {
+            component: None,
+            ..shape.clone()
+        } == Shape::default()
 }
 
 /// An array of `items`, with a count in `count`.
@@ -306,6 +413,27 @@ pub fn array(items: Shape, count: RangeInclusive<usize>) -> Shape {
         max_items: (*count.end() < usize::MAX).then_some(*count.end()),
         ..Shape::of(&[JsonType::Array])
     }
+}
+
+/// A value of one of several JSON types, as an `anyOf` with one branch per
+/// type and `null` last. A branch of several types is split into one per
+/// type, each keeping only the keywords that apply to it (`maxLength` to the
+/// string, `items` to the array, …).
+///
+/// Why not `oneOf` of multi-type branches, which says the same: code
+/// generators model each branch as a class and match a value against all of
+/// them. openapi-generator's TypeScript client did not compile from it, and
+/// its Python client refused `null` ("multiple matches", since every
+/// branch's generated model is optional). With single-typed branches both
+/// generate and round-trip; the branches are disjoint by type, so `anyOf`
+/// and `oneOf` accept the same values.
+pub fn by_type(branches: Vec<Shape>) -> Shape {
+    let mut split: Vec<Shape> = branches.into_iter().flat_map(Shape::split_types).collect();
+    split.sort_by_key(|branch| branch.types.first() == Some(&JsonType::Null));
+    split.dedup_by(|later, earlier| {
+        later.types == [JsonType::Null] && earlier.types == [JsonType::Null]
+    });
+    any_of(split)
 }
 
 /// Exactly one of `shapes`.
@@ -349,6 +477,84 @@ mod tests {
         assert_eq!(wrapped.one_of.len(), 2);
         assert!(wrapped.allows_null());
         assert!(!text(0..=3).allows_null());
+    }
+
+    #[test]
+    fn by_type_gives_each_type_its_own_branch_and_null_last() {
+        let shape = by_type(vec![
+            Shape {
+                max_length: Some(5),
+                ..Shape::of(&[JsonType::String, JsonType::Null, JsonType::Number])
+            },
+            array(text(0..=5), 0..=3),
+            Shape::of(&[JsonType::Null]),
+        ]);
+        let types: Vec<_> = shape
+            .any_of
+            .iter()
+            .map(|branch| branch.types.clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                vec![JsonType::String],
+                vec![JsonType::Number],
+                vec![JsonType::Array],
+                vec![JsonType::Null],
+            ]
+        );
+        assert_eq!(shape.any_of[0].max_length, Some(5));
+        assert_eq!(shape.any_of[1].max_length, None);
+        assert_eq!(shape.any_of[2].max_items, Some(3));
+    }
+
+    /// The free-form levels allow exactly the nesting the reader accepts.
+    #[test]
+    fn free_json_levels_end_where_the_reader_does() {
+        use super::super::error::FieldPath;
+        use super::super::input::Reader;
+        for (limits, values) in [
+            (
+                FreeFormLimits::DEFAULT,
+                free_object(FreeFormLimits::DEFAULT).additional,
+            ),
+            (
+                crate::core::client::REGION_LIMITS,
+                bounded_object(crate::core::client::REGION_LIMITS).additional,
+            ),
+        ] {
+            // How many objects deep (the free-form object being the first)
+            // the shape lets a value nest, following `additionalProperties`.
+            let mut deepest = 1;
+            let mut level = match values {
+                Additional::Of(values) => *values,
+                other => panic!("the object states its values: {other:?}"),
+            };
+            loop {
+                assert_eq!(level.max_length, Some(limits.max_string_chars));
+                let Additional::Of(next) = &level.additional else {
+                    assert_eq!(level.items, None, "arrays end where objects do");
+                    break;
+                };
+                assert!(level.items.is_some(), "arrays nest as deep as objects");
+                deepest += 1;
+                level = (**next).clone();
+            }
+            assert_eq!(deepest, limits.max_depth);
+            let nested = |objects: usize| {
+                (1..objects).fold(
+                    serde_json::json!({ "k": "leaf" }),
+                    |inner, _| serde_json::json!({ "k": inner }),
+                )
+            };
+            let accepts = |value: &Value| {
+                Reader::new()
+                    .free_object(value, &FieldPath::root(), limits)
+                    .is_some()
+            };
+            assert!(accepts(&nested(deepest)));
+            assert!(!accepts(&nested(deepest + 1)));
+        }
     }
 
     #[test]

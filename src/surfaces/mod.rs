@@ -282,7 +282,9 @@ fn refuse_nul_in(
             let is_string = match &object.schema_type {
                 SchemaType::Type(single) => *single == Type::String,
                 SchemaType::Array(types) => types.contains(&Type::String),
-                SchemaType::AnyValue => false,
+                // A schema of any type that bounds strings (a free-form
+                // level) states the rule for them too.
+                SchemaType::AnyValue => object.max_length.is_some(),
             };
             let states_its_own = object.pattern.is_some()
                 || object.format.is_some()
@@ -309,7 +311,9 @@ fn refuse_nul_in(
                     object.additional_properties.as_deref(),
                     Some(AdditionalProperties::FreeForm(false))
                 ) && matches!(&object.schema_type, SchemaType::Type(Type::Object))
-                    || matches!(&object.schema_type, SchemaType::Array(types) if types.contains(&Type::Object)) =>
+                    || matches!(&object.schema_type, SchemaType::Array(types) if types.contains(&Type::Object))
+                    || matches!(&object.schema_type, SchemaType::AnyValue)
+                        && object.additional_properties.is_some() =>
                 {
                     object.property_names = Some(Box::new(
                         ObjectBuilder::new()

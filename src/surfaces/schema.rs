@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{Ref, RefOr};
 
-use crate::core::shape::{Additional, Bound, JsonType, Shape};
+use crate::core::shape::{self, Additional, Bound, JsonType, Shape};
 
 /// The components a rendered schema refers to, by name.
 pub type Components = Vec<(String, RefOr<Schema>)>;
@@ -20,7 +20,7 @@ pub type Components = Vec<(String, RefOr<Schema>)>;
 /// `components` (each once) and referring to them.
 pub fn render(shape: &Shape, components: &mut Components) -> RefOr<Schema> {
     if let Some(name) = shape.component {
-        if !components.iter().any(|(known, _)| known == name) {
+        if !shape::is_reference(shape) && !components.iter().any(|(known, _)| known == name) {
             let unnamed = Shape {
                 component: None,
                 ..shape.clone()
@@ -67,7 +67,7 @@ pub fn render_inline(shape: &Shape, components: &mut Components) -> Schema {
         }
         return builder.into();
     }
-    if let Some(items) = &shape.items {
+    if let Some(items) = shape.items.as_ref().filter(|_| !shape.types.is_empty()) {
         let items = render(items, components);
         return ArrayBuilder::new()
             .schema_type(schema_type(&shape.types))
@@ -103,11 +103,41 @@ pub fn render_inline(shape: &Shape, components: &mut Components) -> Schema {
             object.additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
         }
         Additional::Of(values) => {
-            object.additional_properties(Some(render_inline(values, components)))
+            // Through `render`, so that named values become references
+            // (a value that contains itself can only be stated so).
+            object.additional_properties(Some(AdditionalProperties::RefOr(render(
+                values, components,
+            ))))
         }
     };
     if let Some(names) = &shape.property_names {
         object = object.property_names(Some(render_inline(names, components)));
+    }
+    // A shape of no one type that states arrays' keywords beside the
+    // others' (a free-form level, `shape::free_value`): utoipa's object
+    // schema has no `items`, its array schema no `pattern` or
+    // `additionalProperties`, so the array keywords go in as extra keys,
+    // which the document prints as they are. The items are a reference
+    // that `additionalProperties` also holds, so passes over the typed
+    // schema (the request pass) still reach what they name.
+    if shape.types.is_empty()
+        && let Some(items) = &shape.items
+    {
+        let mut extra = vec![(
+            "items".to_owned(),
+            serde_json::to_value(render(items, components)).unwrap_or_default(),
+        )];
+        extra.extend(
+            shape
+                .min_items
+                .map(|count| ("minItems".to_owned(), count.into())),
+        );
+        extra.extend(
+            shape
+                .max_items
+                .map(|count| ("maxItems".to_owned(), count.into())),
+        );
+        object = object.extensions(Some(extra.into_iter().collect()));
     }
     object.into()
 }

@@ -290,6 +290,9 @@ fn request_strings_refuse_nul_and_if_match_states_its_syntax() {
             let is_string = match &schema["type"] {
                 Value::String(single) => single == "string",
                 Value::Array(types) => types.iter().any(|kind| kind == "string"),
+                // A schema of no type allows strings; one that bounds them
+                // (a free-form level) must state the rule too.
+                Value::Null => schema.get("maxLength").is_some(),
                 _ => false,
             };
             let states_something = ["pattern", "format", "enum", "const"]
