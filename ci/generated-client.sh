@@ -9,9 +9,16 @@
 #    it on all three surfaces (create, the seed's PATCH, get, an invalid PATCH
 #    whose error parses into the generated error model).
 #
-#   ci/generated-client.sh            # both
+# 3. openapi-generator (the PyPI package `openapi-generator-cli`, which
+#    carries the generator's jar; runs on Java 17+, installed with apt-get
+#    if absent) generates its TypeScript client, which must compile with
+#    `tsc --strict`, and its Python client, whose models must round-trip
+#    every kind of custom value (ci/openapi_generator_models.py).
+#
+#   ci/generated-client.sh            # all three
 #   ci/generated-client.sh lint       # only the linter
-#   ci/generated-client.sh client     # only the generated client
+#   ci/generated-client.sh client     # only openapi-python-client
+#   ci/generated-client.sh generator  # only openapi-generator
 #
 # Both tools are pinned, so a new release cannot turn the run red on its own.
 # The generated client and the server's log are kept under
@@ -25,13 +32,16 @@ ROOT=$PWD
 GENERATOR_VERSION=0.29.1
 RUFF_VERSION=0.14.8
 REDOCLY_VERSION=2.77.0
+OPENAPI_GENERATOR_VERSION=7.17.0
+TYPESCRIPT_VERSION=5.9.3
 VENV="$ROOT/.venv-openapi-client"
+GENERATOR_VENV="$ROOT/.venv-openapi-generator"
 NODE_DIR="$ROOT/.redocly"
 OUT="$ROOT/target/generated-client"
 
 WHAT=("$@")
 if [ ${#WHAT[@]} -eq 0 ]; then
-    WHAT=(lint client)
+    WHAT=(lint client generator)
 fi
 
 echo "== cargo build"
@@ -96,11 +106,55 @@ client() {
     "$VENV/bin/python" "$ROOT/ci/generated_client_flows.py" "http://$address" "$token"
 }
 
+generator() {
+    if ! command -v java >/dev/null; then
+        echo "== java is absent: apt-get install -y default-jre-headless"
+        local sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -q
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q default-jre-headless
+    fi
+    local installed
+    installed=$("$GENERATOR_VENV/bin/pip" show openapi-generator-cli 2>/dev/null || true)
+    if ! grep -qx "Version: $OPENAPI_GENERATOR_VERSION" <<<"$installed"; then
+        echo "== installing openapi-generator-cli $OPENAPI_GENERATOR_VERSION into $GENERATOR_VENV"
+        python3 -m venv "$GENERATOR_VENV"
+        # The generated Python client's own requirements, pinned.
+        "$GENERATOR_VENV/bin/pip" install --quiet --disable-pip-version-check \
+            "openapi-generator-cli==$OPENAPI_GENERATOR_VERSION" \
+            pydantic==2.14.4 python-dateutil==4.0.0 urllib3==2.8.0 typing-extensions==4.16.0
+    fi
+    if ! [ -x "$NODE_DIR/node_modules/.bin/tsc" ] ||
+        ! "$NODE_DIR/node_modules/.bin/tsc" --version | grep -qx "Version $TYPESCRIPT_VERSION"; then
+        echo "== installing typescript $TYPESCRIPT_VERSION into $NODE_DIR"
+        mkdir -p "$NODE_DIR"
+        (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund "typescript@$TYPESCRIPT_VERSION" >/dev/null)
+    fi
+    "$BIN" openapi >"$OUT/openapi.json"
+    local language
+    for language in typescript-fetch python; do
+        echo "== openapi-generator $OPENAPI_GENERATOR_VERSION generate -g $language (default settings)"
+        "$GENERATOR_VENV/bin/openapi-generator-cli" generate -i "$OUT/openapi.json" -g "$language" \
+            -o "$OUT/openapi-generator-$language" >"$OUT/openapi-generator-$language.log" 2>&1 || {
+            tail -30 "$OUT/openapi-generator-$language.log" >&2
+            return 1
+        }
+    done
+    echo "== tsc --strict on the TypeScript client"
+    (cd "$OUT/openapi-generator-typescript-fetch" &&
+        "$NODE_DIR/node_modules/.bin/tsc" --noEmit --strict --target es2020 \
+            --moduleResolution node --lib es2020,dom index.ts)
+    echo "TypeScript client compiles"
+    echo "== the Python client's models"
+    "$GENERATOR_VENV/bin/python" "$ROOT/ci/openapi_generator_models.py" "$OUT/openapi-generator-python"
+}
+
 for step in "${WHAT[@]}"; do
     case "$step" in
         lint) lint ;;
         client) client ;;
-        -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "unknown step: $step (lint, client)" >&2; exit 2 ;;
+        generator) generator ;;
+        -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown step: $step (lint, client, generator)" >&2; exit 2 ;;
     esac
 done

@@ -115,6 +115,19 @@ def clientsuccess(client):
     check("clientsuccess PATCH answers 200", patched.status_code == 200 and isinstance(patched.parsed, ClientSuccessClient), patched.content)
     check("clientsuccess PATCH applied", patched.parsed.nps_score == -7 and patched.parsed.city == "Boulder", patched.parsed.to_dict())
     check("clientsuccess PATCH kept the time zone", patched.parsed.timezone == "America/Denver", patched.parsed.to_dict())
+    # Every kind of custom value the document states, through the
+    # generated model: `null` removes a key, the others are stored.
+    custom_patch = ClientSuccessPatchRequest.from_dict(
+        {"custom": {"tier": None, "seats": 12, "renewing": True, "tags": ["a", 1, False], "plan": "pro"}}
+    )
+    customised = update_client.sync_detailed(account.uuid, client=client, body=custom_patch)
+    check("clientsuccess custom PATCH answers 200", customised.status_code == 200, customised.content)
+    check(
+        "clientsuccess custom values merged, null removed the key",
+        customised.parsed.custom.to_dict() == {"seats": 12, "renewing": True, "tags": ["a", 1, False], "plan": "pro"},
+        customised.parsed.to_dict(),
+    )
+    patched = customised
     fetched = get_client.sync_detailed(account.uuid, client=client)
     check("clientsuccess get shows the PATCH", fetched.status_code == 200 and fetched.parsed.to_dict() == patched.parsed.to_dict(), fetched.content)
     invalid = client.get_httpx_client().patch(
