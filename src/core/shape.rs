@@ -292,8 +292,8 @@ pub fn object() -> Shape {
 }
 
 /// Any JSON object within `limits`. With the default limits its values are
-/// [`free_value`]'s levels; with others only the key count is stated (they
-/// are the object fields that use [`bounded_object`]).
+/// [`free_value`]'s; with others only the key count is stated (they are the
+/// object fields that use [`bounded_object`]).
 pub fn free_object(limits: FreeFormLimits) -> Shape {
     let values = (limits == FreeFormLimits::DEFAULT).then(|| free_value(limits, 2));
     Shape {
@@ -320,29 +320,36 @@ pub fn bounded_object(limits: FreeFormLimits) -> Shape {
 }
 
 /// Any JSON value at `level` of a free-form object within `limits` (the
-/// object itself is level 1), as the readers count: an object or array may
-/// sit down to `max_depth`, a scalar one level further. So the depth limit
-/// is stated exactly, and so is every nested string and key (the
+/// object itself is level 1), with every nested string and key stated (the
 /// document's request pass adds the no-U+0000 pattern to them).
 ///
-/// A level states no type: its string keywords bind the strings, its
+/// A value states no type: its string keywords bind the strings, its
 /// `items` the arrays, its `additionalProperties` the objects, and any type
-/// is allowed; only the last level lists the scalar types. Not an `anyOf`
-/// of one branch per type, which says the same: openapi-generator's Python
-/// models refuse every list of a union (`["CTO"]` as a filter value was
-/// refused), and openapi-python-client drops a union that refers to itself.
+/// is allowed. Not an `anyOf` of one branch per type, which says the same:
+/// openapi-generator's Python models refuse every list of a union (`["CTO"]`
+/// as a filter value was refused), and openapi-python-client drops a union
+/// that refers to itself.
 ///
-/// Each level is a component of its own (`FreeJsonLevel2` … for the
-/// default limits), referring to the next: one component per level instead
-/// of a shape that doubles with each, and `items` (which the document can
-/// only carry as an extra key, see `surfaces::schema`) is a reference to
-/// the component that `additionalProperties` defines.
+/// Shallow limits ([`bounded_object`]'s) are stated level by level, one
+/// component per level (`FreeJsonLevel2Of4x50x1000` …), the last listing
+/// only scalars, so the depth limit is exact as the readers count it (an
+/// object or array down to `max_depth`, a scalar one level further). The
+/// default limits, 16 levels deep, are one component that refers to itself
+/// (`FreeJsonValue`) and the depth is in its description only: testers
+/// inline references, and 16 levels each naming the next twice (`items`,
+/// `additionalProperties`) grew to 2^15 copies, which kept Schemathesis
+/// busy for over 15 minutes without a test case.
+///
+/// `items` is carried as an extra key (see `surfaces::schema`) and refers
+/// to the component that `additionalProperties` holds, so passes over the
+/// typed schema still reach it.
 fn free_value(limits: FreeFormLimits, level: usize) -> Shape {
+    let recursive = limits == FreeFormLimits::DEFAULT;
     let mut value = Shape {
         max_length: Some(limits.max_string_chars),
         ..Shape::default()
     };
-    if level > limits.max_depth {
+    if !recursive && level > limits.max_depth {
         value.types = vec![
             JsonType::String,
             JsonType::Number,
@@ -350,24 +357,43 @@ fn free_value(limits: FreeFormLimits, level: usize) -> Shape {
             JsonType::Null,
         ];
     } else {
-        value.items = Some(Box::new(reference(free_json_level_name(limits, level + 1))));
-        value.additional = Additional::Of(Box::new(free_value(limits, level + 1)));
+        let next = if recursive {
+            reference(free_json_name(limits, level))
+        } else {
+            free_value(limits, level + 1)
+        };
+        value.items = Some(Box::new(reference(
+            next.component
+                .unwrap_or_else(|| free_json_name(limits, level + 1)),
+        )));
+        value.additional = Additional::Of(Box::new(next));
         value.max_items = Some(limits.max_entries);
         value.max_properties = Some(limits.max_entries);
     }
-    value
-        .describe(format!(
+    let description = if recursive {
+        format!(
+            "Any JSON value within a free-form object: at most {} levels deep in all (the object is level 1), {} entries per object or array, strings of at most {} characters",
+            limits.max_depth, limits.max_entries, limits.max_string_chars
+        )
+    } else {
+        format!(
             "Any JSON value at level {level} of a free-form object (the object is level 1; at most {} levels, {} entries per object or array, strings of at most {} characters)",
             limits.max_depth, limits.max_entries, limits.max_string_chars
-        ))
-        .named(free_json_level_name(limits, level))
+        )
+    };
+    value
+        .describe(description)
+        .named(free_json_name(limits, level))
 }
 
-/// The component name of [`free_value`]'s `level` within `limits`:
-/// `FreeJsonLevel2` … for the default limits, `FreeJsonLevel2Of4x50x1000`
-/// … (depth, entries, characters) for others. Made once and kept for the
-/// process (component names are `'static`).
-fn free_json_level_name(limits: FreeFormLimits, level: usize) -> &'static str {
+/// The component name of [`free_value`] at `level` within `limits`:
+/// `FreeJsonValue` for the default limits (one component for every level),
+/// `FreeJsonLevel2Of4x50x1000` … (depth, entries, characters) for others.
+/// Made once and kept for the process (component names are `'static`).
+fn free_json_name(limits: FreeFormLimits, level: usize) -> &'static str {
+    if limits == FreeFormLimits::DEFAULT {
+        return "FreeJsonValue";
+    }
     static NAMES: std::sync::LazyLock<
         std::sync::Mutex<std::collections::HashMap<(FreeFormLimits, usize), &'static str>>,
     > = std::sync::LazyLock::new(Default::default);
@@ -375,14 +401,10 @@ fn free_json_level_name(limits: FreeFormLimits, level: usize) -> &'static str {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     names.entry((limits, level)).or_insert_with(|| {
-        let name = if limits == FreeFormLimits::DEFAULT {
-            format!("FreeJsonLevel{level}")
-        } else {
-            format!(
-                "FreeJsonLevel{level}Of{}x{}x{}",
-                limits.max_depth, limits.max_entries, limits.max_string_chars
-            )
-        };
+        let name = format!(
+            "FreeJsonLevel{level}Of{}x{}x{}",
+            limits.max_depth, limits.max_entries, limits.max_string_chars
+        );
         Box::leak(name.into_boxed_str())
     })
 }
@@ -508,53 +530,68 @@ mod tests {
         assert_eq!(shape.any_of[2].max_items, Some(3));
     }
 
-    /// The free-form levels allow exactly the nesting the reader accepts.
+    /// Bounded free-form levels allow exactly the nesting the reader
+    /// accepts.
     #[test]
-    fn free_json_levels_end_where_the_reader_does() {
+    fn bounded_levels_end_where_the_reader_does() {
         use super::super::error::FieldPath;
         use super::super::input::Reader;
-        for (limits, values) in [
-            (
-                FreeFormLimits::DEFAULT,
-                free_object(FreeFormLimits::DEFAULT).additional,
-            ),
-            (
-                crate::core::client::REGION_LIMITS,
-                bounded_object(crate::core::client::REGION_LIMITS).additional,
-            ),
-        ] {
-            // How many objects deep (the free-form object being the first)
-            // the shape lets a value nest, following `additionalProperties`.
-            let mut deepest = 1;
-            let mut level = match values {
-                Additional::Of(values) => *values,
-                other => panic!("the object states its values: {other:?}"),
+        let limits = crate::core::client::REGION_LIMITS;
+        // How many objects deep (the free-form object being the first) the
+        // shape lets a value nest, following `additionalProperties`.
+        let mut deepest = 1;
+        let mut level = match bounded_object(limits).additional {
+            Additional::Of(values) => *values,
+            other => panic!("the object states its values: {other:?}"),
+        };
+        loop {
+            assert_eq!(level.max_length, Some(limits.max_string_chars));
+            let Additional::Of(next) = &level.additional else {
+                assert_eq!(level.items, None, "arrays end where objects do");
+                break;
             };
-            loop {
-                assert_eq!(level.max_length, Some(limits.max_string_chars));
-                let Additional::Of(next) = &level.additional else {
-                    assert_eq!(level.items, None, "arrays end where objects do");
-                    break;
-                };
-                assert!(level.items.is_some(), "arrays nest as deep as objects");
-                deepest += 1;
-                level = (**next).clone();
-            }
-            assert_eq!(deepest, limits.max_depth);
-            let nested = |objects: usize| {
-                (1..objects).fold(
-                    serde_json::json!({ "k": "leaf" }),
-                    |inner, _| serde_json::json!({ "k": inner }),
-                )
-            };
-            let accepts = |value: &Value| {
-                Reader::new()
-                    .free_object(value, &FieldPath::root(), limits)
-                    .is_some()
-            };
-            assert!(accepts(&nested(deepest)));
-            assert!(!accepts(&nested(deepest + 1)));
+            let items = level
+                .items
+                .as_ref()
+                .expect("arrays nest as deep as objects");
+            assert_eq!(items.component, next.component, "items name the next level");
+            deepest += 1;
+            level = (**next).clone();
         }
+        assert_eq!(deepest, limits.max_depth);
+        let nested = |objects: usize| {
+            (1..objects).fold(
+                serde_json::json!({ "k": "leaf" }),
+                |inner, _| serde_json::json!({ "k": inner }),
+            )
+        };
+        let accepts = |value: &Value| {
+            Reader::new()
+                .free_object(value, &FieldPath::root(), limits)
+                .is_some()
+        };
+        assert!(accepts(&nested(deepest)));
+        assert!(!accepts(&nested(deepest + 1)));
+    }
+
+    /// The default limits' values are one component that names itself for
+    /// what it nests.
+    #[test]
+    fn default_free_values_refer_to_themselves() {
+        let Additional::Of(value) = free_object(FreeFormLimits::DEFAULT).additional else {
+            panic!("the default free object states its values");
+        };
+        assert_eq!(value.component, Some("FreeJsonValue"));
+        assert_eq!(
+            value.max_length,
+            Some(FreeFormLimits::DEFAULT.max_string_chars)
+        );
+        let Additional::Of(nested) = &value.additional else {
+            panic!("objects nest");
+        };
+        assert!(is_reference(nested) && nested.component == Some("FreeJsonValue"));
+        let items = value.items.as_ref().expect("arrays nest");
+        assert!(is_reference(items) && items.component == Some("FreeJsonValue"));
     }
 
     #[test]
