@@ -276,7 +276,9 @@ fn refuse_nul_in(
     schema: &mut utoipa::openapi::schema::Schema,
     components: &mut std::collections::BTreeSet<String>,
 ) {
-    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema, SchemaType};
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType,
+    };
     match schema {
         Schema::Object(object) => {
             let is_string = match &object.schema_type {
@@ -286,8 +288,22 @@ fn refuse_nul_in(
                 // level) states the rule for them too.
                 SchemaType::AnyValue => object.max_length.is_some(),
             };
+            // A format whose syntax has no room for U+0000 (dates, times,
+            // UUIDs, addresses; a file is bytes, not text) states the rule
+            // already, and takes no pattern: openapi-generator's Python
+            // client does not import what a pattern on a `date-time` needs,
+            // and fails to load. Other formats (`regex`) take it.
+            let strict_format = matches!(
+                &object.format,
+                Some(SchemaFormat::KnownFormat(
+                    KnownFormat::DateTime
+                        | KnownFormat::Date
+                        | KnownFormat::Uuid
+                        | KnownFormat::Email
+                ))
+            );
             let states_its_own = object.pattern.is_some()
-                || object.format.is_some()
+                || strict_format
                 || object
                     .enum_values
                     .as_ref()

@@ -295,9 +295,12 @@ fn request_strings_refuse_nul_and_if_match_states_its_syntax() {
                 Value::Null => schema.get("maxLength").is_some(),
                 _ => false,
             };
-            let states_something = ["pattern", "format", "enum", "const"]
+            let states_something = ["pattern", "enum", "const"]
                 .iter()
-                .any(|keyword| schema.get(keyword).is_some());
+                .any(|keyword| schema.get(keyword).is_some())
+                || ["date-time", "date", "uuid", "email", "binary"]
+                    .iter()
+                    .any(|format| schema["format"] == *format);
             if is_string && !states_something {
                 plain.push(at.to_owned());
             }
