@@ -176,14 +176,23 @@ impl Precondition {
         )
     }
 
-    pub fn check(&self, current_version: i64) -> Result<(), DomainError> {
-        let current = etag_of(current_version);
+    /// A malformed header is refused whether or not the record exists
+    /// (400 before 404, or before a delete's "already absent" 204).
+    pub fn well_formed(&self) -> Result<(), DomainError> {
         match self {
-            Precondition::None | Precondition::Exists => Ok(()),
             Precondition::Malformed => Err(DomainError::InvalidHeader {
                 name: "If-Match",
                 message: "must be * or entity tags such as \"3\" (the ETag a GET answered), separated by commas".to_owned(),
             }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn check(&self, current_version: i64) -> Result<(), DomainError> {
+        self.well_formed()?;
+        let current = etag_of(current_version);
+        match self {
+            Precondition::None | Precondition::Exists | Precondition::Malformed => Ok(()),
             Precondition::OneOf(tags) if tags.contains(&current) => Ok(()),
             Precondition::OneOf(_) => Err(DomainError::PreconditionFailed {
                 current_etag: current,
@@ -344,6 +353,7 @@ impl WriteSession {
         id: &str,
         precondition: &Precondition,
     ) -> Result<Record<T>, DomainError> {
+        precondition.well_formed()?;
         let record = self.get::<T>(id).await?.ok_or_else(|| not_found::<T>(id))?;
         authorize(&self.actor, &record)?;
         precondition.check(record.version)?;

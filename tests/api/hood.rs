@@ -741,6 +741,52 @@ async fn stale_if_match_is_412() {
     assert_eq!(stale.body["code"], 412);
 }
 
+/// A malformed `If-Match` is a 400 whether or not the record is there:
+/// before this, a DELETE of an absent record answered "already absent"
+/// (204) without reading the header (Schemathesis found it).
+#[tokio::test]
+async fn a_malformed_if_match_is_400_even_for_an_absent_record() {
+    let (app, token) = member_app().await;
+    for path in [
+        "/v1/hood/profile-lists/987654",
+        "/v1/hood/profile-lists/not-a-number",
+        "/v1/hood/profiles/987654",
+    ] {
+        let malformed = app
+            .send_with(
+                Method::DELETE,
+                path,
+                Some(&token),
+                None,
+                &[("if-match", "/\"s")],
+            )
+            .await;
+        assert_eq!(
+            malformed.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            malformed.text
+        );
+        assert_eq!(malformed.body["code"], 400, "{}", malformed.text);
+        assert!(malformed.text.contains("If-Match"), "{}", malformed.text);
+        let well_formed = app
+            .send_with(
+                Method::DELETE,
+                path,
+                Some(&token),
+                None,
+                &[("if-match", "\"1\"")],
+            )
+            .await;
+        assert_eq!(
+            well_formed.status,
+            StatusCode::NO_CONTENT,
+            "{path}: {}",
+            well_formed.text
+        );
+    }
+}
+
 fn limited(policy: &str) -> AppSettings {
     let mut rate_limits = RateLimits {
         by_surface: Default::default(),

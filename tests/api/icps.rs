@@ -923,4 +923,15 @@ async fn an_if_match_that_is_not_entity_tags_is_400_and_a_stale_one_412() {
         assert_eq!(reply.status, status, "{tags}: {}", reply.text);
     }
     assert_eq!(app.get(&path, &token).await.body["name"], "y");
+    // The header's syntax is checked before the record is looked up.
+    let absent = app
+        .send_with(
+            Method::PATCH,
+            &icp_path("6f0c1f0e-0000-4000-8000-000000000000"),
+            Some(&token),
+            Some(&json!({"name": "z"})),
+            &[("if-match", "abc")],
+        )
+        .await;
+    assert_eq!(absent.status, StatusCode::BAD_REQUEST, "{}", absent.text);
 }

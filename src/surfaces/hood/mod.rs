@@ -428,6 +428,7 @@ async fn delete_idempotently<T: Document>(
     (kind, id, precondition): (RecordKind, &str, &Precondition),
     idempotent: Idempotent<Hood>,
 ) -> HoodResult {
+    precondition.well_formed()?;
     let writing = match idempotent.begin(app, principal, None).await? {
         Started::Run(writing) => writing,
         Started::Replay(response) => return Ok(response),
