@@ -13,7 +13,14 @@ local ids_file = os.getenv("BENCH_IDS")
 if ids_file and ids_file ~= "" then
   for line in io.lines(ids_file) do ids[#ids + 1] = line end
 end
-local seed_patch = '{"name":"Updated ICP Name","leadsPerList":50,"customFilterCriteria":[{"type":"maxPeoplePerCompany","value":5}]}'
+-- The seed's PATCH ICP body, with a number in the name: a PATCH that
+-- changes nothing writes nothing (no version, no history, no event), so
+-- the same body twice would measure a read, not a write.
+local function seed_patch()
+  return string.format(
+    '{"name":"Updated ICP Name %d","leadsPerList":50,"customFilterCriteria":[{"type":"maxPeoplePerCompany","value":5}]}',
+    math.random(1, 1000000000))
+end
 
 local threads = 0
 
@@ -38,11 +45,11 @@ end
 request = function()
   local headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
   if kind == "patch_icp" then
-    return wrk.format("PATCH", "/api/v1/entities/icps/" .. pick(), headers, seed_patch)
+    return wrk.format("PATCH", "/api/v1/entities/icps/" .. pick(), headers, seed_patch())
   elseif kind == "patch_icp_keyed" then
     sent = sent + 1
     headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", run, thread_number or 0, sent)
-    return wrk.format("PATCH", "/api/v1/entities/icps/" .. pick(), headers, seed_patch)
+    return wrk.format("PATCH", "/api/v1/entities/icps/" .. pick(), headers, seed_patch())
   elseif kind == "get_icp" then
     return wrk.format("GET", "/api/v1/entities/icps/" .. pick(), headers)
   elseif kind == "patch_profile" then

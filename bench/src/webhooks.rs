@@ -45,8 +45,14 @@ use crate::load::{Measured, Workload, write_ids, wrk};
 use crate::report::{heading, publish};
 use crate::server::{Server, serve_command, server_binary};
 
-/// The seed's PATCH ICP body, as bench/lua/workload.lua sends it.
-const SEED_PATCH: &str = r#"{"name":"Updated ICP Name","leadsPerList":50,"customFilterCriteria":[{"type":"maxPeoplePerCompany","value":5}]}"#;
+/// The seed's PATCH ICP body as bench/lua/workload.lua sends it, with
+/// `number` in the name: a PATCH that changes nothing writes nothing (no
+/// event), so each request must change the record.
+fn seed_patch(number: u64) -> String {
+    format!(
+        r#"{{"name":"Updated ICP Name {number}","leadsPerList":50,"customFilterCriteria":[{{"type":"maxPeoplePerCompany","value":5}}]}}"#
+    )
+}
 /// The event types subscribed to, and counted in the feed.
 const EVENT_TYPES: &str = "icp.*";
 /// The feed's largest page.
@@ -690,6 +696,17 @@ impl Bench<'_> {
             "   {:.0} req/s, {} errors, {} events",
             measured.requests_per_second, measured.errors, span.events
         );
+        // Every acknowledged PATCH commits one event (a request wrk
+        // abandoned at the end may add one): fewer means the workload
+        // stopped writing, and its rate would be a read's.
+        let acknowledged = measured.requests.saturating_sub(measured.errors);
+        if span.events < acknowledged.saturating_sub(acknowledged / 100) {
+            return Err(format!(
+                "{acknowledged} PATCHes were acknowledged but only {} events committed: \
+                 the workload's PATCHes changed nothing",
+                span.events
+            ));
+        }
         if let Some(delivered) = &delivered {
             eprintln!(
                 "   {} of {} events delivered ({} during the run), drained {:.1} s after it, {} pending",
@@ -836,7 +853,7 @@ async fn steady_writes(api: &Api, icp_ids: &[String], rate: u64, seconds: u64) -
             .patch(format!("{}/api/v1/entities/icps/{id}", api.base))
             .bearer_auth(&api.token)
             .header("content-type", "application/json")
-            .body(SEED_PATCH);
+            .body(seed_patch(rand::random()));
         tasks.spawn(async move {
             let sent = Instant::now();
             let response = request.send().await.map_err(|error| error.to_string())?;
