@@ -127,8 +127,7 @@ impl SqliteStore {
         drop(migrating);
         events::move_webhook_tables(&path, &webhook_path)?;
         let writer = GroupWriter::open(&path, BUSY_TIMEOUT)?;
-        let webhook_writer =
-            GroupWriter::open_at_niceness(&webhook_path, BUSY_TIMEOUT, super::BACKGROUND_NICENESS)?;
+        let webhook_writer = GroupWriter::open_in_background(&webhook_path, BUSY_TIMEOUT)?;
         Ok(Self {
             writer,
             readers: ReaderPool::new(path),
