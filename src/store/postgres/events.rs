@@ -209,29 +209,6 @@ impl PostgresStore {
     }
 }
 
-async fn insert_attempt<'c>(
-    executor: impl sqlx::PgExecutor<'c>,
-    attempt: &AttemptRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO webhook_attempts \
-         (webhook_id, event_id, attempt, at, status, latency_ms, error, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&attempt.webhook_id)
-    .bind(&attempt.event_id)
-    .bind(attempt.attempt)
-    .bind(millis(attempt.at))
-    .bind(attempt.status.map(i32::from))
-    .bind(attempt.latency_ms)
-    .bind(&attempt.error)
-    .bind(&attempt.outcome)
-    .execute(executor)
-    .await
-    .map(|_| ())
-    .map_err(from_sqlx)
-}
-
 /// Attempts as one array per column, inserted by one statement.
 #[derive(Default)]
 struct AttemptColumns {
@@ -595,7 +572,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), StoreError> {
-        insert_attempt(&self.pool, attempt).await
+        let mut attempts = AttemptColumns::default();
+        attempts.push(attempt);
+        attempts.insert(&self.pool).await
     }
 
     async fn attempts(
