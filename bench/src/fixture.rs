@@ -225,6 +225,16 @@ pub async fn open_with_key(database_url: &str) -> Result<(SharedStore, String), 
     Ok((store, token))
 }
 
+/// The seed's PATCH ICP body with a random number in the name, as
+/// bench/lua/workload.lua sends it: a PATCH that changes nothing writes
+/// nothing (no version, no history, no event), so the seed's own body,
+/// sent twice, would time a read.
+pub fn seed_patch_body() -> Value {
+    json!({"name": format!("Updated ICP Name {}", rand::random::<u32>()),
+        "leadsPerList": 50,
+        "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]})
+}
+
 /// The seed PATCH ICP as its handler runs it, without HTTP: the body read
 /// from its wire form, then applied in one transaction. Two steps, so that
 /// the storage floor can time the transaction alone.
@@ -242,14 +252,8 @@ impl SeedPatch {
     }
 
     /// Read once per PATCH, as each request's body is: applying consumes it.
-    /// The name carries a random number, as bench/lua/workload.lua's does:
-    /// a PATCH that changes nothing writes nothing, and the floor would
-    /// time a read.
     pub fn read(&self) -> Result<IcpPatch, String> {
-        let body = json!({"name": format!("Updated ICP Name {}", rand::random::<u32>()),
-            "leadsPerList": 50,
-            "customFilterCriteria": [{"type": "maxPeoplePerCompany", "value": 5}]});
-        Icp::read_patch::<Lance>(&body).map_err(|error| error.to_string())
+        Icp::read_patch::<Lance>(&seed_patch_body()).map_err(|error| error.to_string())
     }
 
     pub async fn apply(&self, patch: IcpPatch, id: &str) -> Result<(), String> {

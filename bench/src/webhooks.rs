@@ -40,19 +40,11 @@ use serde_json::{Value, json};
 
 use crate::cli::{Backend, WebhooksArgs};
 use crate::cpu::cpu_seconds;
-use crate::fixture::{fresh_database, install_tls_provider, load};
+use crate::fixture::{fresh_database, install_tls_provider, load, seed_patch_body};
 use crate::load::{Measured, Workload, write_ids, wrk};
 use crate::report::{heading, publish};
 use crate::server::{Server, serve_command, server_binary};
 
-/// The seed's PATCH ICP body as bench/lua/workload.lua sends it, with
-/// `number` in the name: a PATCH that changes nothing writes nothing (no
-/// event), so each request must change the record.
-fn seed_patch(number: u64) -> String {
-    format!(
-        r#"{{"name":"Updated ICP Name {number}","leadsPerList":50,"customFilterCriteria":[{{"type":"maxPeoplePerCompany","value":5}}]}}"#
-    )
-}
 /// The event types subscribed to, and counted in the feed.
 const EVENT_TYPES: &str = "icp.*";
 /// The feed's largest page.
@@ -853,7 +845,7 @@ async fn steady_writes(api: &Api, icp_ids: &[String], rate: u64, seconds: u64) -
             .patch(format!("{}/api/v1/entities/icps/{id}", api.base))
             .bearer_auth(&api.token)
             .header("content-type", "application/json")
-            .body(seed_patch(rand::random()));
+            .body(seed_patch_body().to_string());
         tasks.spawn(async move {
             let sent = Instant::now();
             let response = request.send().await.map_err(|error| error.to_string())?;
