@@ -923,15 +923,32 @@ async fn an_if_match_that_is_not_entity_tags_is_400_and_a_stale_one_412() {
         assert_eq!(reply.status, status, "{tags}: {}", reply.text);
     }
     assert_eq!(app.get(&path, &token).await.body["name"], "y");
-    // The header's syntax is checked before the record is looked up.
-    let absent = app
-        .send_with(
-            Method::PATCH,
-            &icp_path("6f0c1f0e-0000-4000-8000-000000000000"),
-            Some(&token),
-            Some(&json!({"name": "z"})),
-            &[("if-match", "abc")],
-        )
-        .await;
+    // The header's syntax is checked before the record is looked up: an
+    // absent ICP answers the same 400, body and all, as a present one.
+    let malformed = |path: String| {
+        let (app, token) = (&app, &token);
+        async move {
+            app.send_with(
+                Method::PATCH,
+                &path,
+                Some(token),
+                Some(&json!({"name": "z"})),
+                &[("if-match", "abc")],
+            )
+            .await
+        }
+    };
+    let present = malformed(path.clone()).await;
+    let absent = malformed(icp_path("6f0c1f0e-0000-4000-8000-000000000000")).await;
     assert_eq!(absent.status, StatusCode::BAD_REQUEST, "{}", absent.text);
+    assert_eq!(absent.body, present.body);
+    assert_eq!(
+        absent.body,
+        json!({"error": {
+            "code": "BAD_REQUEST",
+            "message": "Invalid If-Match header: must be * or entity tags such as \"3\" (the ETag a GET answered), separated by commas",
+        }}),
+        "{}",
+        absent.text
+    );
 }
