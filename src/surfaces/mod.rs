@@ -300,6 +300,7 @@ fn refuse_nul_in(
                         | KnownFormat::Date
                         | KnownFormat::Uuid
                         | KnownFormat::Email
+                        | KnownFormat::Binary
                 ))
             );
             let states_its_own = object.pattern.is_some()
