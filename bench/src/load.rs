@@ -1,6 +1,6 @@
 //! The load generators: wrk driving one workload over HTTP, reading its
-//! summary from the Lua script's `done()` hook, and pgbench running the
-//! profile PATCH's statements against PostgreSQL directly.
+//! summary from the Lua script's `done()` hook, and pgbench running a
+//! request's own statements against PostgreSQL directly.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -194,19 +194,51 @@ fn wrk_result(output: &Output) -> Result<Measured, String> {
     })
 }
 
-/// PostgreSQL's own speed for the same statements a profile PATCH issues,
-/// with the same number of clients: pgbench with a custom script.
+/// The statements one Clientele request issues, as a pgbench script.
+pub struct PgbenchScript {
+    /// The script, under bench/.
+    pub file: &'static str,
+    /// What the script runs, for the report.
+    pub what: &'static str,
+    /// The Clientele workload whose rate the report sets beside pgbench's.
+    pub workload: &'static str,
+    /// `-M prepared`: a statement sqlx sends prepared (a read) is
+    /// measured the same way; the PATCH script keeps the simple protocol
+    /// it was first measured with, so its figures stay comparable.
+    pub prepared: bool,
+}
+
+/// A profile PATCH: lock the row, write it, append its history, commit.
+pub const PATCH_PROFILE_STATEMENTS: PgbenchScript = PgbenchScript {
+    file: "pgbench/patch_profile.sql",
+    what: "the same statements as a profile PATCH",
+    workload: "PATCH profile custom_properties",
+    prepared: false,
+};
+
+/// A GET: one record by its primary key.
+pub const GET_RECORD_STATEMENT: PgbenchScript = PgbenchScript {
+    file: "pgbench/get_record.sql",
+    what: "the same SELECT as a GET, prepared",
+    workload: "GET ICP",
+    prepared: true,
+};
+
+/// PostgreSQL's own speed for the statements of `script`, with the same
+/// number of clients as Clientele had connections.
 pub fn pgbench(
+    script: &PgbenchScript,
     database_url: &str,
     first_id: &str,
     count: usize,
     clients: usize,
     seconds: u64,
 ) -> Result<f64, String> {
-    let script = script("pgbench/patch_profile.sql");
     let output = Command::new("pgbench")
         .args([
             "-n",
+            "-M",
+            if script.prepared { "prepared" } else { "simple" },
             "-c",
             &clients.to_string(),
             "-j",
@@ -219,7 +251,7 @@ pub fn pgbench(
             &format!("count={count}"),
             "-f",
         ])
-        .arg(&script)
+        .arg(self::script(script.file))
         .arg(database_url)
         .output()
         .map_err(|error| format!("pgbench: {error}"))?;

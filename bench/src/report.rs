@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::cli::{Backend, LeadsArgs, RunArgs, ScaleArgs, Target};
 use crate::fixture::leads_icp_json;
 use crate::leads::LeadsFigures;
-use crate::load::Measured;
+use crate::load::{Measured, PgbenchScript};
 
 /// One workload at one connection count, with the ceiling measured beside
 /// it.
@@ -19,9 +19,10 @@ pub struct RunRow {
     pub ceiling: Measured,
 }
 
-/// pgbench's rate for the profile PATCH's statements and Clientele's for
-/// the PATCH itself, at one client count.
+/// pgbench's rate for one request's statements and Clientele's for the
+/// request itself, at one client count.
 pub struct PgbenchRow {
+    pub script: &'static PgbenchScript,
     pub clients: usize,
     pub tps: f64,
     pub ours: f64,
@@ -174,22 +175,36 @@ fn idempotency_cost(report: &mut String, rows: &[RunRow]) {
     }
 }
 
+/// One table per script, in the order the rows were measured.
 fn pgbench_table(report: &mut String, rows: &[PgbenchRow]) {
-    let _ = writeln!(
-        report,
-        "\npgbench, the same statements as a profile PATCH (bench/pgbench/patch_profile.sql):\n"
-    );
-    let _ = writeln!(
-        report,
-        "| clients | pgbench tx/s | Clientele PATCH profile req/s | ratio |"
-    );
-    let _ = writeln!(report, "|---:|---:|---:|---:|");
-    for PgbenchRow { clients, tps, ours } in rows {
+    let mut scripts: Vec<&PgbenchScript> = Vec::new();
+    for row in rows {
+        if !scripts.iter().any(|seen| std::ptr::eq(*seen, row.script)) {
+            scripts.push(row.script);
+        }
+    }
+    for script in scripts {
         let _ = writeln!(
             report,
-            "| {clients} | {tps:.0} | {ours:.0} | {:.2} |",
-            ours / tps.max(1e-9)
+            "\npgbench, {} (bench/{}):\n",
+            script.what, script.file
         );
+        let _ = writeln!(
+            report,
+            "| clients | pgbench tx/s | Clientele {} req/s | ratio |",
+            script.workload
+        );
+        let _ = writeln!(report, "|---:|---:|---:|---:|");
+        for row in rows.iter().filter(|row| std::ptr::eq(row.script, script)) {
+            let _ = writeln!(
+                report,
+                "| {} | {:.0} | {:.0} | {:.2} |",
+                row.clients,
+                row.tps,
+                row.ours,
+                row.ours / row.tps.max(1e-9)
+            );
+        }
     }
 }
 

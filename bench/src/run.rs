@@ -1,6 +1,6 @@
 //! `clientele-bench run`: every workload at every connection count against
-//! both baselines, the server's peak memory, and on PostgreSQL pgbench for
-//! comparison; writes RESULTS.md.
+//! both baselines, the server's peak memory, and on PostgreSQL pgbench
+//! running the same statements for comparison; writes RESULTS.md.
 
 use std::time::Instant;
 
@@ -10,7 +10,10 @@ use std::path::Path;
 use crate::cli::{Backend, RunArgs};
 use crate::cpu::{cpu_by_name, cpu_seconds, machine_seconds, used_between};
 use crate::fixture::{Ids, SharedStore, fresh_database, load};
-use crate::load::{IdFiles, Measured, Workload, pgbench, write_ids, wrk, wrk_across};
+use crate::load::{
+    GET_RECORD_STATEMENT, IdFiles, Measured, PATCH_PROFILE_STATEMENTS, Workload, pgbench,
+    write_ids, wrk, wrk_across,
+};
 use crate::report::{self, CpuUse, PgbenchRow, RunRow, ScaleOutRow, publish};
 use crate::server::{Server, server_binary, start_server};
 
@@ -114,9 +117,10 @@ fn measure_workloads(
     Ok(rows)
 }
 
-/// On PostgreSQL, pgbench running the profile PATCH's statements at each
-/// connection count, beside Clientele's PATCH profile rate at that count:
-/// how much of the database's own speed the server keeps.
+/// On PostgreSQL, pgbench running a profile PATCH's statements and a
+/// GET's SELECT at each connection count, beside Clientele's rate for
+/// that request at that count: how much of the database's own speed the
+/// server keeps.
 fn compare_with_pgbench(
     args: &RunArgs,
     database_url: &str,
@@ -128,20 +132,28 @@ fn compare_with_pgbench(
     }
     let first = profile_ids.first().cloned().unwrap_or_default();
     let mut compared = Vec::new();
-    for &clients in &args.connections {
-        eprintln!("== pgbench, the profile PATCH's statements, at {clients} client(s)");
-        let tps = pgbench(
-            database_url,
-            &first,
-            profile_ids.len(),
-            clients,
-            args.seconds,
-        )?;
-        let ours = rows
-            .iter()
-            .find(|row| row.workload.starts_with("PATCH profile") && row.connections == clients)
-            .map_or(0.0, |row| row.measured.requests_per_second);
-        compared.push(PgbenchRow { clients, tps, ours });
+    for script in [&PATCH_PROFILE_STATEMENTS, &GET_RECORD_STATEMENT] {
+        for &clients in &args.connections {
+            eprintln!("== pgbench, {}, at {clients} client(s)", script.what);
+            let tps = pgbench(
+                script,
+                database_url,
+                &first,
+                profile_ids.len(),
+                clients,
+                args.seconds,
+            )?;
+            let ours = rows
+                .iter()
+                .find(|row| row.workload == script.workload && row.connections == clients)
+                .map_or(0.0, |row| row.measured.requests_per_second);
+            compared.push(PgbenchRow {
+                script,
+                clients,
+                tps,
+                ours,
+            });
+        }
     }
     Ok(compared)
 }
