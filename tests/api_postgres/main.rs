@@ -7,6 +7,7 @@
 
 #[path = "../api/auth.rs"]
 mod auth;
+mod cancelled;
 #[path = "../api/clients.rs"]
 mod clients;
 #[path = "../api/concurrency.rs"]
