@@ -19,6 +19,19 @@
 //! at or past S1's `xmax`, every transaction running at S1 has ended; a
 //! number still missing then never commits, and the horizon passes it.
 //! A gap therefore delays events by about one transaction's duration.
+//!
+//! **Delivery bookkeeping commits without waiting for its WAL flush**
+//! (`synchronous_commit = off` for the fan-out, lease and finish
+//! transactions only; see [`PostgresStore::begin_bookkeeping`]). Events
+//! themselves are history rows, committed durably by the write that made
+//! them. What a database crash can take back is the last fraction of a
+//! second of bookkeeping: a horizon move (the fan-out runs again and
+//! `ON CONFLICT` keeps it from doubling a delivery), a lease (the
+//! delivery is leased again) or a finished delivery and its attempt row
+//! (the event is sent again). Each of these is a duplicate, which
+//! at-least-once delivery allows; none loses an event. What it saves is a
+//! WAL flush per bookkeeping transaction, which competed with the
+//! records' own commits for the disk (bench/WEBHOOKS-postgres.md).
 
 use std::time::Duration;
 
@@ -83,6 +96,20 @@ fn webhook_from_row(row: &PgRow) -> Result<StoredWebhook, StoreError> {
 }
 
 impl PostgresStore {
+    /// A transaction for delivery bookkeeping, whose commit does not wait
+    /// for its WAL to reach the disk; see the module docs for why losing
+    /// its last moments to a database crash only repeats deliveries.
+    async fn begin_bookkeeping(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *transaction)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(transaction)
+    }
+
     /// One dispatch round inside `transaction`; see the module docs.
     async fn dispatch_in(
         &self,
@@ -294,7 +321,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn dispatch(&self, limit: u32, route: Router<'_>) -> Result<u64, StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        let mut transaction = self.begin_bookkeeping().await?;
         let passed = self.dispatch_in(&mut transaction, limit, route).await?;
         transaction.commit().await.map_err(from_sqlx)?;
         Ok(passed)
@@ -326,7 +353,7 @@ impl EventStore for PostgresStore {
     ) -> Result<Vec<LeasedDelivery>, StoreError> {
         let now = millis(now);
         let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        let mut transaction = self.begin_bookkeeping().await?;
         let leased = sqlx::query(
             "WITH due AS ( \
                SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
@@ -430,7 +457,7 @@ impl EventStore for PostgresStore {
             }
             attempts.push(&done.attempt);
         }
-        let mut transaction = self.pool.begin().await.map_err(from_sqlx)?;
+        let mut transaction = self.begin_bookkeeping().await?;
         sqlx::query(
             "UPDATE webhook_deliveries d SET state = t.state, attempts = d.attempts + 1, \
              next_attempt_at = t.next_at, finished_at = t.finished_at, lease_owner = NULL, \
