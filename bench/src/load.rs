@@ -238,7 +238,11 @@ pub fn pgbench(
         .args([
             "-n",
             "-M",
-            if script.prepared { "prepared" } else { "simple" },
+            if script.prepared {
+                "prepared"
+            } else {
+                "simple"
+            },
             "-c",
             &clients.to_string(),
             "-j",
