@@ -19,10 +19,15 @@ pub struct RunRow {
     pub ceiling: Measured,
 }
 
-/// pgbench's rate for one request's statements and Clientele's for the
+/// pgbench running one request's statements, at each client count.
+pub struct PgbenchComparison {
+    pub script: &'static PgbenchScript,
+    pub rows: Vec<PgbenchRow>,
+}
+
+/// pgbench's rate for the script's statements and Clientele's for the
 /// request itself, at one client count.
 pub struct PgbenchRow {
-    pub script: &'static PgbenchScript,
     pub clients: usize,
     pub tps: f64,
     pub ours: f64,
@@ -41,7 +46,7 @@ pub fn results(
     floor: &Measured,
     rows: &[RunRow],
     peak_mib: f64,
-    pgbench: &[PgbenchRow],
+    pgbench: &[PgbenchComparison],
 ) -> String {
     let mut report = heading(&args.target);
     let _ = writeln!(
@@ -175,15 +180,9 @@ fn idempotency_cost(report: &mut String, rows: &[RunRow]) {
     }
 }
 
-/// One table per script, in the order the rows were measured.
-fn pgbench_table(report: &mut String, rows: &[PgbenchRow]) {
-    let mut scripts: Vec<&PgbenchScript> = Vec::new();
-    for row in rows {
-        if !scripts.iter().any(|seen| std::ptr::eq(*seen, row.script)) {
-            scripts.push(row.script);
-        }
-    }
-    for script in scripts {
+/// One table per script.
+fn pgbench_table(report: &mut String, comparisons: &[PgbenchComparison]) {
+    for PgbenchComparison { script, rows } in comparisons {
         let _ = writeln!(
             report,
             "\npgbench, {} (bench/{}):\n",
@@ -195,14 +194,11 @@ fn pgbench_table(report: &mut String, rows: &[PgbenchRow]) {
             script.workload
         );
         let _ = writeln!(report, "|---:|---:|---:|---:|");
-        for row in rows.iter().filter(|row| std::ptr::eq(row.script, script)) {
+        for PgbenchRow { clients, tps, ours } in rows {
             let _ = writeln!(
                 report,
-                "| {} | {:.0} | {:.0} | {:.2} |",
-                row.clients,
-                row.tps,
-                row.ours,
-                row.ours / row.tps.max(1e-9)
+                "| {clients} | {tps:.0} | {ours:.0} | {:.2} |",
+                ours / tps.max(1e-9)
             );
         }
     }

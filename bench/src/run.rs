@@ -14,7 +14,7 @@ use crate::load::{
     GET_RECORD_STATEMENT, IdFiles, Measured, PATCH_PROFILE_STATEMENTS, Workload, pgbench,
     write_ids, wrk, wrk_across,
 };
-use crate::report::{self, CpuUse, PgbenchRow, RunRow, ScaleOutRow, publish};
+use crate::report::{self, CpuUse, PgbenchComparison, PgbenchRow, RunRow, ScaleOutRow, publish};
 use crate::server::{Server, server_binary, start_server};
 
 pub async fn run(args: RunArgs) -> Result<(), String> {
@@ -126,13 +126,17 @@ fn compare_with_pgbench(
     database_url: &str,
     profile_ids: &[String],
     rows: &[RunRow],
-) -> Result<Vec<PgbenchRow>, String> {
+) -> Result<Vec<PgbenchComparison>, String> {
     if args.target.backend != Backend::Postgres {
         return Ok(Vec::new());
     }
     let first = profile_ids.first().cloned().unwrap_or_default();
     let mut compared = Vec::new();
     for script in [&PATCH_PROFILE_STATEMENTS, &GET_RECORD_STATEMENT] {
+        let mut comparison = PgbenchComparison {
+            script,
+            rows: Vec::new(),
+        };
         for &clients in &args.connections {
             eprintln!("== pgbench, {}, at {clients} client(s)", script.what);
             let tps = pgbench(
@@ -147,13 +151,9 @@ fn compare_with_pgbench(
                 .iter()
                 .find(|row| row.workload == script.workload && row.connections == clients)
                 .map_or(0.0, |row| row.measured.requests_per_second);
-            compared.push(PgbenchRow {
-                script,
-                clients,
-                tps,
-                ours,
-            });
+            comparison.rows.push(PgbenchRow { clients, tps, ours });
         }
+        compared.push(comparison);
     }
     Ok(compared)
 }

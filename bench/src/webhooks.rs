@@ -76,12 +76,12 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), String> {
     let measured = bench.measure(&files.icps, &ids.icps).await;
     let peak_mib = server.peak_memory_mib();
     server.stop();
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
     let (runs, steady) = measured.map_err(|error| {
         // The scratch directory goes with the error: the server's own
         // account of a failure is shown now or never.
-        let tail: Vec<&str> = log_text.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
         format!(
             "{error}\nthe server's log (last {} lines):\n{}",
             tail.len(),
@@ -89,7 +89,6 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), String> {
         )
     })?;
     let malformed = bench.receiver.malformed();
-    let log = log_text;
 
     let autovacuum = match args.target.backend {
         Backend::Postgres => postgres_setting(&database.url, "autovacuum"),

@@ -365,18 +365,7 @@ async fn the_server_survives_a_barrage_with_bounded_memory() {
     let server = ServerProcess::start_with(database.url(), &["--hood-rate-limit", "off"]);
     let client = crate::support::http_client();
     let url = |path: &str| format!("{}{path}", server.base_url);
-    let created = client
-        .post(url(ICPS))
-        .bearer_auth(&token)
-        .json(&minimal_icp("Target"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let id = created.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = server.create_icp(&client, &token, "Target").await;
     let before = resident_kib(server.child.id());
 
     let deep = format!(

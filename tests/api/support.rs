@@ -442,6 +442,23 @@ pub fn run_cli(args: &[&str]) -> String {
 }
 
 impl ServerProcess {
+    /// Creates a minimal ICP named `name` over HTTP as `token` and returns
+    /// its id (201 required).
+    pub async fn create_icp(&self, client: &reqwest::Client, token: &str, name: &str) -> String {
+        let created = client
+            .post(format!("{}{ICPS}", self.base_url))
+            .bearer_auth(token)
+            .json(&minimal_icp(name))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(created.status(), StatusCode::CREATED);
+        created.json::<Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    }
+
     /// Starts `clientele serve` on a free port and waits for its
     /// "listening" line.
     pub fn start(database_url: &str) -> ServerProcess {

@@ -12,7 +12,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{ICPS, ServerProcess, TestDatabase, member_token, minimal_icp};
+use crate::support::{ICPS, ServerProcess, TestDatabase, member_token};
 
 /// Connections of the test database that sit inside a transaction.
 async fn connections_in_a_transaction(database_url: &str) -> Vec<String> {
@@ -39,18 +39,7 @@ async fn writes_abandoned_by_their_clients_leave_no_connection_in_a_transaction(
     // connection, the next requests meet.
     let server = ServerProcess::start_with(database.url(), &["--database-max-connections", "2"]);
     let client = crate::support::http_client();
-    let created = client
-        .post(format!("{}{ICPS}", server.base_url))
-        .bearer_auth(&token)
-        .json(&minimal_icp("Abandoned"))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let id = created.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = server.create_icp(&client, &token, "Abandoned").await;
     let path = format!("{}{ICPS}/{id}", server.base_url);
 
     // Clients that hang up after 0 to 3 ms: over a few thousand requests,
@@ -93,12 +82,9 @@ async fn writes_abandoned_by_their_clients_leave_no_connection_in_a_transaction(
             .send()
             .await
             .expect("send");
-        let status = reply.status();
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "{}",
-            reply.text().await.unwrap_or_default()
-        );
+        assert_eq!(reply.status(), StatusCode::OK);
+        let icp: serde_json::Value = reply.json().await.expect("json");
+        assert_eq!(icp["id"], id.as_str());
+        assert_eq!(icp["name"], format!("After {index}"));
     }
 }
