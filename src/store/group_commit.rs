@@ -27,6 +27,17 @@
 //!
 //! With one writer at a time there is no waiting and a batch is a single
 //! session: the cost over a plain transaction is one SAVEPOINT/RELEASE.
+//!
+//! A session may ask for [`Durability::Deferred`] instead (the SQLite
+//! webhook file's delivery bookkeeping, which is redone when lost): its
+//! batch commits under `synchronous = NORMAL`, without an fsync of its own.
+//! SQLite refuses to change that setting inside a transaction, so a batch
+//! has one durability: an [`Durability::OnDisk`] session that finds a
+//! deferred batch open commits it first and starts its own. Nothing on disk
+//! is ever torn either way, and because the WAL is one log, the fsync of a
+//! later on-disk commit makes every deferred commit before it durable too:
+//! a power loss can only take back deferred commits made after the last
+//! on-disk one.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -53,14 +64,40 @@ const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
 type Outcome = Result<(), StoreError>;
 
+/// How durable a write session's commit must be before it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk (`synchronous = FULL`): the commit fsyncs the WAL before it
+    /// returns. Everything a 2xx acknowledges commits this way.
+    OnDisk,
+    /// Written to the WAL without waiting for an fsync (`synchronous =
+    /// NORMAL`): it survives the process being killed, but a power loss
+    /// or an operating-system crash may take it back (never half of it).
+    /// Only for writes that are redone when lost.
+    Deferred,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::OnDisk => "PRAGMA synchronous = FULL",
+            Durability::Deferred => "PRAGMA synchronous = NORMAL",
+        }
+    }
+}
+
 struct Batch {
     started: Instant,
+    /// How this batch's COMMIT syncs (fixed when it begins).
+    durability: Durability,
     /// The sessions that released their savepoint and wait for `COMMIT`.
     pending: Vec<oneshot::Sender<Outcome>>,
 }
 
 struct WriterState {
     connection: Connection,
+    /// The connection's `synchronous` setting now.
+    synchronous: Durability,
     batch: Option<Batch>,
     /// Batch sizes and commit times, recorded where the batch commits.
     stats: Arc<WriterStats>,
@@ -260,6 +297,7 @@ impl GroupWriter {
         Ok(Self {
             state: Arc::new(Mutex::new(WriterState {
                 connection,
+                synchronous: Durability::OnDisk,
                 batch: None,
                 stats: stats.clone(),
             })),
@@ -284,14 +322,24 @@ impl GroupWriter {
         self.thread.runtime.clone()
     }
 
-    /// Runs `work` in a write session on the writer thread and commits it.
+    /// Runs `work` in a write session on the writer thread and commits it
+    /// on disk.
     pub async fn write<R: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.write_with(Durability::OnDisk, work).await
+    }
+
+    /// [`GroupWriter::write`] with the commit's durability chosen.
+    pub async fn write_with<R: Send + 'static>(
+        &self,
+        durability: Durability,
+        work: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let writer = self.clone();
         let job = async move {
-            let mut session = writer.begin().await?;
+            let mut session = writer.begin_with(durability).await?;
             let result = work(session.connection()?)?;
             session.commit().await?;
             Ok(result)
@@ -300,8 +348,15 @@ impl GroupWriter {
     }
 
     /// Waits for the writer connection and opens a savepoint (and, if
-    /// needed, a batch) on it.
+    /// needed, a batch) on it; the session commits on disk.
     pub async fn begin(&self) -> Result<WriterSession, StoreError> {
+        self.begin_with(Durability::OnDisk).await
+    }
+
+    /// [`GroupWriter::begin`] with the commit's durability chosen. An
+    /// on-disk session does not join a deferred batch: it commits that
+    /// batch (its sessions are done with the connection) and opens its own.
+    pub async fn begin_with(&self, durability: Durability) -> Result<WriterSession, StoreError> {
         let asked = Instant::now();
         let mut guard = {
             // Counted while waiting, also if the request is cancelled then.
@@ -311,10 +366,21 @@ impl GroupWriter {
         self.stats
             .wait_seconds
             .observe(asked.elapsed().as_secs_f64());
+        let weaker = guard.batch.as_ref().is_some_and(|batch| {
+            batch.durability == Durability::Deferred && durability == Durability::OnDisk
+        });
+        if weaker {
+            commit_batch(&mut guard);
+        }
         if guard.batch.is_none() {
+            if guard.synchronous != durability {
+                execute(&guard.connection, durability.pragma())?;
+                guard.synchronous = durability;
+            }
             execute(&guard.connection, "BEGIN IMMEDIATE")?;
             guard.batch = Some(Batch {
                 started: Instant::now(),
+                durability,
                 pending: Vec::new(),
             });
         }
@@ -422,9 +488,14 @@ fn finish_if_due(guard: &mut WriterState, waiting: &AtomicUsize) {
                 || batch.started.elapsed() >= MAX_BATCH_AGE
         }
     };
-    if !due {
-        return;
+    if due {
+        commit_batch(guard);
     }
+}
+
+/// Ends the open batch now: one `COMMIT` for every session in it, each told
+/// the outcome.
+fn commit_batch(guard: &mut WriterState) {
     let Some(batch) = guard.batch.take() else {
         return;
     };
@@ -473,6 +544,95 @@ mod tests {
         assert_eq!(
             thread_schedule_policy().expect("the policy reads"),
             ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)
+        );
+    }
+}
+
+#[cfg(test)]
+mod durability_tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+
+    use super::{Durability, GroupWriter, StoreError, from_rusqlite};
+
+    /// SQLite's `synchronous` as the session sees it: 1 NORMAL, 2 FULL.
+    fn synchronous(connection: &Connection) -> Result<i64, StoreError> {
+        connection
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .map_err(from_rusqlite)
+    }
+
+    fn writer_on(directory: &tempfile::TempDir) -> GroupWriter {
+        let path = directory.path().join("writer.db");
+        let connection = Connection::open(&path).expect("opens");
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE rows (n INTEGER)")
+            .expect("creates the table");
+        drop(connection);
+        GroupWriter::open(&path, Duration::from_secs(5)).expect("the writer opens")
+    }
+
+    #[tokio::test]
+    async fn each_batch_commits_with_the_durability_its_session_asked_for() {
+        let directory = tempfile::tempdir().expect("a scratch directory");
+        let writer = writer_on(&directory);
+        let sequence = [
+            (Durability::OnDisk, 2),
+            (Durability::Deferred, 1),
+            (Durability::Deferred, 1),
+            (Durability::OnDisk, 2),
+            (Durability::Deferred, 1),
+        ];
+        for (durability, expected) in sequence {
+            let seen = writer
+                .write_with(durability, synchronous)
+                .await
+                .expect("the session commits");
+            assert_eq!(seen, expected, "{durability:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_on_disk_session_commits_a_deferred_batch_before_starting_its_own() {
+        let directory = tempfile::tempdir().expect("a scratch directory");
+        let writer = writer_on(&directory);
+        let mut deferred = writer
+            .begin_with(Durability::Deferred)
+            .await
+            .expect("the deferred session begins");
+        deferred
+            .connection()
+            .expect("the session has the connection")
+            .execute("INSERT INTO rows VALUES (1)", [])
+            .expect("inserts");
+        let on_disk = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(|connection| {
+                        let rows: i64 = connection
+                            .query_row("SELECT count(*) FROM rows", [], |row| row.get(0))
+                            .map_err(from_rusqlite)?;
+                        Ok((rows, synchronous(connection)?))
+                    })
+                    .await
+            }
+        });
+        // The deferred session's batch stays open while another waits.
+        while writer.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        deferred.commit().await.expect("the deferred batch commits");
+        let (rows, setting) = on_disk
+            .await
+            .expect("the task ran")
+            .expect("the on-disk session commits");
+        assert_eq!(
+            (rows, setting),
+            (1, 2),
+            "sees the committed deferred row, under FULL"
         );
     }
 }

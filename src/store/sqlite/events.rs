@@ -10,7 +10,8 @@
 //! transaction: the dispatcher reads events from the records' file and
 //! then, in one transaction of the webhook file, inserts their deliveries
 //! and moves the horizon past them; a crash between the two only repeats
-//! the read.
+//! the read. The delivery bookkeeping commits without an fsync of its own
+//! ([`BOOKKEEPING`]); subscriptions commit on disk.
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,11 +25,23 @@ use super::super::events::{
     AttemptRecord, DeliveryCounts, DeliveryOutcome, EventHead, EventStore, FinishedDelivery,
     LeasedDelivery, Router, StoredAttempt, StoredEvent, StoredWebhook,
 };
-use super::super::group_commit::from_rusqlite;
+use super::super::group_commit::{Durability, from_rusqlite};
 use super::{
     HistoryColumns, SqliteStore, StoreError, WorkspaceId, from_millis, history_entry, millis,
     select_all,
 };
+
+/// How the delivery bookkeeping (fan-out, leases, finished deliveries and
+/// their attempts, purges) commits: without an fsync of its own, as
+/// PostgreSQL's does with `synchronous_commit = off`. A power loss can take
+/// back only its last commits, and each loss is redone: a lost fan-out runs
+/// again (`INSERT OR IGNORE` keeps it from doubling deliveries), a lost
+/// lease is leased again, a lost finished delivery is sent again (a
+/// duplicate, which at-least-once delivery allows). The events themselves
+/// are history rows in the records' file, committed on disk with their
+/// writes. Subscriptions, replays and test sends, which a 2xx acknowledges,
+/// commit on disk.
+const BOOKKEEPING: Durability = Durability::Deferred;
 
 const SELECT_EVENT: &str = "SELECT seq, workspace_id, kind, record_id, version, action, user_id, \
      key_id, request_id, client_request_id, at, changes FROM history";
@@ -484,7 +497,7 @@ impl EventStore for SqliteStore {
         }
         let passed = events.len() as u64;
         self.webhook_writer
-            .write(move |connection| {
+            .write_with(BOOKKEEPING, move |connection| {
                 let moved = connection
                     .execute(
                         "UPDATE event_dispatch SET horizon = ?2 WHERE id = 1 AND horizon = ?1",
@@ -522,7 +535,7 @@ impl EventStore for SqliteStore {
 
     async fn release_orphaned_leases(&self) -> Result<u64, StoreError> {
         self.webhook_writer
-            .write(|connection| {
+            .write_with(BOOKKEEPING, |connection| {
                 connection
                     .execute(
                         "UPDATE webhook_deliveries SET state = 'pending', lease_owner = NULL, \
@@ -547,7 +560,9 @@ impl EventStore for SqliteStore {
         let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let due = self
             .webhook_writer
-            .write(move |connection| lease_on(connection, &owner, now_ms, until, limit))
+            .write_with(BOOKKEEPING, move |connection| {
+                lease_on(connection, &owner, now_ms, until, limit)
+            })
             .await?;
         if due.is_empty() {
             return Ok(Vec::new());
@@ -567,7 +582,9 @@ impl EventStore for SqliteStore {
         let owner = owner.to_owned();
         let finished = finished.to_vec();
         self.webhook_writer
-            .write(move |connection| finish_on(connection, &owner, &finished))
+            .write_with(BOOKKEEPING, move |connection| {
+                finish_on(connection, &owner, &finished)
+            })
             .await
     }
 
@@ -817,7 +834,7 @@ impl EventStore for SqliteStore {
     async fn purge_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = millis(before);
         self.webhook_writer
-            .write(move |connection| {
+            .write_with(BOOKKEEPING, move |connection| {
                 let deliveries = connection
                     .execute(
                         "DELETE FROM webhook_deliveries WHERE finished_at IS NOT NULL \
