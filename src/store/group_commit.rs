@@ -88,15 +88,14 @@ impl Durability {
 
 struct Batch {
     started: Instant,
-    /// How this batch's COMMIT syncs (fixed when it begins).
-    durability: Durability,
     /// The sessions that released their savepoint and wait for `COMMIT`.
     pending: Vec<oneshot::Sender<Outcome>>,
 }
 
 struct WriterState {
     connection: Connection,
-    /// The connection's `synchronous` setting now.
+    /// The connection's `synchronous` setting now: how the open batch, if
+    /// any, will commit (it cannot change inside a transaction).
     synchronous: Durability,
     batch: Option<Batch>,
     /// Batch sizes and commit times, recorded where the batch commits.
@@ -366,10 +365,8 @@ impl GroupWriter {
         self.stats
             .wait_seconds
             .observe(asked.elapsed().as_secs_f64());
-        let weaker = guard.batch.as_ref().is_some_and(|batch| {
-            batch.durability == Durability::Deferred && durability == Durability::OnDisk
-        });
-        if weaker {
+        let weaker = guard.synchronous == Durability::Deferred && durability == Durability::OnDisk;
+        if weaker && guard.batch.is_some() {
             commit_batch(&mut guard);
         }
         if guard.batch.is_none() {
@@ -380,7 +377,6 @@ impl GroupWriter {
             execute(&guard.connection, "BEGIN IMMEDIATE")?;
             guard.batch = Some(Batch {
                 started: Instant::now(),
-                durability,
                 pending: Vec::new(),
             });
         }
@@ -634,5 +630,8 @@ mod durability_tests {
             (1, 2),
             "sees the committed deferred row, under FULL"
         );
+        // Two batches, one session each: the on-disk session did not join.
+        let batches = writer.report("test").batch_size;
+        assert_eq!((batches.count, batches.sum), (2, 2.0));
     }
 }
